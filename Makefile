@@ -1,0 +1,41 @@
+# odqa — two commands: `make demo` and `make test`. The first run sets everything up.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ODQA := $(VENV)/bin/odqa
+STAMP := $(VENV)/.installed
+SAMPLE := examples/scifact-sample
+DEMO_INDEX := build/demo-index
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU wheel; an unpinned torch would pull gigabytes of CUDA
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(ODQA) index $(SAMPLE)/corpus.jsonl $(DEMO_INDEX) --retrievers bm25,dense --overwrite
+	$(ODQA) search $(DEMO_INDEX) "Bariatric surgery and mental health" -k 3
+	$(ODQA) search $(DEMO_INDEX) "ADAR1 binds Dicer to cleave pre-miRNA" -k 3 --retriever bm25
+	$(ODQA) eval $(DEMO_INDEX) --queries $(SAMPLE)/queries.jsonl --qrels $(SAMPLE)/qrels.tsv
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)
+	$(PY) bench/retrieval_scifact.py
+	$(PY) bench/squad_open_retrieval.py
+	$(PY) bench/speed.py
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,50 @@
+"""Shared by the benchmark scripts: data paths, machine description, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("ODQA_SHARED_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "bench" / "results"
+WORK = ROOT / "build" / "bench"
+
+
+def machine() -> dict:
+    """What the figures were measured on."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def report(name: str, figures: dict) -> None:
+    """Print one JSON line and keep it under bench/results/NAME.json."""
+    record = {
+        "bench": name,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(),
+        **figures,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record)
+    (RESULTS / f"{name}.json").write_text(line + "\n", encoding="utf-8")
+    print(line)

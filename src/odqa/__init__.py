@@ -1,0 +1,3 @@
+"""odqa: open-domain question answering."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,18 @@
+"""Reading corpora, queries and judgements, and cutting documents into passages."""
+
+from odqa.corpus.chunking import ChunkSpec, chunk_documents, is_empty
+from odqa.corpus.readers import read_documents, read_qrels, read_queries
+from odqa.corpus.records import Document, Passage, Qrels, Query
+
+__all__ = [
+    "ChunkSpec",
+    "Document",
+    "Passage",
+    "Qrels",
+    "Query",
+    "chunk_documents",
+    "is_empty",
+    "read_documents",
+    "read_qrels",
+    "read_queries",
+]

@@ -1,0 +1,104 @@
+"""Cutting documents into overlapping windows of tokenizer tokens, with exact character offsets.
+
+A document of ``n`` tokens gives windows starting at ``0, stride, 2 * stride, ...`` (stride =
+``tokens - overlap``), each ``tokens`` long or cut at the last token; the first window that
+reaches the last token is the last one, so consecutive windows share exactly ``overlap`` tokens.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from odqa.corpus.records import Document, Passage
+
+MIN_TOKENS = 8
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """Window size and overlap, in tokens."""
+
+    tokens: int = 256
+    overlap: int = 64
+
+    def __post_init__(self) -> None:
+        if self.tokens < MIN_TOKENS:
+            raise ValueError(f"chunk tokens must be at least {MIN_TOKENS}, got {self.tokens}")
+        if not 0 <= self.overlap < self.tokens:
+            raise ValueError(
+                f"chunk overlap must be in [0, {self.tokens}) (less than the window), "
+                f"got {self.overlap}"
+            )
+
+    @property
+    def stride(self) -> int:
+        """Tokens between the starts of consecutive windows."""
+        return self.tokens - self.overlap
+
+
+def is_empty(document: Document) -> bool:
+    """True when the document has neither text nor title (blank counts as empty)."""
+    return not document.text.strip() and not document.title.strip()
+
+
+def windows(count: int, spec: ChunkSpec) -> Iterator[tuple[int, int]]:
+    """``(first, stop)`` token ranges covering ``count`` tokens (nothing for zero tokens)."""
+    for first in range(0, count, spec.stride):
+        stop = min(first + spec.tokens, count)
+        yield first, stop
+        if stop == count:
+            return
+
+
+def chunk_documents(
+    documents: Iterable[Document], tokenizer: Any, spec: ChunkSpec, batch_size: int = 256
+) -> Iterator[Passage]:
+    """Stream the passages of ``documents``, tokenizing ``batch_size`` documents at a time.
+
+    ``tokenizer`` must be a Hugging Face fast tokenizer (offsets are needed). A document whose
+    text gives no tokens but which has a title yields one empty passage (``start == end == 0``);
+    an empty document (see :func:`is_empty`) yields nothing.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise TypeError("chunk_documents needs a Hugging Face fast tokenizer (for offsets)")
+    iterator = iter(documents)
+    while batch := list(itertools.islice(iterator, batch_size)):
+        yield from _chunk_batch(batch, tokenizer, spec)
+
+
+def _chunk_batch(batch: list[Document], tokenizer: Any, spec: ChunkSpec) -> Iterator[Passage]:
+    texts = [document.text for document in batch if document.text.strip()]
+    offsets = iter(_token_offsets(texts, tokenizer))
+    for document in batch:
+        if is_empty(document):
+            continue
+        spans = next(offsets) if document.text.strip() else []
+        passages = list(_passages(document, spans, spec))
+        yield from passages or [Passage(document.id, 0, "", document.title, 0, 0)]
+
+
+def _token_offsets(texts: list[str], tokenizer: Any) -> list[list[tuple[int, int]]]:
+    """Character ``(start, end)`` of every token of every text."""
+    if not texts:
+        return []
+    encoded = tokenizer(
+        texts,
+        add_special_tokens=False,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        truncation=False,
+        verbose=False,
+    )
+    return encoded["offset_mapping"]
+
+
+def _passages(
+    document: Document, spans: Sequence[tuple[int, int]], spec: ChunkSpec
+) -> Iterator[Passage]:
+    for chunk, (first, stop) in enumerate(windows(len(spans), spec)):
+        start, end = spans[first][0], spans[stop - 1][1]
+        yield Passage(document.id, chunk, document.text[start:end], document.title, start, end)

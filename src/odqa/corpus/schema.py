@@ -1,0 +1,185 @@
+"""Checking parsed records (JSON objects, CSV rows) and turning them into documents and queries.
+
+Every check raises :class:`~odqa.errors.InputError` naming the file, the line (where the format
+has lines) and the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from odqa.corpus.records import Document, Query
+from odqa.errors import InputError
+
+ID_KEYS = ("id", "_id")
+_TYPE_NAMES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+Location = tuple[str | Path, int | None]
+"""Where a record sits: the file and its 1-based line (None for formats without lines)."""
+
+
+def describe(value: Any) -> str:
+    """A JSON type name for error messages: 'an object', 'a string', ..."""
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def fail(message: str, where: Location, field: str | None = None) -> InputError:
+    """An InputError located at ``where``."""
+    path, line = where
+    return InputError(message, path=path, line=line, field=field)
+
+
+def record_id(record: Mapping[str, Any], where: Location) -> tuple[str, str]:
+    """The record's id as a string, and the key it was found under (``id`` or ``_id``)."""
+    key = next((key for key in ID_KEYS if key in record), None)
+    if key is None:
+        raise fail("missing id (give 'id' or '_id')", where, "id")
+    value = record[key]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise fail(f"must be a string or a number, got {describe(value)}", where, key)
+    text = str(value)
+    if not text.strip():
+        raise fail("empty id", where, key)
+    return text, key
+
+
+def required_string(record: Mapping[str, Any], key: str, where: Location) -> str:
+    """``record[key]``, which must be present and a string (possibly empty)."""
+    if key not in record:
+        raise fail("missing field", where, key)
+    value = record[key]
+    if not isinstance(value, str):
+        raise fail(f"must be a string, got {describe(value)}", where, key)
+    return value
+
+
+def optional_string(record: Mapping[str, Any], key: str, where: Location) -> str:
+    """``record[key]`` if it is a string, "" if absent or null."""
+    value = record.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise fail(f"must be a string, got {describe(value)}", where, key)
+    return value
+
+
+def metadata(record: Mapping[str, Any], used: Iterable[str], where: Location) -> dict[str, Any]:
+    """The ``metadata`` object merged with every field not in ``used``: nothing is dropped."""
+    base = record.get("metadata")
+    if base is None:
+        base = {}
+    elif not isinstance(base, dict):
+        raise fail(f"must be an object, got {describe(base)}", where, "metadata")
+    skip = {*used, "metadata"}
+    extras = {key: value for key, value in record.items() if key not in skip}
+    clash = sorted(extras.keys() & base.keys())
+    if clash:
+        raise fail("given both as a field and inside 'metadata'", where, clash[0])
+    return {**base, **extras}
+
+
+def make_document(record: Mapping[str, Any], where: Location) -> Document:
+    """A Document from a record with ``id``/``_id``, ``text``, optional ``title``, ``metadata``."""
+    doc_id, id_key = record_id(record, where)
+    text = required_string(record, "text", where)
+    title = optional_string(record, "title", where)
+    return Document(doc_id, text, title, metadata(record, (id_key, "text", "title"), where))
+
+
+def query_text(record: Mapping[str, Any], key: str, where: Location) -> str:
+    """The question text under ``key``: a string that is not blank."""
+    text = required_string(record, key, where)
+    if not text.strip():
+        raise fail("empty query text", where, key)
+    return text
+
+
+def make_query(record: Mapping[str, Any], where: Location) -> Query:
+    """A Query from a record with ``id``/``_id``, ``text``, optional ``answers``, ``metadata``."""
+    query_id, id_key = record_id(record, where)
+    text = query_text(record, "text", where)
+    answers = record.get("answers", [])
+    if not isinstance(answers, list) or not all(isinstance(item, str) for item in answers):
+        raise fail("must be an array of strings", where, "answers")
+    return Query(
+        query_id, text, tuple(answers), metadata(record, (id_key, "text", "answers"), where)
+    )
+
+
+class IdRegistry:
+    """The ids seen so far and where each first appeared, to reject duplicates."""
+
+    def __init__(self) -> None:
+        self._first: dict[str, int | None] = {}
+
+    def add(self, item_id: str, where: Location, field: str = "id") -> None:
+        """Record ``item_id``; an InputError if it was seen before."""
+        if item_id in self._first:
+            first = self._first[item_id]
+            earlier = f" (first on line {first})" if first is not None else ""
+            raise fail(f"duplicate id {item_id!r}{earlier}", where, field)
+        self._first[item_id] = where[1]
+
+
+def unique_documents(
+    records: Iterable[tuple[int, Mapping[str, Any]]], path: str | Path
+) -> Iterator[Document]:
+    """Documents from ``(line, record)`` pairs, rejecting duplicate ids."""
+    seen = IdRegistry()
+    for line, record in records:
+        document = make_document(record, (path, line))
+        seen.add(document.id, (path, line))
+        yield document
+
+
+def unique_queries(
+    records: Iterable[tuple[int, Mapping[str, Any]]], path: str | Path
+) -> list[Query]:
+    """Queries from ``(line, record)`` pairs, rejecting duplicate ids."""
+    seen = IdRegistry()
+    queries = []
+    for line, record in records:
+        query = make_query(record, (path, line))
+        seen.add(query.id, (path, line))
+        queries.append(query)
+    return queries
+
+
+def column_count_error(columns: Sequence[str], found: int, where: Location) -> InputError:
+    """The error for a row with ``found`` values where ``columns`` are expected."""
+    expected = f"expected {len(columns)} columns ({', '.join(columns)}), found {found}"
+    field = columns[found] if found < len(columns) else f"column {len(columns) + 1}"
+    return fail(expected, where, field)
+
+
+def member(obj: Mapping[str, Any], key: str, kind: type, path: str | Path, at: str) -> Any:
+    """``obj[key]``, present and of ``kind``; errors name the field by its JSON path ``at.key``."""
+    field = f"{at}.{key}" if at else key
+    if key not in obj:
+        raise fail("missing field", (path, None), field)
+    value = obj[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise fail(f"must be {_TYPE_NAMES[kind]}, got {describe(value)}", (path, None), field)
+    return value
+
+
+def objects(
+    obj: Mapping[str, Any], key: str, path: str | Path, at: str = ""
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """``(index, json_path, item)`` for the array of objects ``obj[key]``, each item checked."""
+    items = member(obj, key, list, path, at)
+    for index, item in enumerate(items):
+        item_at = f"{at}.{key}[{index}]" if at else f"{key}[{index}]"
+        if not isinstance(item, dict):
+            raise fail(f"must be an object, got {describe(item)}", (path, None), item_at)
+        yield index, item_at, item

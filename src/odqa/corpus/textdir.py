@@ -1,0 +1,38 @@
+"""A folder of ``.txt`` / ``.md`` files, read recursively; each file is one document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from odqa.corpus.records import Document
+from odqa.corpus.textio import read_text
+
+SUFFIXES = frozenset({".txt", ".md"})
+
+
+def text_files(folder: Path) -> list[Path]:
+    """The ``.txt``/``.md`` files under ``folder``, sorted by relative path.
+
+    Hidden files and anything under a hidden folder (name starting with ``.``) are left out.
+    """
+    found = (
+        path.relative_to(folder)
+        for path in folder.rglob("*")
+        if path.suffix.lower() in SUFFIXES and path.is_file()
+    )
+    visible = (path for path in found if not any(part.startswith(".") for part in path.parts))
+    return [folder / path for path in sorted(visible, key=Path.as_posix)]
+
+
+def title_of(text: str, stem: str) -> str:
+    """The text of a leading markdown ``# `` heading, else ``stem``."""
+    first = text.lstrip().partition("\n")[0].strip()
+    return first[2:].strip() if first.startswith("# ") else stem
+
+
+def read_documents(folder: Path) -> Iterator[Document]:
+    """Stream one document per file: id = relative path with ``/``, text = the contents."""
+    for path in text_files(folder):
+        text = read_text(path)
+        yield Document(path.relative_to(folder).as_posix(), text, title_of(text, path.stem))

@@ -1,0 +1,47 @@
+"""Exceptions with messages a user can act on.
+
+Every error raised by odqa derives from :class:`OdqaError`. Errors about user input name the
+file, the line (1-based) and the field, so that the user can go straight to the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class OdqaError(Exception):
+    """Base class of every error odqa raises on purpose."""
+
+
+class InputError(OdqaError):
+    """Bad user input: a malformed file, a missing field, a duplicate id, an empty corpus."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path if self.line is None else f"{self.path}:{self.line}"
+        if self.field is not None:
+            where = f"{where}: field '{self.field}'" if where else f"field '{self.field}'"
+        return f"{where}: {self.message}" if where else self.message
+
+
+class IndexFormatError(OdqaError):
+    """An index directory that is missing, damaged, or written by a newer odqa."""
+
+
+class ModelMismatchError(OdqaError):
+    """The model given at search time is not the model the index was built with."""

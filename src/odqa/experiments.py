@@ -1,0 +1,84 @@
+"""Running query sets through a searcher and scoring the runs against judgements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from odqa.corpus.records import Qrels, Query
+from odqa.errors import InputError
+from odqa.evaluate import Run, evaluate_run, write_trec_run
+from odqa.retrieve.searcher import Searcher
+
+RUN_DEPTH = 100
+QUERY_BATCH = 256
+
+
+def run_queries(
+    searcher: Searcher,
+    queries: Sequence[Query],
+    *,
+    retriever: str | None = None,
+    depth: int = RUN_DEPTH,
+    show_progress: bool = False,
+) -> Run:
+    """The top ``depth`` documents of each query (best passage per document) as a run."""
+    run: Run = {}
+    progress = tqdm(total=len(queries), desc="searching", unit="query", disable=not show_progress)
+    for start in range(0, len(queries), QUERY_BATCH):
+        batch = queries[start : start + QUERY_BATCH]
+        results = searcher.search(
+            [query.text for query in batch], depth, retriever=retriever, with_text=False
+        )
+        for query, hits in zip(batch, results, strict=True):
+            run[query.id] = {hit.doc_id: hit.score for hit in hits}
+        progress.update(len(batch))
+    progress.close()
+    return run
+
+
+def evaluate_index(
+    searcher: Searcher,
+    queries: Sequence[Query],
+    qrels: Qrels,
+    *,
+    retriever: str | None = None,
+    accuracy_at: Sequence[int] = (),
+    run_out: str | Path | None = None,
+    show_progress: bool = False,
+) -> dict[str, float | int]:
+    """Metrics (nDCG@10, Recall@10/100, MRR@10, accuracy@k, counts) of one retriever.
+
+    Only queries that have judgements are searched; ``queries_without_qrels`` counts the rest.
+    """
+    judged = judged_queries(queries, qrels)
+    run = run_queries(
+        searcher,
+        judged,
+        retriever=retriever,
+        depth=max(RUN_DEPTH, *accuracy_at) if accuracy_at else RUN_DEPTH,
+        show_progress=show_progress,
+    )
+    if run_out is not None:
+        write_trec_run(run, run_out, tag=f"odqa-{retriever or searcher.default_retriever}")
+    metrics = evaluate_run(run, qrels, accuracy_at=accuracy_at)
+    return {**metrics, "queries_without_qrels": len(queries) - len(judged)}
+
+
+def judged_queries(
+    queries: Sequence[Query], qrels: Qrels, source: str = "the queries", judged_by: str = "qrels"
+) -> list[Query]:
+    """The queries that have judgements; an error naming both sources when none has."""
+    judged = [query for query in queries if query.id in qrels]
+    if not judged:
+        query_ids = ", ".join(query.id for query in queries[:3])
+        qrels_ids = ", ".join(list(qrels)[:3])
+        raise InputError(
+            f"none of its {len(queries)} query ids appears in {judged_by} "
+            f"(query ids like {query_ids}; judged ids like {qrels_ids})",
+            path=source,
+            field="id",
+        )
+    return judged

@@ -1,0 +1,41 @@
+"""The retriever protocol and the step shared by all retrievers: rows to hits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from odqa.index.collection import Collection
+from odqa.retrieve.hit import Hit
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """Anything that returns the top ``k`` passages for each query."""
+
+    name: str
+
+    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]: ...
+
+
+def hits_from_rows(collection: Collection, rows: np.ndarray, scores: np.ndarray) -> list[list[Hit]]:
+    """Turn ``(queries, k)`` arrays of passage rows and scores into hits; row -1 is skipped."""
+    doc_ids = collection.doc_ids
+    passages = collection.passages
+    results = []
+    for query_rows, query_scores in zip(rows.tolist(), scores.tolist(), strict=True):
+        found = [
+            (row, score) for row, score in zip(query_rows, query_scores, strict=True) if row >= 0
+        ]
+        meta = passages[[row for row, _ in found]] if found else np.zeros((0, 4), np.int64)
+        results.append(
+            [
+                Hit(doc_ids[int(doc)], int(chunk), row, float(score), rank)
+                for rank, ((row, score), (doc, chunk, _, _)) in enumerate(
+                    zip(found, meta.tolist(), strict=True), start=1
+                )
+            ]
+        )
+    return results

@@ -1,0 +1,46 @@
+"""Hybrid retrieval: several retrievers' passage lists fused into one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from odqa.retrieve.base import Retriever
+from odqa.retrieve.fusion import fuse
+from odqa.retrieve.hit import Hit
+
+FUSION_DEPTH = 100
+
+
+class HybridRetriever:
+    """Fuses the top ``depth`` passages of each retriever (min-max weighted sum by default)."""
+
+    name = "hybrid"
+
+    def __init__(
+        self,
+        retrievers: Sequence[Retriever],
+        method: str = "minmax",
+        weights: Sequence[float] | None = None,
+        depth: int = FUSION_DEPTH,
+    ) -> None:
+        self.retrievers = list(retrievers)
+        self.method = method
+        self.weights = weights
+        self.depth = depth
+
+    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        depth = max(self.depth, k)
+        per_retriever = [retriever.search(queries, depth) for retriever in self.retrievers]
+        results = []
+        for lists in zip(*per_retriever, strict=True):
+            by_key = {(hit.doc_id, hit.chunk): hit for hits in lists for hit in hits}
+            ranked = [[((hit.doc_id, hit.chunk), hit.score) for hit in hits] for hits in lists]
+            fused = fuse(ranked, self.method, self.weights)[:k]
+            results.append(
+                [
+                    replace(by_key[key], score=score, rank=rank)
+                    for rank, (key, score) in enumerate(fused, start=1)
+                ]
+            )
+        return results

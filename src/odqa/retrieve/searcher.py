@@ -1,0 +1,166 @@
+"""``Searcher``: an index directory opened for search, from any path."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from odqa.errors import ModelMismatchError, OdqaError
+from odqa.index.analysis import analyzer_from_config
+from odqa.index.bm25 import BM25Index
+from odqa.index.collection import Collection
+from odqa.index.dense import DenseIndex
+from odqa.index.manifest import Manifest
+from odqa.models import DenseEncoder
+from odqa.models.checkpoint import EMBEDDED_NAME
+from odqa.retrieve.base import Retriever
+from odqa.retrieve.dense import DenseRetriever
+from odqa.retrieve.hit import Hit
+from odqa.retrieve.hybrid import HybridRetriever
+from odqa.retrieve.sparse import BM25Retriever
+
+UNITS = ("document", "passage")
+
+
+def best_per_document(hits: Sequence[Hit], k: int) -> list[Hit]:
+    """The best-ranked passage of each document, re-ranked, at most ``k``."""
+    seen: set[str] = set()
+    kept: list[Hit] = []
+    for hit in hits:
+        if hit.doc_id not in seen:
+            seen.add(hit.doc_id)
+            kept.append(replace(hit, rank=len(kept) + 1))
+            if len(kept) == k:
+                break
+    return kept
+
+
+class Searcher:
+    """Search an index by BM25, dense, or their hybrid; results carry text on request.
+
+    ``model`` overrides the dense query encoder; it must be the model the index was built
+    with (same weights hash), else :class:`ModelMismatchError` names both.
+    """
+
+    def __init__(
+        self,
+        index_dir: str | Path,
+        *,
+        model: str | None = None,
+        device: str | None = None,
+        precision: str = "auto",
+        fusion: str = "minmax",
+        weights: Sequence[float] | None = None,
+    ) -> None:
+        self.path = Path(index_dir).resolve()
+        self.manifest = Manifest.read(self.path)
+        self.collection = Collection(self.path)
+        self._model = model
+        self._device = device
+        self._precision = precision
+        self._fusion = fusion
+        self._weights = weights
+        self._retrievers: dict[str, Retriever] = {}
+
+    @property
+    def available(self) -> list[str]:
+        """Retriever names this index supports."""
+        names = list(self.manifest.retrievers)
+        return [*names, "hybrid"] if len(names) > 1 else names
+
+    @property
+    def default_retriever(self) -> str:
+        return self.available[-1] if "hybrid" in self.available else self.available[0]
+
+    def retriever(self, name: str | None = None) -> Retriever:
+        """The retriever ``name`` (default: hybrid when the index has several), built once."""
+        name = name or self.default_retriever
+        if name not in self.available:
+            choices = ", ".join(self.available)
+            raise OdqaError(f"{self.path}: the index has no '{name}' retriever; it has {choices}")
+        if name not in self._retrievers:
+            self._retrievers[name] = self._make(name)
+        return self._retrievers[name]
+
+    def _make(self, name: str) -> Retriever:
+        settings = self.manifest.retrievers.get(name, {})
+        if name == "bm25":
+            index = BM25Index(self.path / "bm25")
+            return BM25Retriever(index, analyzer_from_config(settings["analyzer"]), self.collection)
+        if name == "dense":
+            encoder = self._encoder(settings)
+            return DenseRetriever(DenseIndex(self.path / "dense"), encoder, self.collection)
+        parts = [self.retriever(part) for part in self.manifest.retrievers]
+        return HybridRetriever(parts, self._fusion, self._weights)
+
+    def _encoder(self, settings: dict) -> DenseEncoder:
+        recorded = settings["model"]
+        wanted = self._model if self._model is not None else recorded
+        if self._model is None and recorded != EMBEDDED_NAME and not Path(recorded).is_dir():
+            raise OdqaError(
+                f"{self.path}: the index was built with the model at {recorded}, which is not "
+                "there any more; pass --model with a copy of it"
+            )
+        encoder = DenseEncoder(
+            wanted,
+            pooling=settings["pooling"],
+            normalize=settings["normalize"],
+            max_length=settings["max_length"],
+            device=self._device,
+            precision=self._precision,
+        )
+        if encoder.ref.sha256 != settings["sha256"]:
+            raise ModelMismatchError(
+                f"the index at {self.path} was built with {recorded} (weights sha256 "
+                f"{settings['sha256'][:12]}…) but the model given is {encoder.ref.name} "
+                f"(sha256 {encoder.ref.sha256[:12]}…); use the same model or rebuild the index"
+            )
+        return encoder
+
+    def search(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        retriever: str | None = None,
+        unit: str = "document",
+        with_text: bool = True,
+    ) -> list[list[Hit]]:
+        """Top ``k`` hits for each query: one per document (``unit="document"``, the best
+        passage of each) or raw passages (``unit="passage"``)."""
+        if unit not in UNITS:
+            raise OdqaError(f"unit must be one of {UNITS}, got {unit!r}")
+        if k < 1:
+            raise OdqaError(f"k must be at least 1, got {k}")
+        engine = self.retriever(retriever)
+        results = (
+            engine.search(queries, k) if unit == "passage" else self._documents(engine, queries, k)
+        )
+        if with_text:
+            results = [[self.attach_text(hit) for hit in hits] for hits in results]
+        return results
+
+    def _documents(self, engine: Retriever, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        """Ask for more passages until every query has ``k`` documents or the index is spent."""
+        total = self.collection.num_passages
+        depth = min(total, k * math.ceil(total / max(1, self.collection.num_documents)))
+        while True:
+            passages = engine.search(queries, depth)
+            results = [best_per_document(hits, k) for hits in passages]
+            short = any(
+                len(docs) < k and len(hits) >= depth
+                for docs, hits in zip(results, passages, strict=True)
+            )
+            if not short or depth >= total:
+                return results
+            depth = min(total, depth * 2)
+
+    def attach_text(self, hit: Hit) -> Hit:
+        """The hit with its passage (text, title, offsets) read from the collection."""
+        return (
+            hit
+            if hit.passage is not None
+            else replace(hit, passage=self.collection.passage(hit.row))
+        )

@@ -1,0 +1,141 @@
+"""The ``odqa`` command end to end: exit codes, messages, JSON shapes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from odqa.cli import app
+
+runner = CliRunner()
+
+
+def odqa(*args: str):
+    return runner.invoke(app, [str(arg) for arg in args])
+
+
+@pytest.fixture()
+def index_dir(tmp_path: Path, small_corpus: Path, tiny_model: Path) -> Path:
+    target = tmp_path / "idx"
+    result = odqa(
+        "index",
+        small_corpus,
+        target,
+        "--model",
+        tiny_model,
+        "--language",
+        "en",
+        "--chunk-tokens",
+        "32",
+        "--chunk-overlap",
+        "8",
+    )
+    assert result.exit_code == 0, result.output
+    assert "documents: 6" in result.output
+    return target
+
+
+@pytest.mark.parametrize("command", ["index", "search", "eval", "info", "fuse"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = odqa(command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output
+
+
+def test_search_json_and_text(index_dir: Path) -> None:
+    result = odqa(
+        "search", index_dir, "lack of vitamin C", "-k", "2", "--retriever", "bm25", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.output)
+    assert hits[0]["doc_id"] == "d1" and hits[0]["rank"] == 1
+    assert set(hits[0]) == {
+        "rank",
+        "score",
+        "doc_id",
+        "passage_id",
+        "title",
+        "text",
+        "start",
+        "end",
+    }
+    text = odqa("search", index_dir, "lack of vitamin C", "-k", "1")
+    assert text.exit_code == 0 and "d1 — Scurvy" in text.output
+
+
+def test_info_describes_the_index(index_dir: Path) -> None:
+    result = odqa("info", index_dir)
+    assert result.exit_code == 0
+    assert "documents: 6" in result.output and "retriever dense" in result.output
+
+
+def test_eval_json_has_exactly_the_promised_keys(index_dir: Path, tmp_path: Path) -> None:
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        '{"id": "q1", "text": "vitamin C scurvy"}\n{"id": "q2", "text": "thiamine"}\n'
+    )
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td3\t1\n")
+    run_file = tmp_path / "bm25.trec"
+    result = odqa(
+        "eval",
+        index_dir,
+        "--queries",
+        queries,
+        "--qrels",
+        qrels,
+        "--retriever",
+        "bm25",
+        "--json",
+        "--run-out",
+        run_file,
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert {"ndcg@10", "recall@10", "recall@100", "mrr@10"} <= set(metrics)
+    assert not {k for k in metrics if "@" in k} - {"ndcg@10", "recall@10", "recall@100", "mrr@10"}
+    assert metrics["mrr@10"] == pytest.approx(1.0) and metrics["queries"] == 2
+    # the written run evaluates to the same figures without the index
+    again = odqa("eval", "--run", run_file, "--qrels", qrels, "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["ndcg@10"] == pytest.approx(metrics["ndcg@10"])
+    fused = tmp_path / "fused.trec"
+    result = odqa("fuse", run_file, run_file, "--out", fused, "--method", "rrf")
+    assert result.exit_code == 0 and fused.read_text().startswith("q1 Q0 d1 1 ")
+
+
+def test_eval_with_queries_that_match_no_qrels(index_dir: Path, tmp_path: Path) -> None:
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"id": "a", "text": "vitamin"}\n')
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nzz\td1\t1\n")
+    result = odqa("eval", index_dir, "--queries", queries, "--qrels", qrels)
+    assert result.exit_code == 2
+    assert "q.jsonl: field 'id': none of its 1 query ids appears in" in result.output
+
+
+def test_index_errors_exit_2_and_name_file_line_field(tmp_path: Path, tiny_model: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,body\n1,hello\n")
+    result = odqa("index", bad, tmp_path / "idx", "--model", tiny_model)
+    assert result.exit_code == 2
+    assert "bad.csv:1: field 'text'" in result.output
+    assert not (tmp_path / "idx").exists()
+
+
+def test_newer_index_format_is_refused(index_dir: Path) -> None:
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    result = odqa("search", index_dir, "x")
+    assert result.exit_code == 2 and "format_version' is 99" in result.output
+
+
+def test_existing_index_needs_overwrite(
+    index_dir: Path, small_corpus: Path, tiny_model: Path
+) -> None:
+    result = odqa("index", small_corpus, index_dir, "--model", tiny_model)
+    assert result.exit_code == 2 and "--overwrite" in result.output
