@@ -16,6 +16,7 @@ from odqa.index import BuildOptions, Manifest, build_index
 from odqa.retrieve import Searcher
 
 SCIFACT = DATA / "beir-scifact"
+RUNS = [("bm25", None), ("dense", None)] + [("hybrid", f) for f in ("zscore", "minmax", "rrf")]
 
 
 def main() -> None:
@@ -35,13 +36,7 @@ def main() -> None:
     queries = read_queries(SCIFACT)
     qrels = read_qrels(SCIFACT / "qrels" / "test.tsv")
     results = {}
-    for retriever, fusion in [
-        ("bm25", "minmax"),
-        ("dense", "minmax"),
-        ("hybrid", "minmax"),
-        ("hybrid", "zscore"),
-        ("hybrid", "rrf"),
-    ]:
+    for retriever, fusion in RUNS:
         searcher = Searcher(target, fusion=fusion)
         name = retriever if retriever != "hybrid" else f"hybrid-{fusion}"
         started = time.perf_counter()

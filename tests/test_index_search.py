@@ -81,9 +81,19 @@ def test_hybrid_is_default_and_fuses_both(built: Path) -> None:
     searcher = Searcher(built)
     assert searcher.available == ["bm25", "dense", "hybrid"]
     assert searcher.default_retriever == "hybrid"
+    assert searcher.retriever().method == "zscore"
     hits = searcher.search(["thiamine deficiency beriberi"], 3)[0]
     assert hits[0].doc_id == "d3"
-    assert 0.0 <= hits[-1].score <= hits[0].score <= 2.0  # two min-max terms
+    minmax = Searcher(built, fusion="minmax").search(["thiamine deficiency beriberi"], 3)[0]
+    assert minmax[0].doc_id == "d3"
+    assert 0.0 <= minmax[-1].score <= minmax[0].score <= 2.0  # two min-max terms
+
+
+def test_hybrid_weights_follow_the_index_retriever_order(built: Path) -> None:
+    query = ["thiamine deficiency beriberi"]
+    only_bm25 = Searcher(built, weights=[1.0, 0.0]).search(query, 4, unit="passage")[0]
+    bm25 = Searcher(built).search(query, 4, retriever="bm25", unit="passage")[0]
+    assert [hit.row for hit in only_bm25][:2] == [hit.row for hit in bm25][:2]
 
 
 def test_index_loads_after_being_moved(built: Path, tmp_path: Path) -> None:

@@ -1,3 +1,40 @@
-"""odqa: open-domain question answering."""
+"""odqa: open-domain question answering — index, search, evaluate.
+
+>>> import odqa
+>>> odqa.build_index("corpus.jsonl", "my-index", retrievers=["bm25", "dense"])  # doctest: +SKIP
+>>> searcher = odqa.Searcher("my-index")  # doctest: +SKIP
+>>> searcher.search(["what causes scurvy?"], k=5)[0][0].passage.text  # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
+
+from odqa.corpus import ChunkSpec, Document, Passage, Query, read_documents, read_qrels, read_queries
+from odqa.errors import InputError, OdqaError
+from odqa.evaluate import evaluate_run, read_trec_run, write_trec_run
+from odqa.experiments import evaluate_index, run_queries
+from odqa.index import BuildOptions, Manifest, build_index
+from odqa.retrieve import Hit, Searcher, fuse
+
+__all__ = [
+    "BuildOptions",
+    "ChunkSpec",
+    "Document",
+    "Hit",
+    "InputError",
+    "Manifest",
+    "OdqaError",
+    "Passage",
+    "Query",
+    "Searcher",
+    "__version__",
+    "build_index",
+    "evaluate_index",
+    "evaluate_run",
+    "fuse",
+    "read_documents",
+    "read_qrels",
+    "read_queries",
+    "read_trec_run",
+    "run_queries",
+    "write_trec_run",
+]

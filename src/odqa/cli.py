@@ -61,7 +61,7 @@ Retriever = Annotated[
     str | None,
     typer.Option("--retriever", "-r", help="bm25, dense or hybrid (default: hybrid if built)."),
 ]
-Fusion = Annotated[str, typer.Option(help="Hybrid fusion: minmax, zscore or rrf.")]
+Fusion = Annotated[str, typer.Option(help="Hybrid fusion: zscore (default), minmax or rrf.")]
 Weights = Annotated[
     str | None, typer.Option(help="Hybrid weights in the index's retriever order, e.g. 0.5,0.5.")
 ]
@@ -138,7 +138,7 @@ def search(
         str, typer.Option(help="document (best passage each) or passage.")
     ] = "document",
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
-    fusion: Fusion = "minmax",
+    fusion: Fusion = "zscore",
     weights: Weights = None,
     model: Model = None,
     device: Device = None,
@@ -206,7 +206,7 @@ def eval_command(
         str | None, typer.Option(help="Also top-k accuracy, e.g. 1,5,20.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    fusion: Fusion = "minmax",
+    fusion: Fusion = "zscore",
     weights: Weights = None,
     model: Model = None,
     device: Device = None,
@@ -270,7 +270,7 @@ def info(
 def fuse(
     runs: Annotated[list[Path], typer.Argument(help="Two or more TREC run files.")],
     out: Annotated[Path, typer.Option(help="Where the fused TREC run goes.")],
-    method: Fusion = "minmax",
+    method: Fusion = "zscore",
     weights: Annotated[str | None, typer.Option(help="One weight per run, e.g. 0.6,0.4.")] = None,
     depth: Annotated[int, typer.Option(help="Documents kept per query.")] = 100,
 ) -> None:

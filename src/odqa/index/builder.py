@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +57,18 @@ def batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def build_index(corpus: str | Path, index_dir: str | Path, options: BuildOptions) -> Path:
+def build_index(
+    corpus: str | Path, index_dir: str | Path, options: BuildOptions | None = None, **settings
+) -> Path:
     """Index ``corpus`` into ``index_dir`` atomically; returns the index path.
+
+    Settings are a :class:`BuildOptions` or its fields as keywords, for example
+    ``build_index("corpus.jsonl", "my-index", retrievers=["bm25"], language="en")``.
 
     Empty documents (no title, no text) are skipped, counted in the manifest and listed
     (first 100 ids). Any input error leaves no index behind and an existing one untouched.
     """
+    options = replace(options or BuildOptions(), **settings)
     unknown = sorted(set(options.retrievers) - set(RETRIEVER_KINDS))
     if unknown or not options.retrievers:
         raise OdqaError(

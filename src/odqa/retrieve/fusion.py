@@ -15,7 +15,9 @@ from typing import TypeVar
 K = TypeVar("K", bound=Hashable)
 Ranked = Sequence[tuple[K, float]]
 
-METHODS = ("minmax", "zscore", "rrf")
+METHODS = ("zscore", "minmax", "rrf")
+DEFAULT_METHOD = "zscore"
+"""Measured best on BEIR SciFact and SQuAD open retrieval (see the README's figures)."""
 RRF_K = 60
 
 
@@ -50,7 +52,7 @@ def _contributions(ranked: Ranked, method: str, rrf_k: int) -> tuple[dict, float
 
 def fuse(
     lists: Sequence[Ranked],
-    method: str = "minmax",
+    method: str = DEFAULT_METHOD,
     weights: Sequence[float] | None = None,
     rrf_k: int = RRF_K,
 ) -> list[tuple[K, float]]:

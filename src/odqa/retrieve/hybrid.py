@@ -6,21 +6,21 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from odqa.retrieve.base import Retriever
-from odqa.retrieve.fusion import fuse
+from odqa.retrieve.fusion import DEFAULT_METHOD, fuse
 from odqa.retrieve.hit import Hit
 
 FUSION_DEPTH = 100
 
 
 class HybridRetriever:
-    """Fuses the top ``depth`` passages of each retriever (min-max weighted sum by default)."""
+    """Fuses the top ``depth`` passages of each retriever (z-score weighted sum by default)."""
 
     name = "hybrid"
 
     def __init__(
         self,
         retrievers: Sequence[Retriever],
-        method: str = "minmax",
+        method: str = DEFAULT_METHOD,
         weights: Sequence[float] | None = None,
         depth: int = FUSION_DEPTH,
     ) -> None:

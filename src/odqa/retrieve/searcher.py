@@ -17,6 +17,7 @@ from odqa.models import DenseEncoder
 from odqa.models.checkpoint import EMBEDDED_NAME
 from odqa.retrieve.base import Retriever
 from odqa.retrieve.dense import DenseRetriever
+from odqa.retrieve.fusion import DEFAULT_METHOD
 from odqa.retrieve.hit import Hit
 from odqa.retrieve.hybrid import HybridRetriever
 from odqa.retrieve.sparse import BM25Retriever
@@ -51,7 +52,7 @@ class Searcher:
         model: str | None = None,
         device: str | None = None,
         precision: str = "auto",
-        fusion: str = "minmax",
+        fusion: str | None = None,
         weights: Sequence[float] | None = None,
     ) -> None:
         self.path = Path(index_dir).resolve()
@@ -60,7 +61,7 @@ class Searcher:
         self._model = model
         self._device = device
         self._precision = precision
-        self._fusion = fusion
+        self._fusion = fusion or DEFAULT_METHOD
         self._weights = weights
         self._retrievers: dict[str, Retriever] = {}
 
