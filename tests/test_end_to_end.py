@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE
 
 import odqa
+from conftest import SAMPLE
 
 
 @pytest.fixture(scope="module")

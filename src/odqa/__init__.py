@@ -8,7 +8,15 @@
 
 __version__ = "0.1.0"
 
-from odqa.corpus import ChunkSpec, Document, Passage, Query, read_documents, read_qrels, read_queries
+from odqa.corpus import (
+    ChunkSpec,
+    Document,
+    Passage,
+    Query,
+    read_documents,
+    read_qrels,
+    read_queries,
+)
 from odqa.errors import InputError, OdqaError
 from odqa.evaluate import evaluate_run, read_trec_run, write_trec_run
 from odqa.experiments import evaluate_index, run_queries

@@ -92,9 +92,5 @@ class Collection:
         document = self.document(doc_number)
         return Passage(document.id, chunk, document.text[start:end], document.title, start, end)
 
-    def doc_numbers(self, rows: np.ndarray) -> np.ndarray:
-        """Document number of each passage row."""
-        return np.asarray(self.passages[rows, 0])
-
     def close(self) -> None:
         self._handle.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from odqa.corpus.records import Passage
 
@@ -25,6 +25,3 @@ class Hit:
     @property
     def passage_id(self) -> str:
         return f"{self.doc_id}#{self.chunk}"
-
-    def with_rank(self, rank: int) -> Hit:
-        return replace(self, rank=rank)
