@@ -185,3 +185,18 @@ def test_faiss_kinds_find_the_exact_top_hit(
     b = other.search(query, 3, retriever="dense", unit="passage")[0]
     assert a[0].row == b[0].row
     np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=5e-3)
+
+
+def test_ivfpq_on_a_tiny_corpus_is_refused_with_advice(
+    tmp_path: Path, small_corpus: Path, tiny_model: Path
+) -> None:
+    with pytest.raises(OdqaError, match="ivfpq needs at least 1,000 passages"):
+        build_index(small_corpus, tmp_path / "pq", options(tiny_model, dense_index="ivfpq"))
+    assert not (tmp_path / "pq").exists()
+
+
+def test_ivfpq_factory_for_a_large_corpus() -> None:
+    from odqa.index.dense import factory_string
+
+    assert factory_string("ivfpq", "float32", 1_000_000, 384) == "IVF4000,PQ48"
+    assert factory_string("ivf", "float16", 10_000, 384) == "IVF256,SQfp16"

@@ -14,6 +14,7 @@ INDEX_FILE = "dense.faiss"
 KINDS = ("flat", "hnsw", "ivf", "ivfpq")
 DTYPES = ("float32", "float16")
 ADD_BLOCK = 65_536
+PQ_MIN_VECTORS = 1_000
 
 
 def factory_string(kind: str, dtype: str, count: int, dim: int) -> str:
@@ -35,6 +36,11 @@ def factory_string(kind: str, dtype: str, count: int, dim: int) -> str:
         return "HNSW32" if dtype == "float32" else "HNSW32,SQfp16"
     if kind == "ivf":
         return f"IVF{nlist},{storage}"
+    if count < PQ_MIN_VECTORS:
+        raise OdqaError(
+            f"ivfpq needs at least {PQ_MIN_VECTORS:,} passages to train its codebooks, the corpus "
+            f"has {count:,}; use --dense-index flat (exact) for a collection this small"
+        )
     subquantizers = max(1, dim // 8)
     while dim % subquantizers:
         subquantizers -= 1
