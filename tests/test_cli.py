@@ -38,7 +38,7 @@ def index_dir(tmp_path: Path, small_corpus: Path, tiny_model: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("command", ["index", "search", "eval", "info", "fuse"])
+@pytest.mark.parametrize("command", ["index", "search", "eval", "info", "fuse", "fetch"])
 def test_every_command_has_help_with_an_example(command: str) -> None:
     result = odqa(command, "--help")
     assert result.exit_code == 0
