@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerBase
 
 from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, is_empty, read_documents
 from odqa.errors import InputError, OdqaError
@@ -16,13 +17,15 @@ from odqa.index import dense as dense_store
 from odqa.index.analysis import make_analyzer
 from odqa.index.atomic import atomic_directory
 from odqa.index.bm25 import BM25_DEFAULTS, BM25Builder
+from odqa.index.colbert import ColBERTBuild
 from odqa.index.collection import CollectionWriter
 from odqa.index.manifest import Manifest
 from odqa.models import DenseEncoder
-from odqa.models.checkpoint import load_transformer, resolve_model
+from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
+from odqa.models.colbert import ColBERTEncoder
 from odqa.models.device import pick_device
 
-RETRIEVER_KINDS = ("bm25", "dense")
+RETRIEVER_KINDS = ("bm25", "dense", "colbert")
 SKIPPED_IDS_KEPT = 100
 
 
@@ -32,6 +35,9 @@ class BuildOptions:
 
     retrievers: Sequence[str] = ("bm25", "dense")
     model: str | None = None
+    colbert_model: str | None = None
+    nbits: int = 2
+    colbert_sample: int = 2048
     language: str = "auto"
     chunk: ChunkSpec = field(default_factory=ChunkSpec)
     dense_index: str = "flat"
@@ -79,11 +85,16 @@ def build_index(
         if "dense" in options.retrievers
         else None
     )
-    if encoder is not None:
-        tokenizer, model_ref = encoder.tokenizer, encoder.ref
-    else:
-        model_ref = resolve_model(options.model)
-        tokenizer, _ = load_transformer(model_ref.path, pick_device("cpu"))
+    late = (
+        ColBERTEncoder(
+            options.colbert_model or options.model,
+            device=options.device,
+            precision=options.precision,
+        )
+        if "colbert" in options.retrievers
+        else None
+    )
+    tokenizer, model_ref = chunking_tokenizer(options.model, encoder, late)
     documents = read_documents(corpus, options.input_format)
     with atomic_directory(index_dir, overwrite=options.overwrite) as staging:
         first = list(itertools.islice(documents, options.batch_docs))
@@ -93,6 +104,17 @@ def build_index(
         if "bm25" in options.retrievers:
             analyzer = make_analyzer(options.language, [f"{d.title} {d.text}" for d in first])
         run = _BuildRun(staging, options, encoder, analyzer)
+        if late is not None:
+            run.late = ColBERTBuild(
+                staging, late, nbits=options.nbits, batch_size=options.encode_batch
+            )
+            run.late.train(
+                lambda: read_documents(corpus, options.input_format),
+                tokenizer,
+                options.chunk,
+                indexable_text,
+                options.colbert_sample,
+            )
         progress = tqdm(desc="indexing", unit="doc", disable=not options.show_progress)
         for batch in batches(itertools.chain(first, documents), options.batch_docs):
             run.add(batch, tokenizer)
@@ -116,6 +138,19 @@ def build_index(
     return Path(index_dir).resolve()
 
 
+def chunking_tokenizer(
+    model: str | None, dense: DenseEncoder | None, late: ColBERTEncoder | None
+) -> tuple[PreTrainedTokenizerBase, ModelRef]:
+    """Passages are cut in the tokens of the first neural encoder (else the given model)."""
+    if dense is not None:
+        return dense.tokenizer, dense.ref
+    if late is not None:
+        return late.tokenizer, late.ref
+    ref = resolve_model(model)
+    tokenizer, _ = load_transformer(ref.path, pick_device("cpu"))
+    return tokenizer, ref
+
+
 class _BuildRun:
     """The state of one build: collection, BM25 tokens and dense vectors on disk."""
 
@@ -127,6 +162,7 @@ class _BuildRun:
         self.bm25 = BM25Builder(analyzer) if analyzer is not None else None
         self.vectors_path = folder / "vectors.tmp"
         self.vectors = self.vectors_path.open("wb") if encoder is not None else None
+        self.late: ColBERTBuild | None = None
         self.skipped_ids: list[str] = []
         self.skipped = 0
 
@@ -148,6 +184,8 @@ class _BuildRun:
         if self.encoder is not None and texts:
             vectors = self.encoder.encode_documents(texts, batch_size=self.options.encode_batch)
             self.vectors.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+        if self.late is not None and texts:
+            self.late.add(kept, passages, texts)
 
     def finish(self) -> dict[str, int]:
         documents, passages = self.collection.close()
@@ -156,6 +194,8 @@ class _BuildRun:
                 self.bm25.save(self.folder / "bm25", **self.options.bm25)
             if self.encoder is not None:
                 self._finish_dense(passages)
+            if self.late is not None:
+                self.late_settings = self.late.finish()
         if self.vectors is not None:
             self.vectors.close()
             self.vectors_path.unlink()
@@ -189,4 +229,6 @@ class _BuildRun:
                 "kind": self.options.dense_index,
                 "dtype": self.options.dense_dtype,
             }
+        if self.late is not None:
+            settings["colbert"] = self.late_settings
         return settings

@@ -10,16 +10,20 @@ from pathlib import Path
 from odqa.errors import ModelMismatchError, OdqaError
 from odqa.index.analysis import analyzer_from_config
 from odqa.index.bm25 import BM25Index
+from odqa.index.colbert import LATE_FOLDER
 from odqa.index.collection import Collection
 from odqa.index.dense import DenseIndex
+from odqa.index.late import LateIndex
 from odqa.index.manifest import Manifest
 from odqa.models import DenseEncoder
-from odqa.models.checkpoint import EMBEDDED_NAME
+from odqa.models.checkpoint import EMBEDDED_NAME, ModelRef
+from odqa.models.colbert import ColBERTEncoder
 from odqa.retrieve.base import Retriever
 from odqa.retrieve.dense import DenseRetriever
 from odqa.retrieve.fusion import DEFAULT_METHOD
 from odqa.retrieve.hit import Hit
 from odqa.retrieve.hybrid import HybridRetriever
+from odqa.retrieve.late import ColBERTRetriever, RerankRetriever
 from odqa.retrieve.sparse import BM25Retriever
 
 UNITS = ("document", "passage")
@@ -39,10 +43,12 @@ def best_per_document(hits: Sequence[Hit], k: int) -> list[Hit]:
 
 
 class Searcher:
-    """Search an index by BM25, dense, or their hybrid; results carry text on request.
+    """Search an index by BM25, dense, ColBERT, their hybrid, or a retriever reranked by
+    ColBERT (``bm25+colbert``); results carry text on request.
 
-    ``model`` overrides the dense query encoder; it must be the model the index was built
-    with (same weights hash), else :class:`ModelMismatchError` names both.
+    ``model`` overrides the query encoder; it must be the model the index was built with
+    (same weights hash), else :class:`ModelMismatchError` names both. ``exhaustive`` makes
+    ColBERT score every passage exactly instead of PLAID's candidate stages.
     """
 
     def __init__(
@@ -54,6 +60,7 @@ class Searcher:
         precision: str = "auto",
         fusion: str | None = None,
         weights: Sequence[float] | None = None,
+        exhaustive: bool = False,
     ) -> None:
         self.path = Path(index_dir).resolve()
         self.manifest = Manifest.read(self.path)
@@ -63,17 +70,22 @@ class Searcher:
         self._precision = precision
         self._fusion = fusion or DEFAULT_METHOD
         self._weights = weights
+        self._exhaustive = exhaustive
         self._retrievers: dict[str, Retriever] = {}
 
     @property
     def available(self) -> list[str]:
-        """Retriever names this index supports."""
+        """Retriever names this index supports: those built, ``hybrid`` when there are
+        several, and ``FIRST+colbert`` (ColBERT reranking) when ColBERT is built."""
         names = list(self.manifest.retrievers)
-        return [*names, "hybrid"] if len(names) > 1 else names
+        fusable = [*names, "hybrid"] if len(names) > 1 else names
+        if "colbert" not in names:
+            return fusable
+        return fusable + [f"{name}+colbert" for name in fusable if name != "colbert"]
 
     @property
     def default_retriever(self) -> str:
-        return self.available[-1] if "hybrid" in self.available else self.available[0]
+        return "hybrid" if "hybrid" in self.available else self.available[0]
 
     def retriever(self, name: str | None = None) -> Retriever:
         """The retriever ``name`` (default: hybrid when the index has several), built once."""
@@ -93,31 +105,54 @@ class Searcher:
         if name == "dense":
             encoder = self._encoder(settings)
             return DenseRetriever(DenseIndex(self.path / "dense"), encoder, self.collection)
+        if name == "colbert":
+            return self._colbert(settings)
+        if name.endswith("+colbert"):
+            first = self.retriever(name.removesuffix("+colbert"))
+            return RerankRetriever(first, self.retriever("colbert"))
         parts = [self.retriever(part) for part in self.manifest.retrievers]
         return HybridRetriever(parts, self._fusion, self._weights)
 
-    def _encoder(self, settings: dict) -> DenseEncoder:
+    def _colbert(self, settings: dict) -> ColBERTRetriever:
+        encoder = ColBERTEncoder(
+            self._wanted_model(settings),
+            device=self._device,
+            precision=self._precision,
+            query_maxlen=settings["query_maxlen"],
+            doc_maxlen=settings["doc_maxlen"],
+        )
+        self._check_same_model(settings, encoder.ref)
+        index = LateIndex(self.path / LATE_FOLDER, device=encoder.device)
+        return ColBERTRetriever(index, encoder, self.collection, self._exhaustive)
+
+    def _wanted_model(self, settings: dict) -> str:
+        """The model given at search time, else the one the index recorded (if still there)."""
         recorded = settings["model"]
-        wanted = self._model if self._model is not None else recorded
         if self._model is None and recorded != EMBEDDED_NAME and not Path(recorded).is_dir():
             raise OdqaError(
                 f"{self.path}: the index was built with the model at {recorded}, which is not "
                 "there any more; pass --model with a copy of it"
             )
+        return self._model if self._model is not None else recorded
+
+    def _check_same_model(self, settings: dict, ref: ModelRef) -> None:
+        if ref.sha256 != settings["sha256"]:
+            raise ModelMismatchError(
+                f"the index at {self.path} was built with {settings['model']} (weights sha256 "
+                f"{settings['sha256'][:12]}…) but the model given is {ref.name} "
+                f"(sha256 {ref.sha256[:12]}…); use the same model or rebuild the index"
+            )
+
+    def _encoder(self, settings: dict) -> DenseEncoder:
         encoder = DenseEncoder(
-            wanted,
+            self._wanted_model(settings),
             pooling=settings["pooling"],
             normalize=settings["normalize"],
             max_length=settings["max_length"],
             device=self._device,
             precision=self._precision,
         )
-        if encoder.ref.sha256 != settings["sha256"]:
-            raise ModelMismatchError(
-                f"the index at {self.path} was built with {recorded} (weights sha256 "
-                f"{settings['sha256'][:12]}…) but the model given is {encoder.ref.name} "
-                f"(sha256 {encoder.ref.sha256[:12]}…); use the same model or rebuild the index"
-            )
+        self._check_same_model(settings, encoder.ref)
         return encoder
 
     def search(

@@ -1,0 +1,112 @@
+"""ColBERT late interaction on BEIR SciFact test with the embedded MiniLM (zero-shot).
+
+1. ``build_index(retrievers=["colbert"])`` end to end (encoding included), then nDCG@10 of
+   PLAID search through odqa's Searcher.
+2. The reference: the same passages encoded again, kept uncompressed (float16), searched by
+   exact MaxSim; nDCG@10 and top-10 overlap of PLAID with it.
+3. Indexing without encoding: the codec, compression and inverted file built again from those
+   embeddings, timed alone.
+4. Size per token against float16; per-query latency p50/p95 with 1 and 2 threads, k=10/100.
+
+Run: .venv/bin/python bench/late_scifact.py   (about 10 minutes on 2 cores)
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from common import DATA, WORK, peak_rss_mb, report
+from late_engine import build, latency, overlap
+from odqa.corpus import read_qrels, read_queries
+from odqa.evaluate import evaluate_run
+from odqa.index import build_index
+from odqa.index.builder import indexable_text
+from odqa.index.late import ExactStore, LateIndex
+from odqa.retrieve import Searcher
+
+SCIFACT = DATA / "beir-scifact"
+
+
+def document_run(rows: np.ndarray, scores: np.ndarray, doc_ids: list[str], passages) -> dict:
+    """Passage rows -> best score per document, as a run for one query."""
+    run: dict[str, float] = {}
+    for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
+        if row >= 0:
+            doc = doc_ids[int(passages[row, 0])]
+            run[doc] = max(run.get(doc, float("-inf")), score)
+    return run
+
+
+def folder_bytes(folder) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def main() -> None:
+    target = WORK / "scifact-colbert"
+    started = time.perf_counter()
+    build_index(SCIFACT, target, retrievers=["colbert"], overwrite=True, show_progress=True)
+    figures: dict = {"build_with_encoding_s": round(time.perf_counter() - started, 1)}
+    queries = [q for q in read_queries(SCIFACT)]
+    qrels = read_qrels(SCIFACT / "qrels" / "test.tsv")
+    queries = [q for q in queries if q.id in qrels]
+    searcher = Searcher(target)
+    late = searcher.retriever("colbert")
+    collection = searcher.collection
+
+    texts = [indexable_text(collection.passage(row)) for row in range(collection.num_passages)]
+    started = time.perf_counter()
+    embeddings, doclens = late.encoder.encode_documents(texts, show_progress=True)
+    figures["encode_s"] = round(time.perf_counter() - started, 1)
+    figures["tokens"] = int(doclens.sum())
+    Q, qmask = late.encoder.encode_queries([q.text for q in queries])
+
+    exact = ExactStore(embeddings.half(), doclens)
+    del embeddings
+    ref_rows, ref_scores = exact.search(Q, qmask, 100)
+    plaid_rows, plaid_scores = late.index.search(Q, qmask, 100)
+    ids, passages = collection.doc_ids, collection.passages
+
+    def ndcg(rows, scores) -> float:
+        run = {
+            q.id: document_run(r, s, ids, passages)
+            for q, r, s in zip(queries, rows, scores, strict=True)
+        }
+        return round(evaluate_run(run, qrels)["ndcg@10"], 4)
+
+    k10_rows, _ = late.index.search(Q, qmask, 10)
+    figures["quality"] = {
+        "ndcg@10_exhaustive_uncompressed": ndcg(ref_rows, ref_scores),
+        "ndcg@10_plaid_k100": ndcg(plaid_rows, plaid_scores),
+        "top10_overlap_plaid_k10_vs_exhaustive": round(overlap(k10_rows, ref_rows[:, :10]), 4),
+        "top10_overlap_plaid_k100_vs_exhaustive": round(
+            overlap(plaid_rows[:, :10], ref_rows[:, :10]), 4
+        ),
+    }
+
+    rebuilt = WORK / "scifact-colbert-rebuilt"
+    figures["indexing_without_encoding"] = build(rebuilt, exact.embeddings.float(), doclens, 2)
+    tokens = int(doclens.sum())
+    index_folder = target / "colbert"
+    ivf = sum((index_folder / name).stat().st_size for name in ("ivf.npy", "ivf_lengths.npy"))
+    figures["size"] = {
+        "bytes_per_token_all_files": round(folder_bytes(index_folder) / tokens, 2),
+        "bytes_per_token_without_ivf": round((folder_bytes(index_folder) - ivf) / tokens, 2),
+        "ivf_bytes": ivf,
+        "float16_bytes_per_token": 2 * int(Q.shape[-1]),
+    }
+    index = LateIndex(index_folder)
+    timings = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for k in (10, 100):
+            timings[f"threads{threads}_k{k}"] = latency(index, Q, qmask, k)
+    figures["latency_per_query"] = timings
+    figures["peak_rss_mb"] = round(peak_rss_mb())
+    report("late_scifact", figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Updates to a saved index: add, delete, recluster, and interruptions that change nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from odqa.index.late import (
+    LateIndex,
+    add_passages,
+    build_late_index,
+    delete_passages,
+    recluster,
+)
+from odqa.index.late import updates as updates_module
+from odqa.index.late.synthetic import make_collection, make_queries
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[torch.Tensor, torch.Tensor]:
+    embeddings, doclens, _ = make_collection(240, 32, min_len=20, max_len=50, seed=7)
+    return embeddings, doclens
+
+
+def split(corpus, first: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    embeddings, doclens = corpus
+    cut = int(doclens[:first].sum())
+    return (embeddings[:cut], doclens[:first]), (embeddings[cut:], doclens[first:])
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path, corpus) -> Path:
+    (embeddings, doclens), _ = split(corpus, 160)
+    with build_late_index(tmp_path / "index", nbits=2) as writer:
+        writer.train(embeddings)
+        writer.add(embeddings, doclens)
+    return tmp_path / "index"
+
+
+def folder_state(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_added_passages_are_found(index_dir: Path, corpus) -> None:
+    _, (embeddings, doclens) = split(corpus, 160)
+    result = add_passages(index_dir, embeddings, doclens)
+    assert result.pids.tolist() == list(range(160, 240))
+    assert not result.recluster_advised
+    index = LateIndex(index_dir)
+    assert index.num_passages == 240 and index.meta["generation"] == 1
+    Q, qmask, sources = make_queries(embeddings, doclens, 20, seed=3)
+    pids, _ = index.search(Q, qmask, 10)
+    assert (pids[:, 0] == sources.numpy() + 160).mean() >= 0.95
+    files = {path.name for path in index_dir.iterdir()}
+    assert "codes.1.npy" in files and "codes.npy" not in files  # old generation removed
+    assert not any(name.endswith(".partial") for name in files)
+
+
+def test_added_empty_passages_get_pids_but_never_match(index_dir: Path, corpus) -> None:
+    _, (embeddings, _) = split(corpus, 160)
+    result = add_passages(index_dir, embeddings[:40], torch.tensor([0, 40, 0]))
+    assert result.pids.tolist() == [160, 161, 162]
+    assert (
+        add_passages(index_dir, embeddings[:0], torch.tensor([], dtype=torch.long)).pids.size == 0
+    )
+    index = LateIndex(index_dir)
+    Q, qmask, _ = make_queries(embeddings[:40], torch.tensor([40]), 5, seed=2)
+    pids, _ = index.search(Q, qmask, 163, subset=range(163))
+    assert (pids[:, 0] == 161).all() and not {160, 162} & set(pids.flatten().tolist())
+
+
+def test_add_advises_reclustering_past_twice_the_trained_tokens(index_dir: Path, corpus) -> None:
+    embeddings, doclens = corpus
+    assert not add_passages(index_dir, embeddings[:500], torch.tensor([200, 300])).recluster_advised
+    assert add_passages(index_dir, embeddings, doclens).recluster_advised
+
+
+def test_deleted_pids_are_never_returned(index_dir: Path, corpus) -> None:
+    (embeddings, doclens), _ = split(corpus, 160)
+    Q, qmask, sources = make_queries(embeddings, doclens, 30, seed=4)
+    gone = sorted(set(sources.tolist()))[:10]
+    assert delete_passages(index_dir, gone) == 10
+    assert delete_passages(index_dir, gone[:3]) == 0
+    index = LateIndex(index_dir)
+    assert index.meta["num_deleted"] == 10 and index.num_passages == 160
+    results = [
+        index.search(Q, qmask, 20)[0],
+        index.search(Q, qmask, 20, subset=[*gone, 1, 2])[0],
+        index.exhaustive(Q, qmask, 200)[0],
+    ]
+    for pids in results:
+        assert not set(gone) & set(pids.flatten().tolist())
+
+
+def test_recluster_retrains_and_reencodes(index_dir: Path, corpus) -> None:
+    _, (embeddings, doclens) = split(corpus, 160)
+    add_passages(index_dir, embeddings, doclens)
+    delete_passages(index_dir, [3])
+    before = LateIndex(index_dir)
+    codec = recluster(index_dir, seed=1)
+    index = LateIndex(index_dir)
+    assert index.meta["tokens_at_training"] == index.meta["num_tokens"]
+    assert index.meta["num_centroids"] == codec.num_centroids
+    assert index.meta["files"]["codec"] == "codec.3"
+    assert not (index_dir / "codec").exists()
+    D_before, mask = before.passages([5, 200])
+    D_after, _ = index.passages([5, 200])
+    cosine = (D_before * D_after).sum(-1)[mask]
+    assert float(cosine.mean()) > 0.95
+    Q, qmask, sources = make_queries(embeddings, doclens, 20, seed=5)
+    pids, _ = index.search(Q, qmask, 10)
+    assert (pids[:, 0] == sources.numpy() + 160).mean() >= 0.95
+    assert 3 not in index.exhaustive(Q, qmask, 240)[0]
+
+
+@pytest.mark.parametrize("update", ["add", "delete", "recluster"])
+def test_interrupted_update_keeps_the_previous_index(
+    index_dir: Path, corpus, monkeypatch: pytest.MonkeyPatch, update: str
+) -> None:
+    _, (embeddings, doclens) = split(corpus, 160)
+    Q, qmask, _ = make_queries(embeddings, doclens, 10, seed=6)
+    before_results = LateIndex(index_dir).search(Q, qmask, 10)
+    before_files = folder_state(index_dir)
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(updates_module, "build_ivf", crash)
+    with pytest.raises(KeyboardInterrupt):
+        if update == "add":
+            add_passages(index_dir, embeddings, doclens)
+        elif update == "delete":
+            delete_passages(index_dir, [1, 2])
+        else:
+            recluster(index_dir)
+    assert folder_state(index_dir) == before_files
+    after_results = LateIndex(index_dir).search(Q, qmask, 10)
+    assert np.array_equal(before_results[0], after_results[0])
