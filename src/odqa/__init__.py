@@ -21,7 +21,7 @@ from odqa.errors import InputError, OdqaError
 from odqa.evaluate import evaluate_run, read_trec_run, write_trec_run
 from odqa.experiments import evaluate_index, run_queries
 from odqa.index import BuildOptions, Manifest, build_index
-from odqa.retrieve import Hit, Searcher, fuse
+from odqa.retrieve import Hit, Searcher, fuse, rerank
 
 __all__ = [
     "BuildOptions",
@@ -43,6 +43,7 @@ __all__ = [
     "read_qrels",
     "read_queries",
     "read_trec_run",
+    "rerank",
     "run_queries",
     "write_trec_run",
 ]

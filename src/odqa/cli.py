@@ -59,7 +59,15 @@ Precision = Annotated[
 ]
 Retriever = Annotated[
     str | None,
-    typer.Option("--retriever", "-r", help="bm25, dense or hybrid (default: hybrid if built)."),
+    typer.Option(
+        "--retriever",
+        "-r",
+        help="bm25, dense, colbert, hybrid (default when several are built), "
+        "or FIRST+colbert to rerank with ColBERT (e.g. bm25+colbert).",
+    ),
+]
+Exhaustive = Annotated[
+    bool, typer.Option(help="ColBERT: exact MaxSim over every passage instead of PLAID.")
 ]
 Fusion = Annotated[str, typer.Option(help="Hybrid fusion: zscore (default), minmax or rrf.")]
 Weights = Annotated[
@@ -78,8 +86,20 @@ def index(
         ),
     ],
     index_dir: Annotated[Path, typer.Argument(help="Where the index directory goes.")],
-    retrievers: Annotated[str, typer.Option(help="Comma list of bm25, dense.")] = "bm25,dense",
+    retrievers: Annotated[
+        str, typer.Option(help="Comma list of bm25, dense, colbert.")
+    ] = "bm25,dense",
     model: Model = None,
+    colbert_model: Annotated[
+        str | None,
+        typer.Option(help="ColBERT checkpoint (Stanford, PyLate or plain); default: --model."),
+    ] = None,
+    nbits: Annotated[
+        int, typer.Option(help="ColBERT residual bits per dimension: 1, 2, 4, 8.")
+    ] = 2,
+    colbert_sample: Annotated[
+        int, typer.Option(help="Documents sampled to train ColBERT centroids.")
+    ] = 2048,
     language: Annotated[str, typer.Option(help="BM25 analysis: en, ko, generic or auto.")] = "auto",
     input_format: Annotated[
         str, typer.Option("--format", help="auto, jsonl, csv, tsv, beir, squad, bioasq, textdir.")
@@ -111,6 +131,9 @@ def index(
         options = BuildOptions(
             retrievers=split_list(retrievers),
             model=model,
+            colbert_model=colbert_model,
+            nbits=nbits,
+            colbert_sample=colbert_sample,
             language=language,
             chunk=chunk,
             dense_index=dense_index,
@@ -140,6 +163,7 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
     fusion: Fusion = "zscore",
     weights: Weights = None,
+    exhaustive: Exhaustive = False,
     model: Model = None,
     device: Device = None,
 ) -> None:
@@ -148,7 +172,12 @@ def search(
 
     with user_errors():
         searcher = Searcher(
-            index_dir, model=model, device=device, fusion=fusion, weights=parse_numbers(weights)
+            index_dir,
+            model=model,
+            device=device,
+            fusion=fusion,
+            weights=parse_numbers(weights),
+            exhaustive=exhaustive,
         )
         hits = searcher.search([query], k, retriever=retriever, unit=unit)[0]
         if as_json:
@@ -208,6 +237,7 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     fusion: Fusion = "zscore",
     weights: Weights = None,
+    exhaustive: Exhaustive = False,
     model: Model = None,
     device: Device = None,
 ) -> None:
@@ -231,7 +261,12 @@ def eval_command(
             query_list = read_queries(queries)
             judged_queries(query_list, judgements, str(queries), str(judgements_path))
             searcher = Searcher(
-                index_dir, model=model, device=device, fusion=fusion, weights=parse_numbers(weights)
+                index_dir,
+                model=model,
+                device=device,
+                fusion=fusion,
+                weights=parse_numbers(weights),
+                exhaustive=exhaustive,
             )
             metrics = evaluate_index(
                 searcher,

@@ -1,0 +1,145 @@
+"""ColBERT in an odqa index: build, PLAID vs exhaustive, hybrid, reranking, refusals."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import odqa
+from odqa.cli import app
+from odqa.corpus import ChunkSpec
+from odqa.errors import InputError, ModelMismatchError
+from odqa.models.colbert import ColBERTEncoder
+from odqa.retrieve.late import rerank
+
+
+def build(corpus: Path, target: Path, model: Path, **settings) -> Path:
+    defaults = {"model": str(model), "language": "en", "chunk": ChunkSpec(tokens=32, overlap=8)}
+    return odqa.build_index(corpus, target, **{**defaults, **settings})
+
+
+@pytest.fixture()
+def colbert_index(tmp_path: Path, small_corpus: Path, tiny_model: Path) -> Path:
+    return build(small_corpus, tmp_path / "idx", tiny_model, retrievers=["bm25", "colbert"])
+
+
+def test_manifest_records_the_late_index(colbert_index: Path, tiny_model: Path) -> None:
+    settings = odqa.Manifest.read(colbert_index).retrievers["colbert"]
+    assert settings["model"] == str(tiny_model.resolve()) and settings["layout"] == "plain"
+    assert settings["nbits"] == 2 and settings["centroids"] >= 1 and settings["dim"] == 64
+    assert (colbert_index / "colbert" / "late.json").is_file()
+
+
+def test_plaid_agrees_with_exhaustive_and_hits_map_to_text(colbert_index: Path) -> None:
+    query = ["lack of vitamin C causes scurvy"]
+    plaid = odqa.Searcher(colbert_index).search(query, 3, retriever="colbert", unit="passage")[0]
+    exact = odqa.Searcher(colbert_index, exhaustive=True).search(
+        query, 3, retriever="colbert", unit="passage"
+    )[0]
+    assert [h.row for h in plaid] == [h.row for h in exact]
+    assert [h.score for h in plaid] == pytest.approx([h.score for h in exact], abs=1e-4)
+    assert plaid[0].passage.text in Path(colbert_index / "documents.jsonl").read_text()
+
+
+def test_scores_are_maxsim_of_the_encoder_vectors(colbert_index: Path, tiny_model: Path) -> None:
+    searcher = odqa.Searcher(colbert_index, exhaustive=True)
+    hit = searcher.search(["cyclins"], 1, retriever="colbert", unit="passage")[0][0]
+    text = f"{hit.passage.title} {hit.passage.text}".strip()
+    scored = rerank("cyclins", [text], ColBERTEncoder(tiny_model))
+    # the index holds 2-bit residuals: close to, not equal to, the uncompressed score
+    assert scored[0][1] == pytest.approx(hit.score, rel=0.1)
+
+
+def test_hybrid_includes_colbert_and_reranking_is_offered(colbert_index: Path) -> None:
+    searcher = odqa.Searcher(colbert_index)
+    assert searcher.available == ["bm25", "colbert", "hybrid", "bm25+colbert", "hybrid+colbert"]
+    assert [r.name for r in searcher.retriever("hybrid").retrievers] == ["bm25", "colbert"]
+    bm25 = searcher.search(["vitamin deficiency"], 10, retriever="bm25", unit="passage")[0]
+    reranked = searcher.search(
+        ["vitamin deficiency"], 10, retriever="bm25+colbert", unit="passage"
+    )[0]
+    assert {h.row for h in reranked} == {h.row for h in bm25}  # same candidates, new order
+    assert all(a.score >= b.score for a, b in itertools.pairwise(reranked))
+
+
+def test_rerank_without_an_index_orders_by_maxsim(tiny_model: Path) -> None:
+    encoder = ColBERTEncoder(tiny_model)
+    docs = ["kinases phosphorylate proteins", "the ocean is blue", "proteins and kinases"]
+    ranked = rerank("kinases proteins", docs, encoder)
+    assert sorted(i for i, _ in ranked) == [0, 1, 2]
+    assert [s for _, s in ranked] == sorted((s for _, s in ranked), reverse=True)
+    assert rerank("x", [], encoder) == []
+    assert len(rerank("kinases proteins", docs, encoder, k=1)) == 1
+
+
+def test_other_model_at_search_time_is_refused(colbert_index: Path) -> None:
+    searcher = odqa.Searcher(colbert_index, model="embedded")
+    with pytest.raises(ModelMismatchError, match="all-MiniLM-L6-v2"):
+        searcher.search(["x"], 1, retriever="colbert")
+
+
+def test_long_passages_are_truncated_and_counted(
+    tmp_path: Path, small_corpus: Path, tiny_model: Path
+) -> None:
+    path = build(
+        small_corpus,
+        tmp_path / "long",
+        tiny_model,
+        retrievers=["colbert"],
+        chunk=ChunkSpec(tokens=512, overlap=0),
+        colbert_model=None,
+    )
+    settings = odqa.Manifest.read(path).retrievers["colbert"]
+    assert settings["doc_maxlen"] == 256 and settings["truncated_passages"] == 1  # d5
+
+
+def test_punctuation_only_query_still_searches(colbert_index: Path) -> None:
+    hits = odqa.Searcher(colbert_index).search(["?!"], 2, retriever="colbert")[0]
+    assert len(hits) == 2
+
+
+def test_failed_build_keeps_the_previous_index(
+    colbert_index: Path, tmp_path: Path, tiny_model: Path
+) -> None:
+    before = json.loads((colbert_index / "manifest.json").read_text())
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "fine"}\n{"id": "a", "text": "duplicate"}\n')
+    with pytest.raises(InputError, match=r"bad\.jsonl:2: field 'id'"):
+        build(bad, colbert_index, tiny_model, retrievers=["colbert"], overwrite=True)
+    assert json.loads((colbert_index / "manifest.json").read_text()) == before
+
+
+def test_cli_index_search_eval_with_colbert(
+    tmp_path: Path, small_corpus: Path, tiny_model: Path
+) -> None:
+    runner = CliRunner()
+    target = tmp_path / "cli-idx"
+    result = runner.invoke(
+        app,
+        [
+            "index",
+            str(small_corpus),
+            str(target),
+            "--retrievers",
+            "colbert",
+            "--model",
+            str(tiny_model),
+            "--nbits",
+            "4",
+            "--chunk-tokens",
+            "32",
+            "--chunk-overlap",
+            "8",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "retriever colbert" in result.output and "nbits=4" in result.output
+    result = runner.invoke(
+        app, ["search", str(target), "thiamine", "--retriever", "colbert", "--exhaustive", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)) == 6
