@@ -22,6 +22,7 @@ from odqa.evaluate import evaluate_run, read_trec_run, write_trec_run
 from odqa.experiments import evaluate_index, run_queries
 from odqa.index import BuildOptions, Manifest, build_index
 from odqa.retrieve import Hit, Searcher, fuse, rerank
+from odqa.updates import add_documents, delete_documents
 
 __all__ = [
     "BuildOptions",
@@ -35,7 +36,9 @@ __all__ = [
     "Query",
     "Searcher",
     "__version__",
+    "add_documents",
     "build_index",
+    "delete_documents",
     "evaluate_index",
     "evaluate_run",
     "fuse",

@@ -26,13 +26,13 @@ def atomic_directory(target: str | Path, overwrite: bool = False) -> Iterator[Pa
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
         yield staging
-        _replace(staging, target)
+        replace_directory(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _replace(staging: Path, target: Path) -> None:
+def replace_directory(staging: Path, target: Path) -> None:
     """Swap ``staging`` into ``target``; the old one is moved aside first, then deleted."""
     if not target.exists():
         os.rename(staging, target)

@@ -20,6 +20,7 @@ DOCUMENTS = "documents.jsonl"
 OFFSETS = "documents.offsets.npy"
 PASSAGES = "passages.npy"
 DOC_IDS = "doc_ids.json"
+DELETED = "deleted.npy"
 
 
 class CollectionWriter:
@@ -64,6 +65,9 @@ class Collection:
         self.passages = np.load(folder / PASSAGES, mmap_mode="r")
         self._handle = (folder / DOCUMENTS).open("rb")
         self._doc_ids: list[str] | None = None
+        path = folder / DELETED
+        self.deleted = np.load(path) if path.exists() else np.zeros(len(self.passages), bool)
+        self.num_deleted = int(self.deleted.sum())
 
     @property
     def doc_ids(self) -> list[str]:
@@ -71,6 +75,11 @@ class Collection:
         if self._doc_ids is None:
             self._doc_ids = json.loads((self.folder / DOC_IDS).read_text(encoding="utf-8"))
         return self._doc_ids
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Byte offset of each document line, and the file's end (memory-mapped)."""
+        return self._offsets
 
     @property
     def num_documents(self) -> int:

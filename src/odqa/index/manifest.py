@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,8 +32,11 @@ class Manifest:
     )
 
     def write(self, folder: Path) -> None:
+        """Write ``manifest.json`` as a new file (renamed into place, never written in place)."""
         text = json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
-        (folder / MANIFEST_NAME).write_text(text, encoding="utf-8")
+        partial = folder / f".{MANIFEST_NAME}.partial"
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, folder / MANIFEST_NAME)
 
     @classmethod
     def read(cls, folder: str | Path) -> Manifest:
@@ -66,7 +70,8 @@ class Manifest:
             f"on {self.created_at}",
             f"source: {self.source}",
             f"documents: {counts.get('documents', 0):,}  passages: {counts.get('passages', 0):,}"
-            f"  skipped (empty): {counts.get('skipped_empty', 0):,}",
+            f"  skipped (empty): {counts.get('skipped_empty', 0):,}"
+            f"  deleted: {counts.get('deleted_documents', 0):,}",
             f"chunking: windows of {self.chunking['tokens']} tokens overlapping by "
             f"{self.chunking['overlap']} ({self.chunking['tokenizer']} tokenizer)",
         ]

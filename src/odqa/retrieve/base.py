@@ -21,13 +21,17 @@ class Retriever(Protocol):
 
 
 def hits_from_rows(collection: Collection, rows: np.ndarray, scores: np.ndarray) -> list[list[Hit]]:
-    """Turn ``(queries, k)`` arrays of passage rows and scores into hits; row -1 is skipped."""
+    """Turn ``(queries, k)`` arrays of passage rows and scores into hits; row -1 and deleted
+    rows are skipped."""
     doc_ids = collection.doc_ids
     passages = collection.passages
+    deleted = collection.deleted
     results = []
     for query_rows, query_scores in zip(rows.tolist(), scores.tolist(), strict=True):
         found = [
-            (row, score) for row, score in zip(query_rows, query_scores, strict=True) if row >= 0
+            (row, score)
+            for row, score in zip(query_rows, query_scores, strict=True)
+            if row >= 0 and not deleted[row]
         ]
         meta = passages[[row for row, _ in found]] if found else np.zeros((0, 4), np.int64)
         results.append(

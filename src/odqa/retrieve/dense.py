@@ -23,5 +23,5 @@ class DenseRetriever:
 
     def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
         vectors = self.encoder.encode_queries(list(queries))
-        rows, scores = self.index.search_vectors(vectors, k)
-        return hits_from_rows(self.collection, rows, scores)
+        rows, scores = self.index.search_vectors(vectors, k + self.collection.num_deleted)
+        return [hits[:k] for hits in hits_from_rows(self.collection, rows, scores)]

@@ -22,5 +22,7 @@ class BM25Retriever:
         self.collection = collection
 
     def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
-        rows, scores = self.index.search_tokens(self.analyzer.tokenize(queries), k)
-        return hits_from_rows(self.collection, rows, scores)
+        rows, scores = self.index.search_tokens(
+            self.analyzer.tokenize(queries), k + self.collection.num_deleted
+        )
+        return [hits[:k] for hits in hits_from_rows(self.collection, rows, scores)]
