@@ -168,17 +168,8 @@ def search(
     device: Device = None,
 ) -> None:
     """Search an index and print the hits with their text."""
-    from odqa.retrieve import Searcher
-
     with user_errors():
-        searcher = Searcher(
-            index_dir,
-            model=model,
-            device=device,
-            fusion=fusion,
-            weights=parse_numbers(weights),
-            exhaustive=exhaustive,
-        )
+        searcher = open_searcher(index_dir, model, device, fusion, weights, exhaustive)
         hits = searcher.search([query], k, retriever=retriever, unit=unit)[0]
         if as_json:
             typer.echo(json.dumps([hit_json(hit) for hit in hits], ensure_ascii=False, indent=2))
@@ -190,6 +181,27 @@ def search(
             title = f" — {passage.title}" if passage.title else ""
             typer.echo(f"{hit.rank:>3}. {hit.score:.4f}  {hit.doc_id}{title}")
             typer.echo(f"     {shorten(passage.text)}")
+
+
+def open_searcher(
+    index_dir: Path,
+    model: str | None,
+    device: str | None,
+    fusion: str,
+    weights: str | None,
+    exhaustive: bool,
+):
+    """A Searcher from the options that ``search`` and ``eval`` share."""
+    from odqa.retrieve import Searcher
+
+    return Searcher(
+        index_dir,
+        model=model,
+        device=device,
+        fusion=fusion,
+        weights=parse_numbers(weights),
+        exhaustive=exhaustive,
+    )
 
 
 def hit_json(hit) -> dict:
@@ -245,7 +257,6 @@ def eval_command(
     from odqa.corpus import read_qrels, read_queries
     from odqa.evaluate import evaluate_run, read_trec_run
     from odqa.experiments import evaluate_index, judged_queries
-    from odqa.retrieve import Searcher
 
     with user_errors():
         cutoffs = parse_numbers(accuracy_at, int) or []
@@ -260,14 +271,7 @@ def eval_command(
                 raise OdqaError("give an INDEX_DIR and --queries, or --run with a TREC run file")
             query_list = read_queries(queries)
             judged_queries(query_list, judgements, str(queries), str(judgements_path))
-            searcher = Searcher(
-                index_dir,
-                model=model,
-                device=device,
-                fusion=fusion,
-                weights=parse_numbers(weights),
-                exhaustive=exhaustive,
-            )
+            searcher = open_searcher(index_dir, model, device, fusion, weights, exhaustive)
             metrics = evaluate_index(
                 searcher,
                 query_list,
