@@ -94,15 +94,19 @@ def resolve_model(model: str | Path | None) -> ModelRef:
 def load_transformer(
     folder: Path, device: torch.device
 ) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
-    """Tokenizer and encoder of a local folder, in eval mode on ``device``, quietly."""
+    """Tokenizer and encoder of a local folder, in eval mode on ``device``, quietly (no
+    progress bar, no load report)."""
     was_enabled = hf_logging.is_progress_bar_enabled()
+    level = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # e.g. ColBERT's extra ``linear.weight`` is expected
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModel.from_pretrained(str(folder)).to(device).eval()
     except (OSError, ValueError) as exc:
         raise OdqaError(f"{folder}: cannot load model or tokenizer: {exc}") from exc
     finally:
+        hf_logging.set_verbosity(level)
         if was_enabled:
             hf_logging.enable_progress_bar()
     if not tokenizer.is_fast:

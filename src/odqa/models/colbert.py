@@ -13,8 +13,6 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-from transformers.utils import logging as hf_logging
 
 from odqa.errors import OdqaError
 from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
@@ -46,7 +44,7 @@ class ColBERTEncoder:
         self.device = pick_device(device)
         use_bf16(self.device, precision)  # rejects an unknown precision now
         self.precision = precision
-        self.tokenizer, self.model = _load_quietly(layout.encoder_folder, self.device)
+        self.tokenizer, self.model = load_transformer(layout.encoder_folder, self.device)
         self.projection = torch.nn.Sequential(*layout.projections).to(self.device).eval()
         self._check_projection(layout.projections)
         self.settings: ColBERTSettings = self._fit_lengths(
@@ -226,18 +224,6 @@ class ColBERTEncoder:
         if settings.drop_special_on_documents:
             ids.update((tok.cls_token_id, tok.sep_token_id, tok.bos_token_id, tok.eos_token_id))
         return {int(i) for i in ids if i is not None}
-
-
-def _load_quietly(
-    folder: Path, device: torch.device
-) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
-    """:func:`load_transformer` without the load report (ColBERT's ``linear.weight`` is extra)."""
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        return load_transformer(folder, device)
-    finally:
-        hf_logging.set_verbosity(level)
 
 
 def _insert_second(tensor: torch.Tensor, value: int) -> torch.Tensor:
