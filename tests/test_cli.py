@@ -38,9 +38,15 @@ def index_dir(tmp_path: Path, small_corpus: Path, tiny_model: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("command", ["index", "search", "eval", "info", "fuse", "fetch"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        *("index", "search", "eval", "info", "fuse", "fetch", "mine", "ask", "eval-qa"),
+        *("train colbert", "train dense", "train reader"),
+    ],
+)
 def test_every_command_has_help_with_an_example(command: str) -> None:
-    result = odqa(command, "--help")
+    result = odqa(*command.split(), "--help")
     assert result.exit_code == 0
     assert "Example" in result.output
 

@@ -11,10 +11,12 @@ from typing import Annotated
 
 import typer
 
+from odqa.cli_qa import EPILOGS, ask, eval_qa, train_reader_command
+from odqa.cli_train import MINE_EPILOG, mine, train_app
 from odqa.errors import OdqaError
 
 app = typer.Typer(
-    help="odqa: index a collection, search it (BM25, dense, hybrid) and evaluate retrieval.",
+    help="odqa: index a collection, search it (BM25, dense, ColBERT, hybrid), evaluate, train.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -372,6 +374,13 @@ def fetch(
             f"{summary.skipped} skipped, {summary.invalid} invalid {lines}"
         )
         typer.echo(f"documents in {summary.out}; per-URL report in {summary.report}")
+
+
+app.command(epilog=MINE_EPILOG)(mine)
+app.command("ask", epilog=EPILOGS["ask"])(ask)
+app.command("eval-qa", epilog=EPILOGS["eval-qa"])(eval_qa)
+train_app.command("reader", epilog=EPILOGS["train reader"])(train_reader_command)
+app.add_typer(train_app, name="train")
 
 
 def main() -> None:

@@ -83,10 +83,8 @@ class ColBERTEncoder:
         mask = torch.zeros(len(texts), width, dtype=torch.bool)
         truncated = 0
         for rows in self._batches(texts, batch_size, show_progress, "queries"):
-            ids, attention, cut = self._tokenize([texts[i] for i in rows], query=True)
-            keep = attention.bool()
-            if self.settings.query_augmentation:
-                keep = torch.ones_like(keep)
+            ids, attention, cut = self.tokenize([texts[i] for i in rows], query=True)
+            keep = self.query_mask(attention)
             out = self._embed(ids, attention) * keep.unsqueeze(-1).to(self.device)
             vectors[rows, : ids.shape[1]] = out.cpu()
             mask[rows, : ids.shape[1]] = keep
@@ -112,8 +110,8 @@ class ColBERTEncoder:
         order: list[int] = []
         truncated = 0
         for rows in self._batches(texts, batch_size, show_progress, "documents"):
-            ids, attention, cut = self._tokenize([texts[i] for i in rows], query=False)
-            keep = attention.bool() & ~self._skip[ids]
+            ids, attention, cut = self.tokenize([texts[i] for i in rows], query=False)
+            keep = self.document_mask(ids, attention)
             out = self._embed(ids, attention)
             parts.append(out[keep.to(self.device)].cpu())
             lengths.append(keep.sum(dim=1))
@@ -124,6 +122,15 @@ class ColBERTEncoder:
             return torch.zeros(0, self.dim), torch.zeros(0, dtype=torch.int64)
         return _restore_order(torch.cat(parts), torch.cat(lengths), torch.tensor(order))
 
+    def document_mask(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        """Which document token positions are kept (not padding, punctuation or skipped)."""
+        return attention.bool() & ~self._skip[ids]
+
+    def query_mask(self, attention: torch.Tensor) -> torch.Tensor:
+        """Which query token positions are scored (all of them under query augmentation)."""
+        keep = attention.bool()
+        return torch.ones_like(keep) if self.settings.query_augmentation else keep
+
     def _batches(
         self, texts: Sequence[str], batch_size: int, show_progress: bool, what: str
     ) -> Iterator[list[int]]:
@@ -133,12 +140,17 @@ class ColBERTEncoder:
         for start in tqdm(starts, desc=f"encoding {what}", unit="batch", disable=not show_progress):
             yield order[start : start + batch_size]
 
-    def _tokenize(self, texts: list[str], *, query: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Token ids and attention mask (CPU), and how many texts were truncated."""
+    def tokenize(
+        self, texts: list[str], *, query: bool, maxlen: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Token ids and attention mask (CPU), and how many texts were truncated.
+
+        ``maxlen`` shortens documents below ``doc_maxlen`` (training uses shorter texts).
+        """
         settings = self.settings
         marker = self._query_marker if query else self._doc_marker
         augment = query and settings.query_augmentation
-        maxlen = settings.query_maxlen if query else settings.doc_maxlen
+        maxlen = settings.query_maxlen if query else min(maxlen or 1 << 30, settings.doc_maxlen)
         batch = self.tokenizer(
             [self._prepare(text) for text in texts],
             truncation=True,
@@ -163,7 +175,13 @@ class ColBERTEncoder:
 
     @torch.inference_mode()
     def _embed(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-        """Projected (and normalised) float32 token vectors (batch, tokens, dim) on the device."""
+        return self.token_vectors(ids, attention)
+
+    def token_vectors(self, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        """Projected (and normalised) float32 token vectors (batch, tokens, dim) on the device.
+
+        Differentiable: training calls it with gradients; encoding under inference mode.
+        """
         ids, attention = ids.to(self.device), attention.to(self.device)
         with autocast_context(self.device, self.precision):
             hidden = self.model(input_ids=ids, attention_mask=attention).last_hidden_state

@@ -112,6 +112,10 @@ class DenseEncoder:
 
     @torch.inference_mode()
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        return self.text_vectors(texts).cpu().numpy()
+
+    def text_vectors(self, texts: list[str]) -> torch.Tensor:
+        """Pooled (and normalised) float32 vectors of ``texts`` on the device; differentiable."""
         batch = self.tokenizer(
             texts,
             padding=True,
@@ -124,7 +128,7 @@ class DenseEncoder:
         vectors = pool(hidden.float(), batch["attention_mask"], self.pooling)
         if self.normalize:
             vectors = torch.nn.functional.normalize(vectors, dim=-1)
-        return vectors.cpu().numpy()
+        return vectors
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:

@@ -1,0 +1,330 @@
+"""``odqa`` commands for training data: ``mine`` (hard negatives)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from odqa.cli_qa import parse_articles
+from odqa.errors import OdqaError
+
+if TYPE_CHECKING:
+    from odqa.train.mining import MiningStats
+
+TEMPORARY_MINERS = ("bm25", "dense")
+MINE_EPILOG = (
+    "Example: odqa mine corpus.jsonl --queries queries.jsonl --qrels qrels/train.tsv "
+    "--out train.jsonl --miner bm25 --ranks 10-100 --per-query 4"
+)
+
+
+def parse_ranks(value: str) -> tuple[int, int]:
+    """``"10-100"`` -> ``(10, 100)``."""
+    first, _, last = value.partition("-")
+    if not (first.strip().isdigit() and last.strip().isdigit()):
+        raise OdqaError(f"--ranks must be FIRST-LAST, e.g. 10-100; got {value!r}")
+    return int(first), int(last)
+
+
+def mine(
+    corpus: Annotated[
+        Path,
+        typer.Argument(help="The documents: JSONL, CSV/TSV, BEIR folder, SQuAD or BioASQ JSON."),
+    ],
+    queries: Annotated[Path, typer.Option(help="Queries: JSONL, TSV, BEIR, SQuAD, BioASQ.")],
+    qrels: Annotated[Path, typer.Option(help="Judgements: TREC or BEIR TSV, SQuAD, BioASQ.")],
+    out: Annotated[Path, typer.Option(help="Where the training JSONL goes.")],
+    miner: Annotated[
+        str,
+        typer.Option(
+            help="bm25 or dense (search a temporary index of CORPUS), or an index directory "
+            "(searched as it is; texts come from its own copy of the documents)."
+        ),
+    ] = "bm25",
+    retriever: Annotated[
+        str | None,
+        typer.Option("--retriever", "-r", help="Retriever of the index (default: its default)."),
+    ] = None,
+    ranks: Annotated[
+        str, typer.Option(help="Ranks the negatives are drawn from, 1-based, inclusive.")
+    ] = "10-100",
+    per_query: Annotated[int, typer.Option(help="Negatives drawn per query.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of the draw: the same seed, the same file.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
+) -> None:
+    """Mine hard negatives: high-ranked documents not judged relevant to the query.
+
+    Writes one JSONL line per (query, relevant document), ready for odqa train.
+    """
+    from odqa.cli import user_errors
+    from odqa.corpus import read_qrels, read_queries
+    from odqa.experiments import judged_queries
+    from odqa.retrieve import Searcher
+    from odqa.train.mining import check_settings, mine_negatives, write_mined
+
+    with user_errors():
+        started = time.perf_counter()
+        if out.exists() and not overwrite:
+            raise OdqaError(f"{out} already exists; pass --overwrite to replace it")
+        window = parse_ranks(ranks)
+        check_settings(window, per_query)
+        query_list = read_queries(queries)
+        judgements = read_qrels(qrels)
+        judged_queries(query_list, judgements, str(queries), str(qrels))
+        with tempfile.TemporaryDirectory(prefix="odqa-mine-") as scratch:
+            searcher = Searcher(miner_index(miner, corpus, Path(scratch)))
+            examples, stats = mine_negatives(
+                searcher,
+                query_list,
+                judgements,
+                ranks=window,
+                per_query=per_query,
+                seed=seed,
+                retriever=retriever,
+                show_progress=True,
+            )
+            searcher.collection.close()
+        write_mined(out, examples)
+        typer.echo(f"{summary(stats, per_query)}, {time.perf_counter() - started:.1f}s -> {out}")
+
+
+def miner_index(miner: str, corpus: Path, scratch: Path) -> Path:
+    """The index to mine with: a new one of ``corpus`` in ``scratch``, or the one given."""
+    from odqa.index import Manifest, build_index
+
+    if miner in TEMPORARY_MINERS:
+        return build_index(corpus, scratch / "index", retrievers=[miner], show_progress=True)
+    if not Path(miner).is_dir():
+        raise OdqaError(f"--miner must be bm25, dense or an index directory; got {miner!r}")
+    source = Manifest.read(miner).source
+    if source != str(corpus.resolve()):
+        typer.echo(f"note: {miner} indexes {source}; its copy of the documents is used", err=True)
+    return Path(miner)
+
+
+def summary(stats: MiningStats, per_query: int) -> str:
+    """One line: what was mined, and what was skipped."""
+    line = (
+        f"{stats.queries} queries, {stats.examples} examples, {stats.negatives} negatives, "
+        f"{stats.short_queries} queries short of {per_query} negatives"
+    )
+    if stats.unjudged_queries:
+        line += f", {stats.unjudged_queries} unjudged queries skipped"
+    if stats.missing_positives:
+        line += f", {stats.missing_positives} relevant documents not in the index skipped"
+    return line
+
+
+train_app = typer.Typer(
+    help="Train retrievers (colbert, dense) and readers on your own data.",
+    no_args_is_help=True,
+)
+
+TrainData = Annotated[
+    Path,
+    typer.Argument(
+        help="Training data: JSONL (pairs, triples, labelled pairs, n-way with teacher scores; "
+        "see README 'Training data formats'), a BEIR folder, or SQuAD JSON."
+    ),
+]
+Out = Annotated[Path, typer.Option(help="The checkpoint folder to write.")]
+Base = Annotated[
+    str | None,
+    typer.Option(help="Model to start from (local folder); default: the embedded MiniLM."),
+]
+Epochs = Annotated[float, typer.Option(help="Passes over the training data (may be fractional).")]
+BatchSize = Annotated[int, typer.Option(help="Queries per batch (in-batch negatives).")]
+Accumulation = Annotated[int, typer.Option(help="Batches per optimizer step.")]
+LearningRate = Annotated[float, typer.Option("--lr", help="AdamW learning rate of the encoder.")]
+Warmup = Annotated[float, typer.Option(help="Fraction of the steps spent warming up.")]
+Temperature = Annotated[
+    float | None,
+    typer.Option(help="Contrastive temperature (default: 1 for ColBERT, 0.05 for dense)."),
+]
+Loss = Annotated[
+    str,
+    typer.Option(
+        help="auto (distillation when every example has scores), contrastive or distillation."
+    ),
+]
+Negatives = Annotated[
+    int | None, typer.Option(help="Use at most this many hard negatives per example.")
+]
+Corpus = Annotated[Path | None, typer.Option(help="Documents that *_id fields refer to.")]
+IdQueries = Annotated[
+    Path | None, typer.Option("--queries", help="Queries that query_id fields refer to.")
+]
+Split = Annotated[str, typer.Option(help="BEIR folders: the qrels split (or a qrels file).")]
+Articles = Annotated[
+    str | None, typer.Option(help="SQuAD JSON: article indexes to use, e.g. 0-37.")
+]
+EvalCorpus = Annotated[Path | None, typer.Option(help="Dev corpus, scored exhaustively.")]
+EvalQueries = Annotated[Path | None, typer.Option(help="Dev queries.")]
+EvalQrels = Annotated[Path | None, typer.Option(help="Dev judgements.")]
+EvalEvery = Annotated[
+    int | None, typer.Option(help="Evaluate every N steps (default: every epoch).")
+]
+SaveEvery = Annotated[int, typer.Option(help="Save a resumable state every N steps.")]
+Seed = Annotated[int, typer.Option(help="Seed of data order, dropout and initialisation.")]
+Device = Annotated[str | None, typer.Option(help="torch device: cpu, cuda (default: auto).")]
+Precision = Annotated[
+    str, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), fp32 or bf16 (autocast).")
+]
+Overwrite = Annotated[bool, typer.Option(help="Replace an existing --out folder.")]
+Restart = Annotated[bool, typer.Option(help="Discard an interrupted run instead of resuming.")]
+
+COLBERT_EPILOG = (
+    "Example: odqa train colbert train.jsonl --out my-colbert --dim 128 --epochs 4 "
+    "--eval-corpus dev/corpus.jsonl --eval-queries dev/queries.jsonl --eval-qrels dev/qrels.tsv"
+)
+DENSE_EPILOG = "Example: odqa train dense train.jsonl --out my-dense --epochs 4 --lr 3e-5"
+
+
+@train_app.command("colbert", epilog=COLBERT_EPILOG)
+def train_colbert(
+    data: TrainData,
+    out: Out,
+    base: Base = None,
+    dim: Annotated[
+        int | None, typer.Option(help="Projection width for a new head (default 128).")
+    ] = None,
+    doc_maxlen: Annotated[int, typer.Option(help="Tokens of each training text.")] = 180,
+    epochs: Epochs = 1.0,
+    batch_size: BatchSize = 32,
+    accumulation: Accumulation = 1,
+    lr: LearningRate = 2e-5,
+    head_lr: Annotated[float, typer.Option(help="Learning rate of the projection.")] = 1e-3,
+    warmup: Warmup = 0.1,
+    temperature: Temperature = None,
+    loss: Loss = "auto",
+    negatives: Negatives = None,
+    corpus: Corpus = None,
+    queries: IdQueries = None,
+    qrels: Split = "train",
+    articles: Articles = None,
+    eval_corpus: EvalCorpus = None,
+    eval_queries: EvalQueries = None,
+    eval_qrels: EvalQrels = None,
+    eval_every: EvalEvery = None,
+    save_every: SaveEvery = 100,
+    seed: Seed = 0,
+    device: Device = None,
+    precision: Precision = "auto",
+    overwrite: Overwrite = False,
+    restart: Restart = False,
+) -> None:
+    """Train a ColBERT model (Stanford layout out: loads with odqa index --colbert-model)."""
+    settings = locals()
+    _train("colbert", settings)
+
+
+@train_app.command("dense", epilog=DENSE_EPILOG)
+def train_dense(
+    data: TrainData,
+    out: Out,
+    base: Base = None,
+    epochs: Epochs = 1.0,
+    batch_size: BatchSize = 32,
+    accumulation: Accumulation = 1,
+    lr: LearningRate = 2e-5,
+    warmup: Warmup = 0.1,
+    temperature: Temperature = None,
+    loss: Loss = "auto",
+    negatives: Negatives = None,
+    corpus: Corpus = None,
+    queries: IdQueries = None,
+    qrels: Split = "train",
+    articles: Articles = None,
+    eval_corpus: EvalCorpus = None,
+    eval_queries: EvalQueries = None,
+    eval_qrels: EvalQrels = None,
+    eval_every: EvalEvery = None,
+    save_every: SaveEvery = 100,
+    seed: Seed = 0,
+    device: Device = None,
+    precision: Precision = "auto",
+    overwrite: Overwrite = False,
+    restart: Restart = False,
+) -> None:
+    """Train a dense bi-encoder (a Hugging Face folder out: loads with odqa index --model)."""
+    settings = locals()
+    _train("dense", settings)
+
+
+def _train(kind: str, settings: dict) -> None:
+    """Read the data, train, print the summary; Ctrl-C leaves a resumable run."""
+    from odqa.cli import user_errors
+    from odqa.train.data import read_training_data
+    from odqa.train.dev import DevSet
+    from odqa.train.run import train_retriever
+    from odqa.train.trainer import TrainConfig
+
+    s = settings
+    try:
+        with user_errors():
+            examples = read_training_data(
+                s["data"],
+                corpus=s["corpus"],
+                queries=s["queries"],
+                qrels=s["qrels"],
+                articles=parse_articles(s["articles"]),
+            )
+            dev = _dev_set(s, DevSet)
+            config = TrainConfig(
+                epochs=s["epochs"],
+                batch_size=s["batch_size"],
+                accumulation=s["accumulation"],
+                learning_rate=s["lr"],
+                head_learning_rate=s.get("head_lr", 1e-3),
+                warmup=s["warmup"],
+                temperature=s["temperature"],
+                loss=s["loss"],
+                max_negatives=s["negatives"],
+                save_every=s["save_every"],
+                eval_every=s["eval_every"],
+                seed=s["seed"],
+            )
+            typer.echo(f"{len(examples)} training examples from {s['data']}", err=True)
+            summary = train_retriever(
+                kind,
+                examples,
+                s["out"],
+                config=config,
+                base=s["base"],
+                dim=s.get("dim"),
+                doc_maxlen=s.get("doc_maxlen", 180),
+                dev=dev,
+                device=s["device"],
+                precision=s["precision"],
+                overwrite=s["overwrite"],
+                restart=s["restart"],
+                show_progress=True,
+            )
+    except KeyboardInterrupt as exc:
+        typer.echo(
+            f"interrupted; run the same command again to resume from the last saved step "
+            f"(state in {s['out']}.partial)",
+            err=True,
+        )
+        raise typer.Exit(130) from exc
+    line = (
+        f"{summary['steps']} steps, {summary['seconds']}s, "
+        f"{summary['examples_per_second']} examples/s, loss {summary['loss']}"
+    )
+    if summary["dev"]:
+        line += f", dev nDCG@10 {summary['dev']['ndcg@10']:.4f}"
+    typer.echo(f"{line} -> {s['out']}")
+
+
+def _dev_set(settings: dict, dev_set: type):
+    named = [settings["eval_corpus"], settings["eval_queries"], settings["eval_qrels"]]
+    if not any(named):
+        return None
+    if not all(named):
+        raise OdqaError("--eval-corpus, --eval-queries and --eval-qrels go together")
+    return dev_set(*named)
+

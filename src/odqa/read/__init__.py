@@ -1,0 +1,1 @@
+"""Readers: answers read from retrieved passages (extractive spans, yes/no, generated)."""

@@ -1,0 +1,40 @@
+"""What a reader returns: an answer and the evidence it rests on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ANSWER_KINDS = ("span", "yesno", "generated", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A retrieved passage an answer rests on.
+
+    ``start``/``end`` are character offsets of the answer inside ``text`` (extractive readers);
+    ``citation`` is the passage's number ``n`` in a generated answer's ``[n]`` citations.
+    """
+
+    doc_id: str
+    passage_id: str
+    text: str
+    title: str = ""
+    retrieval_score: float = 0.0
+    start: int | None = None
+    end: int | None = None
+    citation: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer to one question.
+
+    ``kind`` is ``"span"`` (extracted), ``"yesno"`` (``text`` is ``"yes"`` or ``"no"``),
+    ``"generated"`` (free text citing ``[n]``) or ``"none"`` (nothing cleared the threshold;
+    ``text`` is empty). ``evidence`` is best first.
+    """
+
+    text: str
+    score: float
+    kind: str
+    evidence: tuple[Evidence, ...] = ()

@@ -1,0 +1,1 @@
+"""Training retrievers on your own data: data formats, negative mining, losses, trainer."""

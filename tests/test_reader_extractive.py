@@ -1,0 +1,228 @@
+"""The extractive reader on a model whose answers are set by hand, and reader fine-tuning."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering
+
+from conftest import TOKENIZER_FILES
+from odqa.errors import InputError, OdqaError
+from odqa.models import embedded_model_path
+from odqa.read.answer import Evidence
+from odqa.read.extractive import ExtractiveReader
+from odqa.read.train_reader import (
+    TrainingQuestion,
+    read_training_questions,
+    train_reader,
+    training_windows,
+)
+
+SCURVY = "Scurvy is caused by a lack of vitamin C in the diet."
+TOY = [
+    ("Scurvy", SCURVY, "What causes scurvy?", "vitamin C"),
+    ("Rickets", "Rickets comes from too little vitamin D and sunlight.", "What causes rickets?",
+     "vitamin D"),
+    ("Beriberi", "Beriberi follows a deficiency of thiamine, also called vitamin B1.",
+     "What deficiency causes beriberi?", "thiamine"),
+]  # fmt: skip
+
+
+def save_hand_set_reader(folder: Path) -> Path:
+    """A reader with no transformer layer whose start logit is ~7.9 on the token "vitamin",
+    end logit ~7.9 on "c", and 0 on every other token: it answers "vitamin C" wherever found."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in TOKENIZER_FILES:
+        shutil.copy(embedded_model_path() / name, folder / name)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    config = BertConfig(hidden_size=8, num_hidden_layers=0, num_attention_heads=1)
+    model = BertForQuestionAnswering(config)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+        model.bert.embeddings.LayerNorm.weight.fill_(1.0)
+        words = model.bert.embeddings.word_embeddings.weight
+        words[tokenizer.convert_tokens_to_ids("vitamin"), 0] = 10.0
+        words[tokenizer.convert_tokens_to_ids("c"), 1] = 10.0
+        model.qa_outputs.weight[0, 0] = 1.0  # start logit = hidden dimension 0
+        model.qa_outputs.weight[1, 1] = 1.0  # end logit = hidden dimension 1
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def hand_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_hand_set_reader(tmp_path_factory.mktemp("hand-reader"))
+
+
+@pytest.fixture(scope="module")
+def reader(hand_model: Path) -> ExtractiveReader:
+    return ExtractiveReader(hand_model, device="cpu")
+
+
+def write_squad(path: Path, items=TOY) -> Path:
+    data = {
+        "data": [
+            {
+                "title": title,
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": f"q{index}",
+                                "question": question,
+                                "answers": [{"text": answer, "answer_start": context.find(answer)}],
+                            }
+                        ],
+                    }
+                ],
+            }
+            for index, (title, context, question, answer) in enumerate(items)
+        ]
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_reads_the_exact_span_with_offsets(reader: ExtractiveReader) -> None:
+    passage = Evidence("d1", "d1#0", SCURVY, "Scurvy", retrieval_score=2.5)
+    answer = reader.read("which vitamin prevents it?", [passage])  # question tokens never count
+    assert answer.kind == "span"
+    assert answer.text == "vitamin C"
+    [evidence] = answer.evidence
+    assert (evidence.start, evidence.end) == (SCURVY.index("vitamin C"), SCURVY.index(" in the"))
+    assert evidence.text[evidence.start : evidence.end] == answer.text
+    assert (evidence.doc_id, evidence.passage_id, evidence.title) == ("d1", "d1#0", "Scurvy")
+    assert evidence.retrieval_score == 2.5
+    assert 0.0 < answer.score <= 1.0
+
+
+def test_picks_the_passage_that_holds_the_answer(reader: ExtractiveReader) -> None:
+    passages = [
+        ("Rickets comes from too little vitamin D.", "d2", "d2#0", 3.0),
+        "Kinases phosphorylate proteins.",
+        Evidence("d1", "d1#0", SCURVY),
+    ]
+    answer = reader.read("what causes scurvy?", passages)
+    assert answer.text == "vitamin C"
+    assert answer.evidence[0].doc_id == "d1"
+
+
+def test_long_passages_are_read_in_windows(hand_model: Path) -> None:
+    windowed = ExtractiveReader(hand_model, device="cpu", max_length=32, doc_stride=8)
+    text = "Filler words go here. " * 30 + SCURVY
+    answer = windowed.read("which vitamin?", [text])
+    assert answer.text == "vitamin C"
+    assert answer.evidence[0].start == text.index("vitamin C")
+
+
+def test_answers_longer_than_the_limit_are_not_candidates(hand_model: Path) -> None:
+    text = "vitamin and many other words then C"
+    short = ExtractiveReader(hand_model, device="cpu", max_answer_tokens=3)
+    assert ExtractiveReader(hand_model, device="cpu").read("q?", [text]).text == text
+    answer = short.read("q?", [text])
+    assert answer.text != text
+    assert len(answer.text.split()) <= 3
+
+
+def test_retrieval_score_breaks_even_readings(hand_model: Path) -> None:
+    passages = [("Lack of vitamin C.", "a", "a#0", 1.0), ("No vitamin C here.", "b", "b#0", 9.0)]
+    mixed = ExtractiveReader(hand_model, device="cpu", retrieval_weight=1.0)
+    assert mixed.read("q?", passages).evidence[0].doc_id == "b"
+    ignored = ExtractiveReader(hand_model, device="cpu", retrieval_weight=0.0)
+    assert ignored.read("q?", passages).evidence[0].doc_id == "a"  # tie: earlier passage
+
+
+def test_no_answer_below_the_threshold(hand_model: Path, reader: ExtractiveReader) -> None:
+    strict = ExtractiveReader(hand_model, device="cpu", no_answer_threshold=0.99)
+    answer = strict.read("which vitamin?", [SCURVY])
+    assert (answer.kind, answer.text, answer.evidence) == ("none", "", ())
+    assert answer.score == pytest.approx(reader.read("which vitamin?", [SCURVY]).score)
+    assert reader.read("q?", ["", "   "]).kind == "none"
+    assert reader.read("q?", []).kind == "none"
+
+
+def test_empty_question_is_an_error(reader: ExtractiveReader) -> None:
+    with pytest.raises(OdqaError, match="empty question"):
+        reader.read("  ", [SCURVY])
+
+
+def test_long_question_is_cut_with_a_warning(hand_model: Path) -> None:
+    short = ExtractiveReader(hand_model, device="cpu", max_length=32)
+    with pytest.warns(UserWarning, match="only its first 16"):
+        answer = short.read("why " * 100, [SCURVY])
+    assert answer.text == "vitamin C"
+
+
+def test_an_encoder_without_a_trained_head_is_refused(tiny_model: Path) -> None:
+    with pytest.raises(OdqaError, match="not a trained reader"):
+        ExtractiveReader(tiny_model)
+
+
+def test_training_windows_point_at_the_answer_or_cls(hand_model: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(hand_model))
+    context = "Filler words go here. " * 12 + SCURVY
+    start = context.index("vitamin C")
+    item = TrainingQuestion("q", "which vitamin?", context, start, start + len("vitamin C"))
+    windows = training_windows(tokenizer, [item], max_length=32, doc_stride=8)
+    assert len(windows) > 3
+    holding = [w for w in windows if w["start_positions"] != 0]
+    assert holding, "some window holds the answer"
+    for window in holding:
+        tokens = window["input_ids"][window["start_positions"] : window["end_positions"] + 1]
+        assert tokenizer.decode(tokens) == "vitamin c"
+    assert all(w["end_positions"] == 0 for w in windows if w["start_positions"] == 0)
+
+
+def test_misplaced_answer_names_file_and_question(tmp_path: Path) -> None:
+    bad = [("Scurvy", SCURVY, "What causes scurvy?", "vitamin C")]
+    path = write_squad(tmp_path / "bad.json", bad)
+    data = json.loads(path.read_text())
+    data["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = 3
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="'q0'") as caught:
+        read_training_questions(path)
+    assert caught.value.path == str(path)
+    assert caught.value.field == "data[0].paragraphs[0].qas[0].answers[0].answer_start"
+
+
+def test_articles_pick_training_questions(tmp_path: Path) -> None:
+    path = write_squad(tmp_path / "toy.json")
+    questions, skipped = read_training_questions(path, range(1, 3))
+    assert [question.id for question in questions] == ["q1", "q2"]
+    assert skipped == 0
+    with pytest.raises(InputError, match="no answered questions"):
+        read_training_questions(path, range(5, 6))
+
+
+def test_trained_reader_extracts_the_toy_answers(tmp_path: Path, tiny_model: Path) -> None:
+    squad = write_squad(tmp_path / "toy.json")
+    out = tmp_path / "reader"
+    summary = train_reader(
+        squad,
+        out,
+        base=tiny_model,
+        epochs=30,
+        batch_size=3,
+        learning_rate=3e-3,
+        max_length=64,
+        doc_stride=16,
+        eval_json=squad,
+        device="cpu",
+    )
+    assert (summary["steps"], summary["examples"], summary["windows"]) == (30, 3, 3)
+    assert summary["loss"][-1] < summary["loss"][0] / 10
+    assert summary["eval"] == {"em": 100.0, "f1": 100.0, "count": 3}
+    record = json.loads((out / "odqa_training.json").read_text())
+    assert record["epochs"] == 30 and record["base"] == str(tiny_model.resolve())
+    trained = ExtractiveReader(out, device="cpu", max_length=64)
+    for _, context, question, answer in TOY:
+        assert trained.read(question, [context]).text == answer
+    with pytest.raises(OdqaError, match="already exists"):
+        train_reader(squad, out, base=tiny_model, epochs=1)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".reader")]
