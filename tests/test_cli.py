@@ -42,7 +42,7 @@ def index_dir(tmp_path: Path, small_corpus: Path, tiny_model: Path) -> Path:
     "command",
     [
         *("index", "search", "eval", "info", "fuse", "fetch", "mine", "ask", "eval-qa"),
-        *("train colbert", "train dense", "train reader"),
+        *("train colbert", "train dense", "train reader", "train yesno"),
     ],
 )
 def test_every_command_has_help_with_an_example(command: str) -> None:

@@ -13,6 +13,7 @@ import typer
 
 from odqa.cli_qa import EPILOGS, ask, eval_qa, train_reader_command
 from odqa.cli_train import MINE_EPILOG, mine, train_app
+from odqa.cli_yesno import YESNO_EPILOG, train_yesno_command
 from odqa.errors import OdqaError
 
 app = typer.Typer(
@@ -380,6 +381,7 @@ app.command(epilog=MINE_EPILOG)(mine)
 app.command("ask", epilog=EPILOGS["ask"])(ask)
 app.command("eval-qa", epilog=EPILOGS["eval-qa"])(eval_qa)
 train_app.command("reader", epilog=EPILOGS["train reader"])(train_reader_command)
+train_app.command("yesno", epilog=YESNO_EPILOG)(train_yesno_command)
 app.add_typer(train_app, name="train")
 
 
