@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from odqa.cli_qa import EPILOGS, ask, eval_qa, train_reader_command
+from odqa.cli_serve import SERVE_EPILOG, serve
 from odqa.cli_train import MINE_EPILOG, mine, train_app
 from odqa.cli_yesno import YESNO_EPILOG, train_yesno_command
 from odqa.errors import OdqaError
@@ -380,6 +381,7 @@ def fetch(
 app.command(epilog=MINE_EPILOG)(mine)
 app.command("ask", epilog=EPILOGS["ask"])(ask)
 app.command("eval-qa", epilog=EPILOGS["eval-qa"])(eval_qa)
+app.command("serve", epilog=SERVE_EPILOG)(serve)
 train_app.command("reader", epilog=EPILOGS["train reader"])(train_reader_command)
 train_app.command("yesno", epilog=YESNO_EPILOG)(train_yesno_command)
 app.add_typer(train_app, name="train")
