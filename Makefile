@@ -6,8 +6,9 @@ ODQA := $(VENV)/bin/odqa
 STAMP := $(VENV)/.installed
 SAMPLE := examples/scifact-sample
 DEMO_INDEX := build/demo-index
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo browser test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +26,13 @@ demo: $(STAMP)
 	$(ODQA) search $(DEMO_INDEX) "ADAR1 binds Dicer to cleave pre-miRNA" -k 3 --retriever bm25
 	$(ODQA) eval $(DEMO_INDEX) --queries $(SAMPLE)/queries.jsonl --qrels $(SAMPLE)/qrels.tsv
 
-test: $(STAMP)
+# the web page's test drives Debian's headless Chromium through chromedriver
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ $(SUDO) apt-get update && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

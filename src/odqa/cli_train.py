@@ -327,4 +327,3 @@ def _dev_set(settings: dict, dev_set: type):
     if not all(named):
         raise OdqaError("--eval-corpus, --eval-queries and --eval-qrels go together")
     return dev_set(*named)
-

@@ -1,0 +1,71 @@
+"""``create_app``: an index served over HTTP (FastAPI), with a web page at ``/``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+
+from odqa import __version__
+from odqa.errors import OdqaError
+from odqa.pipeline import Reader
+from odqa.server import handlers, routes
+from odqa.server.auth import API_KEY_ENV, WritePolicy
+from odqa.server.limits import BodyLimit, Limits
+from odqa.server.page import mount_page
+from odqa.server.service import IndexService
+
+DESCRIPTION = """Search an odqa index (BM25, dense, ColBERT, hybrid), answer questions with a
+reader, add and delete documents. Errors are JSON: `{"detail": "what was wrong"}`."""
+
+
+def create_app(
+    index_dir: str | Path,
+    *,
+    reader: Reader | None = None,
+    top_k: int = 3,
+    model: str | None = None,
+    device: str | None = None,
+    limits: Limits | None = None,
+    api_key: str | None = None,
+    allow_writes: bool = False,
+    batch_window: float = 0.002,
+) -> FastAPI:
+    """The service for the index at ``index_dir``, opened (and its models loaded) now.
+
+    ``reader`` answers ``/ask`` from ``top_k`` passages by default (without one, ``/ask``
+    answers 409). ``api_key`` (default: the ``ODQA_API_KEY`` environment variable) guards
+    the write endpoints; without a key they are open only with ``allow_writes``.
+    ``batch_window`` is how long, in seconds, a search waits for others to batch with.
+    Serve it with its lifespan (uvicorn does; so does ``TestClient`` used in ``with``).
+    """
+    limits = limits or Limits()
+    if not 1 <= top_k <= limits.max_k:
+        raise OdqaError(f"top_k must be between 1 and max_k ({limits.max_k}), got {top_k}")
+    service = IndexService(
+        index_dir, reader=reader, model=model, device=device, batch_window=batch_window
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()  # after uvicorn has waited for requests: updates complete
+
+    app = FastAPI(title="odqa", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.service = service
+    app.state.limits = limits
+    app.state.top_k = top_k
+    app.state.writes = WritePolicy(api_key or os.environ.get(API_KEY_ENV) or None, allow_writes)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, handlers.validation_error)
+    app.add_exception_handler(OdqaError, handlers.odqa_error)
+    app.include_router(routes.router)
+    mount_page(app)
+    return app

@@ -1,0 +1,129 @@
+// The odqa page: /info once, then /ask (or /search when no reader is configured).
+"use strict";
+
+const form = document.getElementById("ask-form");
+const question = document.getElementById("question");
+const retriever = document.getElementById("retriever");
+const status = document.getElementById("status");
+let hasReader = false;
+let topK = 3;
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function say(message, isError) {
+  status.textContent = message;
+  status.className = isError ? "error" : "";
+}
+
+// The passage with text[start:end] in <mark>; offsets count code points, as Python's do.
+function passage(text, start, end) {
+  const node = element("p", "passage");
+  const chars = Array.from(text);
+  if (start === null || end === null || start >= end) {
+    node.textContent = text;
+    return node;
+  }
+  node.append(chars.slice(0, start).join(""));
+  node.append(element("mark", "", chars.slice(start, end).join("")));
+  node.append(chars.slice(end).join(""));
+  return node;
+}
+
+function source(hit, cited) {
+  const item = element("li", cited ? "source cited" : "source");
+  const title = hit.title ? ` — ${hit.title}` : "";
+  const score = hit.score === null ? "" : `score ${hit.score.toFixed(3)}`;
+  const head = element("div");
+  head.append(element("span", "doc-id", hit.doc_id), title);
+  if (cited) head.append(element("span", "badge", "cited"));
+  item.append(head, element("div", "meta", score));
+  item.append(passage(hit.text, null, null));
+  return item;
+}
+
+function showSources(hits, retrieverName, cited) {
+  const list = document.getElementById("sources");
+  list.replaceChildren(...hits.map((hit) => source(hit, cited.has(hit.passage_id))));
+  document.getElementById("sources-heading").textContent =
+    `Sources (${hits.length}, retriever ${retrieverName})`;
+  document.getElementById("results").hidden = false;
+}
+
+function showAnswer(data) {
+  const none = data.kind === "none";
+  document.getElementById("answer-text").textContent = none ? "No answer found." : data.answer;
+  const score = data.score === null ? "" : `, score ${data.score.toFixed(3)}`;
+  document.getElementById("answer-meta").textContent = `${data.kind}${score}`;
+  const evidence = document.getElementById("evidence");
+  evidence.replaceChildren(
+    ...data.evidence.map((item) => {
+      const block = element("div", "evidence");
+      const label = item.citation === null ? "" : `[${item.citation}] `;
+      block.append(element("div", "doc-id", `${label}${item.doc_id}`));
+      block.append(passage(item.text, item.start, item.end));
+      return block;
+    }),
+  );
+  document.getElementById("answer").hidden = false;
+  const cited = new Set(data.evidence.map((item) => item.passage_id));
+  showSources(data.passages, data.retriever, cited);
+}
+
+async function post(path, body) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (response.ok) return JSON.parse(text);
+  let detail = `${response.status} ${response.statusText}`;
+  try {
+    detail = JSON.parse(text).detail || detail;
+  } catch {
+    // not JSON: keep the status line
+  }
+  throw new Error(detail);
+}
+
+async function run() {
+  const text = question.value.trim();
+  if (!text) return;
+  say("searching…", false);
+  try {
+    if (hasReader) {
+      showAnswer(await post("/ask", { question: text, retriever: retriever.value, top_k: topK }));
+    } else {
+      const data = await post("/search", { query: text, retriever: retriever.value, k: 10 });
+      showSources(data.hits, data.retriever, new Set());
+    }
+    say("", false);
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+async function start() {
+  const info = await (await fetch("/info")).json();
+  hasReader = info.reader !== null;
+  topK = info.top_k;
+  retriever.replaceChildren(...info.index.retrievers.map((name) => new Option(name, name)));
+  retriever.value = info.index.default_retriever;
+  document.getElementById("index-info").textContent =
+    `${info.index.documents} documents · ${hasReader ? "reader " + info.reader : "search only"}`;
+  const submit = document.getElementById("submit");
+  submit.textContent = hasReader ? "Ask" : "Search";
+  submit.disabled = false;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  run();
+});
+retriever.addEventListener("change", run);
+start().catch((error) => say(`could not read /info: ${error.message}`, true));

@@ -1,0 +1,116 @@
+"""The web page end to end in headless Chromium: ask, see the highlighted answer and its
+sources, switch the retriever. Keeps a screenshot in build/test-artifacts/page.png."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+import odqa
+from conftest import ROOT
+from odqa.read.extractive import ExtractiveReader
+from odqa.server import create_app
+from test_reader_extractive import save_hand_set_reader
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACT = ROOT / "build" / "test-artifacts" / "page.png"
+
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) and not os.environ.get("CI"):
+    pytest.skip(
+        "needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
+        "make test installs them",
+        allow_module_level=True,
+    )
+
+from selenium import webdriver  # noqa: E402 (after the skip: selenium is a dev extra)
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ready  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+
+@pytest.fixture()
+def server(tmp_path: Path, small_corpus: Path, tiny_model: Path) -> Iterator[str]:
+    """uvicorn on a free loopback port, serving a BM25 + dense index and an extractive
+    reader that answers "vitamin C"."""
+    index = odqa.build_index(
+        small_corpus, tmp_path / "idx", retrievers=["bm25", "dense"], model=str(tiny_model)
+    )
+    reader = ExtractiveReader(save_hand_set_reader(tmp_path / "reader"), device="cpu")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(index, reader=reader), port=port, log_level="warning")
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not served.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    served.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture()
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1100,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    yield driver
+    driver.quit()
+
+
+def test_the_page_answers_highlights_and_switches_retriever(
+    server: str, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    browser.get(server)
+    wait = WebDriverWait(browser, 30)
+    wait.until(ready.element_to_be_clickable((By.ID, "submit")))  # /info has been read
+    retrievers = Select(browser.find_element(By.ID, "retriever"))
+    assert [option.text for option in retrievers.options] == ["bm25", "dense", "hybrid"]
+    assert retrievers.first_selected_option.text == "hybrid"
+
+    browser.find_element(By.ID, "question").send_keys("Which vitamin prevents scurvy?")
+    browser.find_element(By.ID, "submit").click()
+    wait.until(ready.text_to_be_present_in_element((By.ID, "answer-text"), "vitamin C"))
+    mark = browser.find_element(By.CSS_SELECTOR, "#evidence mark")
+    assert mark.text == "vitamin C"
+    sources = browser.find_elements(By.CSS_SELECTOR, "#sources .source .doc-id")
+    assert "d1" in [source.text for source in sources]
+    assert "retriever hybrid" in browser.find_element(By.ID, "sources-heading").text
+
+    retrievers.select_by_visible_text("bm25")  # re-asks with BM25
+    wait.until(ready.text_to_be_present_in_element((By.ID, "sources-heading"), "retriever bm25"))
+    cited = browser.find_element(By.CSS_SELECTOR, "#sources .source.cited .doc-id")
+    assert cited.text == "d1"
+    assert browser.find_element(By.CSS_SELECTOR, "#evidence mark").text == "vitamin C"
+    assert browser.find_element(By.ID, "status").text == ""
+
+    screenshot = tmp_path / "page.png"
+    assert browser.save_screenshot(str(screenshot))
+    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(screenshot, ARTIFACT)
