@@ -10,7 +10,6 @@ warm-up over the first 10% of steps then linear decay, gradient norm clipped at 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,14 +18,13 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 
 from odqa.corpus.schema import fail, member, objects
 from odqa.corpus.textio import load_json
 from odqa.errors import OdqaError
 from odqa.index.atomic import atomic_directory
 from odqa.models.checkpoint import resolve_model
-from odqa.models.device import autocast_context, pick_device
+from odqa.models.device import pick_device
 from odqa.read.extractive import (
     ExtractiveReader,
     cut_question,
@@ -34,8 +32,8 @@ from odqa.read.extractive import (
     load_qa_model,
     quiet_transformers,
 )
+from odqa.read.fitting import fit
 
-WARMUP_SHARE = 0.1
 TRAINING_RECORD = "odqa_training.json"
 
 
@@ -172,15 +170,22 @@ def train_reader(
         windows = training_windows(
             tokenizer, questions, max_length, doc_stride, show_progress=show_progress
         )
-        losses, steps = _fit(
+        target = pick_device(device)
+
+        def batch_loss(chosen: list[int]) -> torch.Tensor:
+            batch = tokenizer.pad([windows[i] for i in chosen], return_tensors="pt")
+            return model(**{name: value.to(target) for name, value in batch.items()}).loss
+
+        losses, steps = fit(
             model,
-            tokenizer,
-            windows,
+            len(windows),
+            batch_loss,
+            description="training reader",
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=learning_rate,
             seed=seed,
-            device=pick_device(device),
+            device=target,
             precision=precision,
             show_progress=show_progress,
         )
@@ -221,47 +226,3 @@ def train_reader(
         )
         summary["eval"] = evaluate_reader(reader, eval_json, show_progress=show_progress)
     return summary
-
-
-def _fit(
-    model: Any,
-    tokenizer: Any,
-    windows: list[dict[str, Any]],
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-    device: torch.device,
-    precision: str,
-    show_progress: bool,
-) -> tuple[list[float], int]:
-    """Train in place; the mean loss of each epoch and the number of optimiser steps."""
-    model.to(device).train()
-    per_epoch = math.ceil(len(windows) / batch_size)
-    total = epochs * per_epoch
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_SHARE * total), total)
-    generator = torch.Generator().manual_seed(seed)
-    losses = []
-    progress = tqdm(total=total, desc="training reader", unit="step", disable=not show_progress)
-    for _ in range(epochs):
-        order = torch.randperm(len(windows), generator=generator).tolist()
-        running = 0.0
-        for first in range(0, len(order), batch_size):
-            batch = tokenizer.pad(
-                [windows[i] for i in order[first : first + batch_size]], return_tensors="pt"
-            )
-            with autocast_context(device, precision):
-                loss = model(**{name: value.to(device) for name, value in batch.items()}).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            running += loss.item()
-            progress.update()
-            progress.set_postfix(loss=f"{loss.item():.3f}")
-        losses.append(running / per_epoch)
-    progress.close()
-    return losses, total

@@ -31,17 +31,17 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
-from transformers import PreTrainedModel, get_linear_schedule_with_warmup
+from transformers import PreTrainedModel
 
 from odqa.corpus.schema import IdRegistry, fail, member, objects
 from odqa.corpus.textio import load_json
 from odqa.errors import OdqaError
 from odqa.index.atomic import atomic_directory
 from odqa.models.checkpoint import resolve_model
-from odqa.models.device import autocast_context, pick_device
+from odqa.models.device import pick_device
 from odqa.read.extractive import quiet_transformers
-from odqa.read.train_reader import TRAINING_RECORD, WARMUP_SHARE
+from odqa.read.fitting import fit
+from odqa.read.train_reader import TRAINING_RECORD
 from odqa.read.yesno import LABEL2ID, encode_pairs, load_yesno_model
 
 FULL_LEARNING_RATE = 3e-5
@@ -197,17 +197,26 @@ def train_yesno(
         names = [name for name in tokenizer.model_input_names if name in features]
         examples = [{name: features[name][i] for name in names} for i in range(len(pairs))]
         labels = [LABEL2ID[label] for _, _, label in pairs]
-        losses, steps = _fit(
+        target = pick_device(device)
+        class_weight = torch.tensor(weights, device=target)
+
+        def batch_loss(chosen: list[int]) -> torch.Tensor:
+            batch = tokenizer.pad([examples[i] for i in chosen], return_tensors="pt")
+            gold = torch.tensor([labels[i] for i in chosen], device=target)
+            logits = model(**{name: value.to(target) for name, value in batch.items()}).logits
+            each = F.cross_entropy(logits.float(), gold, reduction="none")
+            return (each * class_weight[gold]).mean()
+
+        losses, steps = fit(
             model,
-            tokenizer,
-            examples,
-            labels,
-            weights,
+            len(examples),
+            batch_loss,
+            description="training yes/no",
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=rate,
             seed=seed,
-            device=pick_device(device),
+            device=target,
             precision=precision,
             show_progress=show_progress,
         )
@@ -254,54 +263,3 @@ def with_lora(model: PreTrainedModel, rank: int) -> Any:
             return get_peft_model(model, config)
     except ValueError as exc:
         raise OdqaError(f"cannot put LoRA adapters on this model: {exc}") from exc
-
-
-def _fit(
-    model: Any,
-    tokenizer: Any,
-    examples: list[dict[str, Any]],
-    labels: list[int],
-    weights: tuple[float, float],
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-    device: torch.device,
-    precision: str,
-    show_progress: bool,
-) -> tuple[list[float], int]:
-    """Train in place with the class-weighted loss; the mean loss of each epoch and the
-    number of optimiser steps."""
-    model.to(device).train()
-    per_epoch = math.ceil(len(examples) / batch_size)
-    total = epochs * per_epoch
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.01)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_SHARE * total), total)
-    generator = torch.Generator().manual_seed(seed)
-    class_weight = torch.tensor(weights, device=device)
-    losses = []
-    progress = tqdm(total=total, desc="training yes/no", unit="step", disable=not show_progress)
-    for _ in range(epochs):
-        order = torch.randperm(len(examples), generator=generator).tolist()
-        running = 0.0
-        for first in range(0, len(order), batch_size):
-            chosen = order[first : first + batch_size]
-            batch = tokenizer.pad([examples[i] for i in chosen], return_tensors="pt")
-            gold = torch.tensor([labels[i] for i in chosen], device=device)
-            with autocast_context(device, precision):
-                logits = model(**{name: value.to(device) for name, value in batch.items()}).logits
-            each = F.cross_entropy(logits.float(), gold, reduction="none")
-            loss = (each * class_weight[gold]).mean()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            running += loss.item()
-            progress.update()
-            progress.set_postfix(loss=f"{loss.item():.3f}")
-        losses.append(running / per_epoch)
-    progress.close()
-    return losses, total
