@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-
 from odqa.index.collection import Collection
 from odqa.index.late import LateIndex, maxsim
+from odqa.index.late.exact import padded
 from odqa.models.colbert import ColBERTEncoder
 from odqa.retrieve.base import Retriever, hits_from_rows
 from odqa.retrieve.hit import Hit
@@ -82,11 +80,7 @@ def rerank(
         return []
     Q, qmask = encoder.encode_queries([query])
     embeddings, doclens = encoder.encode_documents(list(documents))
-    lens = doclens.numpy()
-    width = max(1, int(lens.max()))
-    D = embeddings.new_zeros(len(documents), width, embeddings.shape[1])
-    dmask = np.arange(width)[None, :] < lens[:, None]
-    D[torch.from_numpy(dmask)] = embeddings
-    scores = maxsim(Q, qmask, D, torch.from_numpy(dmask))[0].tolist()
+    D, dmask = padded(embeddings, doclens)
+    scores = maxsim(Q, qmask, D, dmask)[0].tolist()
     order = sorted(range(len(documents)), key=lambda i: (-scores[i], i))
     return [(i, scores[i]) for i in order[: k or len(documents)]]

@@ -10,6 +10,7 @@ from odqa.corpus import read_documents, read_qrels, read_queries
 from odqa.corpus.records import Qrels, Query
 from odqa.errors import InputError
 from odqa.evaluate import evaluate_run
+from odqa.train.data import document_text
 from odqa.train.retrievers import TrainableRetriever
 
 DEV_DEPTH = 100
@@ -29,7 +30,7 @@ class DevSet:
             raise InputError("no dev query has judgements", path=qrels)
         documents = list(read_documents(corpus))
         self.doc_ids = [document.id for document in documents]
-        self.texts = [f"{d.title} {d.text}".strip() if d.title else d.text for d in documents]
+        self.texts = [document_text(document) for document in documents]
 
     def __call__(self, model: TrainableRetriever) -> dict[str, float]:
         """nDCG@10 and recall@100 of ``model`` on this dev set."""

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from odqa.index.late.exact import maxsim
+from odqa.index.late.exact import maxsim, padded
 from odqa.models.colbert import ColBERTEncoder
 from odqa.models.dense import DenseEncoder
 from odqa.train.checkpoints import save_dense_folder, save_stanford_colbert
@@ -65,11 +65,7 @@ class ColBERTScorer:
         ``doc_maxlen``), as a (queries, texts) array."""
         Q, qmask = self.encoder.encode_queries(list(queries))
         embeddings, doclens = self.encoder.encode_documents(list(texts))
-        lens = doclens.numpy()
-        width = max(1, int(lens.max()))
-        D = embeddings.new_zeros(len(texts), width, embeddings.shape[1])
-        dmask = torch.from_numpy(np.arange(width)[None, :] < lens[:, None])
-        D[dmask] = embeddings
+        D, dmask = padded(embeddings, doclens)
         return maxsim(Q, qmask, D, dmask).float().cpu().numpy()
 
     def save(self, folder: Path) -> None:

@@ -35,6 +35,17 @@ def maxsim(
     return torch.cat(blocks, dim=1) if blocks else torch.zeros(nq, 0, device=Q.device)
 
 
+def padded(embeddings: torch.Tensor, doclens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenated token vectors and their doclens as padded passages ``(n, Ld, dim)`` and
+    their mask ``(n, Ld)``."""
+    lens = doclens.numpy()
+    width = max(1, int(lens.max())) if len(lens) else 1
+    D = embeddings.new_zeros(len(lens), width, embeddings.shape[1])
+    dmask = torch.from_numpy(np.arange(width)[None, :] < lens[:, None])
+    D[dmask] = embeddings
+    return D, dmask
+
+
 def aligned_maxsim(
     Q: torch.Tensor, qmask: torch.Tensor, D: torch.Tensor, dmask: torch.Tensor
 ) -> torch.Tensor:
