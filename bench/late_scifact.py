@@ -96,10 +96,17 @@ def main() -> None:
         return round(evaluate_run(run, qrels)["ndcg@10"], 4)
 
     k10_rows, _ = late.index.search(Q, qmask, 10)
+    decompressed_rows, _ = late.index.exhaustive(Q, qmask, 10)
     figures["quality"] = {
         "ndcg@10_exhaustive_uncompressed": ndcg(ref_rows, ref_scores),
         "ndcg@10_plaid_k100": ndcg(plaid_rows, plaid_scores),
         "top10_overlap_plaid_k10_vs_exhaustive": round(overlap(k10_rows, ref_rows[:, :10]), 4),
+        "top10_overlap_exhaustive_decompressed_vs_exhaustive": round(
+            overlap(decompressed_rows, ref_rows[:, :10]), 4
+        ),
+        "top10_overlap_plaid_k10_vs_exhaustive_decompressed": round(
+            overlap(k10_rows, decompressed_rows), 4
+        ),
         "top10_overlap_plaid_k100_vs_exhaustive": round(
             overlap(plaid_rows[:, :10], ref_rows[:, :10]), 4
         ),

@@ -7,7 +7,7 @@
    beside top-k retrieval accuracy.
 4. ``ask`` latency per question: retrieval and reading timed apart, one question at a time.
 
-Run:  .venv/bin/python bench/reader_squad.py --epochs 2 --precision bf16 [--limit N]
+Run:  .venv/bin/python bench/reader_squad.py --epochs 3 --precision bf16 [--limit N]
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def latency(searcher: Searcher, reader: ExtractiveReader, questions: list) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--precision", default="auto")
@@ -94,7 +94,7 @@ def main() -> None:
             show_progress=True,
         )
         figures["training"] = summary
-    reader = ExtractiveReader(model)
+    reader = ExtractiveReader(model, precision=args.precision)
     figures["gold_paragraph"] = evaluate_reader(reader, held_out, show_progress=True)
     open_questions = questions[: args.limit] if args.limit else questions
     figures["open_qa_questions"] = len(open_questions)

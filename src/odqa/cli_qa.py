@@ -280,8 +280,8 @@ def train_reader_command(
         typer.Option(help="Encoder folder to start from; default: the embedded all-MiniLM-L6-v2."),
     ] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the training questions.")] = 2,
-    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 16,
-    learning_rate: Annotated[float, typer.Option(help="AdamW peak learning rate.")] = 5e-5,
+    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 32,
+    learning_rate: Annotated[float, typer.Option(help="AdamW peak learning rate.")] = 1e-4,
     max_length: Annotated[int, typer.Option(help="Window in tokens, question included.")] = 384,
     doc_stride: Annotated[int, typer.Option(help="Tokens consecutive windows share.")] = 128,
     articles: Annotated[

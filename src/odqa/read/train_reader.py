@@ -134,8 +134,8 @@ def train_reader(
     *,
     base: str | Path | None = None,
     epochs: int = 2,
-    batch_size: int = 16,
-    learning_rate: float = 5e-5,
+    batch_size: int = 32,
+    learning_rate: float = 1e-4,
     max_length: int = 384,
     doc_stride: int = 128,
     articles: range | None = None,
@@ -188,6 +188,7 @@ def train_reader(
             device=target,
             precision=precision,
             show_progress=show_progress,
+            lengths=[len(window["input_ids"]) for window in windows],
         )
         with quiet_transformers():
             model.save_pretrained(staging)

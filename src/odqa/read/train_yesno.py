@@ -219,6 +219,7 @@ def train_yesno(
             device=target,
             precision=precision,
             show_progress=show_progress,
+            lengths=[len(example["input_ids"]) for example in examples],
         )
         if lora:
             model = model.merge_and_unload()
