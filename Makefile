@@ -30,9 +30,9 @@ demo: $(STAMP) $(DEMO_READER)/odqa_training.json
 	$(ODQA) eval $(DEMO_INDEX) --queries $(SAMPLE)/queries.jsonl --qrels $(SAMPLE)/qrels.tsv
 	# answers: articles the reader never saw, indexed and asked
 	$(ODQA) index $(QA_SAMPLE)/questions.json $(QA_INDEX) --retrievers bm25,dense --overwrite
-	$(ODQA) ask $(QA_INDEX) "Who established the amount of prime numbers in existence?" \
+	$(ODQA) ask $(QA_INDEX) "What is the name of the process which confirms the primality of a number n?" \
 		--reader-model $(DEMO_READER)
-	$(ODQA) ask $(QA_INDEX) "Who provided a philosophical discussion of force?" \
+	$(ODQA) ask $(QA_INDEX) "When were the shortcomings of Aristotle's physics overcome?" \
 		--reader-model $(DEMO_READER)
 	$(ODQA) eval-qa $(QA_INDEX) --questions $(QA_SAMPLE)/questions.json \
 		--reader-model $(DEMO_READER) --top-k 1,3,5
