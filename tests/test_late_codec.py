@@ -9,10 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from odqa.errors import OdqaError
-from odqa.index.late import ResidualCodec, kmeans, num_centroids, training_pids
-from odqa.index.late.codec import NBITS, lloyd_max, pack_bits, unpack_bits
+from odqa.errors import IndexFormatError, OdqaError
+from odqa.index.late import (
+    BucketCodec,
+    ProductCodec,
+    ResidualCodec,
+    kmeans,
+    num_centroids,
+    training_pids,
+)
+from odqa.index.late.buckets import pack_bits, unpack_table
+from odqa.index.late.codec import NBITS
 from odqa.index.late.kmeans import assign
+from odqa.index.late.product import nearest_codes, principal_axes, train_codebooks
+from odqa.index.late.storage import load_codec
 from odqa.index.late.synthetic import make_collection
 
 
@@ -27,7 +37,7 @@ def test_bit_packing_round_trips(nbits: int) -> None:
     values = torch.randint(1 << nbits, (57, 64), generator=torch.Generator().manual_seed(nbits))
     packed = pack_bits(values, nbits)
     assert packed.dtype == torch.uint8 and packed.shape == (57, 64 * nbits // 8)
-    assert torch.equal(unpack_bits(packed, nbits), values)
+    assert torch.equal(unpack_table(nbits)[packed.long()].reshape(57, 64), values)
 
 
 def test_packing_puts_the_first_value_in_the_high_bits() -> None:
@@ -39,10 +49,10 @@ def test_decompression_error_shrinks_as_nbits_grows(tokens: torch.Tensor) -> Non
     train, held = tokens[:-500], tokens[-500:]
     errors = []
     for nbits in NBITS:
-        codec = ResidualCodec.train(train, nbits=nbits, num_centroids=64, seed=0)
+        codec = ProductCodec.train(train, nbits=nbits, num_centroids=64, seed=0)
         codes, residuals = codec.compress(held)
         assert codes.dtype == torch.int32 and residuals.shape == (500, 32 * nbits // 8 + 2)
-        restored = codec.decompress(codes, residuals)
+        restored = codec.from_index_space(codec.decompress(codes, residuals))
         assert torch.allclose(restored.norm(dim=1), torch.ones(500), atol=1e-5)
         errors.append(float((held - restored).norm(dim=1).mean()))
     assert errors == sorted(errors, reverse=True) and errors[-1] < errors[0] / 4
@@ -57,73 +67,154 @@ def test_number_of_centroids_follows_plaid() -> None:
 
 def test_centroids_are_capped_at_the_clustered_sample(tokens: torch.Tensor) -> None:
     sample = tokens[:200]
-    codec = ResidualCodec.train(sample, nbits=2, num_centroids=num_centroids(10**6))
-    assert codec.num_centroids == 190  # 200 minus the 5% held out for the buckets
+    codec = ProductCodec.train(sample, nbits=2, num_centroids=num_centroids(10**6))
+    assert codec.num_centroids == 190  # 200 minus the 5% held out for the residual coding
     assert codec.centroids.dtype == torch.float16
+    assert codec.codebooks.shape == (8, 10, 4)  # 10 held-out tokens: at most 10 codes
 
 
-def test_buckets_are_per_dimension_and_ordered(tokens: torch.Tensor) -> None:
-    codec = ResidualCodec.train(tokens, nbits=2, num_centroids=64)
-    assert codec.bucket_cutoffs.shape == (32, 3) and codec.bucket_weights.shape == (32, 4)
-    weights, cutoffs = codec.bucket_weights, codec.bucket_cutoffs
-    assert torch.all(weights[:, :-1] < cutoffs) and torch.all(cutoffs < weights[:, 1:])
+def test_turning_keeps_inner_products(tokens: torch.Tensor) -> None:
+    codec = ProductCodec.train(tokens, nbits=2, num_centroids=64)
+    rotation = codec.rotation
+    assert torch.allclose(rotation.T @ rotation, torch.eye(32), atol=1e-5)
+    queries = tokens[:20]
+    turned = codec.to_index_space(queries)
+    assert torch.allclose(codec.from_index_space(turned), queries, atol=1e-6)
+    original_centroids = codec.from_index_space(codec.centroids.float())
+    assert torch.allclose(codec.centroid_scores(turned), queries @ original_centroids.T, atol=1e-5)
 
 
-def test_lloyd_max_beats_quantile_buckets_and_follows_each_dimension() -> None:
+def test_principal_axes_are_dealt_round_robin() -> None:
     generator = torch.Generator().manual_seed(0)
-    scales = torch.tensor([0.01, 0.1, 1.0])
-    values = torch.randn(20_000, 3, generator=generator) * scales
+    spread = torch.tensor([1.0, 8.0, 2.0, 6.0, 3.0, 7.0, 4.0, 5.0])
+    values = torch.randn(20_000, 8, generator=generator) * spread
+    axes = principal_axes(values, subspaces=2)  # subspace 0: columns 0-3, subspace 1: 4-7
+    strength = (values @ axes).std(dim=0)
+    assert torch.allclose(axes.T @ axes, torch.eye(8), atol=1e-5)
+    expected = torch.tensor([8.0, 6.0, 4.0, 2.0, 7.0, 5.0, 3.0, 1.0])
+    assert torch.allclose(strength, expected, rtol=0.03)
 
-    def error(iterations: int) -> float:
-        cutoffs, weights = lloyd_max(values, 4, iterations)
-        which = torch.searchsorted(cutoffs, values.T.contiguous())
-        return float((weights.gather(1, which) - values.T).pow(2).mean())
 
-    assert error(20) < 0.97 * error(0)  # Gaussian: Lloyd-Max 0.1175 vs quantiles ~0.125
-    cutoffs, _ = lloyd_max(values, 4)
-    ratio = cutoffs[:, 2] / scales
-    assert torch.allclose(ratio, ratio[0].expand(3), rtol=0.05)  # cutoffs scale with the data
+def test_nearest_codes_match_brute_force_and_training_lowers_the_error() -> None:
+    generator = torch.Generator().manual_seed(1)
+    points = torch.randn(3_000, 8, generator=generator)
+    books = train_codebooks(points, 4, iterations=0)
+    found = nearest_codes(points, books)
+    for subspace in range(2):
+        distances = torch.cdist(points[:, 4 * subspace : 4 * subspace + 4], books[subspace])
+        assert torch.equal(found[:, subspace], distances.argmin(dim=1))
+
+    def error(codebooks: torch.Tensor) -> float:
+        codes = nearest_codes(points, codebooks)
+        decoded = torch.cat([codebooks[j][codes[:, j]] for j in range(2)], dim=1)
+        return float((decoded - points).pow(2).sum(1).mean())
+
+    assert error(train_codebooks(points, 4)) < 0.8 * error(books)
+
+
+def test_product_codec_beats_per_dimension_buckets_at_equal_bytes(tokens: torch.Tensor) -> None:
+    train, held = tokens[:-500], tokens[-500:]
+    product = ProductCodec.train(train, nbits=2, num_centroids=64, seed=0)
+    centroids = product.from_index_space(product.centroids.float())
+    residuals = train - centroids[assign(train, centroids)]
+    scaled = (residuals / residuals.pow(2).mean(1, keepdim=True).sqrt()).T
+    levels = torch.arange(4, dtype=torch.float32)
+    buckets = BucketCodec(
+        centroids,
+        2,
+        torch.quantile(scaled, levels[1:] / 4, dim=1).T,
+        torch.quantile(scaled, (levels + 0.5) / 4, dim=1).T,
+    )
+    assert product.packed_dim == buckets.packed_dim
+
+    def error(codec: ResidualCodec) -> float:
+        restored = codec.from_index_space(codec.decompress(*codec.compress(held)))
+        return float((held - restored).pow(2).sum(1).mean())
+
+    assert error(product) < 0.95 * error(buckets)
+
+
+def test_token_scale_follows_each_token(tokens: torch.Tensor) -> None:
+    codec = ProductCodec.train(tokens[:-500], nbits=2, num_centroids=64, seed=0)
+    held = tokens[-500:]
+    codes, residuals = codec.compress(held)
+    scales = residuals[:, -2:].contiguous().view(torch.float16).float().squeeze(1)
+    turned = codec.to_index_space(held)
+    rms = (turned - codec.centroids.float()[codes.long()]).pow(2).mean(1).sqrt()
+    assert torch.corrcoef(torch.stack([scales, rms]))[0, 1] > 0.8
+
+
+def write_bucket_codec(folder: Path, cutoffs: np.ndarray, weights: np.ndarray, **meta) -> None:
+    """A codec folder as the releases before the product codec wrote it."""
+    folder.mkdir()
+    centroids = torch.nn.functional.normalize(torch.randn(16, 32), dim=1).half()
+    np.save(folder / "centroids.npy", centroids.numpy())
+    np.save(folder / "bucket_cutoffs.npy", cutoffs)
+    np.save(folder / "bucket_weights.npy", weights)
+    (folder / "codec.json").write_text(json.dumps({"nbits": 2, "dim": 32, **meta}))
 
 
 def test_codecs_with_one_set_of_buckets_still_load(tokens: torch.Tensor, tmp_path: Path) -> None:
-    """Indexes written before per-dimension buckets stored one row for all dimensions and
-    no token scale."""
-    codec = ResidualCodec.train(tokens, nbits=2, num_centroids=32)
-    codec.save(tmp_path / "codec")
-    meta_file = tmp_path / "codec" / "codec.json"
-    meta = json.loads(meta_file.read_text())
-    del meta["token_scale"]
-    meta_file.write_text(json.dumps(meta))
+    """The first indexes stored one row of buckets for all dimensions and no token scale."""
     shared_cutoffs, shared_weights = (
         np.array([-0.02, 0.0, 0.02]),
         np.array([-0.04, -0.01, 0.01, 0.04]),
     )
-    np.save(tmp_path / "codec" / "bucket_cutoffs.npy", shared_cutoffs)
-    np.save(tmp_path / "codec" / "bucket_weights.npy", shared_weights)
-    old = ResidualCodec.load(tmp_path / "codec")
+    write_bucket_codec(tmp_path / "codec", shared_cutoffs, shared_weights, num_centroids=16)
+    old = load_codec(tmp_path / "codec")
+    assert isinstance(old, BucketCodec) and not old.token_scale
     codes, residuals = old.compress(tokens[:50])
     centroids = old.centroids.float()[codes.long()]
     buckets = torch.bucketize(tokens[:50] - centroids, torch.tensor(shared_cutoffs).float())
     expected = centroids + torch.tensor(shared_weights).float()[buckets]
     expected /= expected.norm(dim=1, keepdim=True)
-    assert old.packed_dim == 32 * 2 // 8 and not old.token_scale
-    assert torch.equal(unpack_bits(residuals, 2), buckets)
+    assert old.packed_dim == 32 * 2 // 8
+    assert torch.equal(unpack_table(2)[residuals.long()].reshape(50, 32), buckets)
     assert torch.allclose(old.decompress(codes, residuals), expected, atol=1e-6)
 
 
+def test_codecs_with_per_dimension_buckets_and_scales_still_load(
+    tokens: torch.Tensor, tmp_path: Path
+) -> None:
+    cutoffs = np.tile([[-0.7, 0.0, 0.7]], (32, 1))
+    weights = np.tile([[-1.3, -0.4, 0.4, 1.3]], (32, 1))
+    write_bucket_codec(tmp_path / "codec", cutoffs, weights, num_centroids=16, token_scale=True)
+    old = load_codec(tmp_path / "codec")
+    assert isinstance(old, BucketCodec) and old.token_scale and old.packed_dim == 8 + 2
+    held = tokens[:200]
+    centroids = old.centroids.float()[old.compress(held)[0].long()]
+    restored = old.decompress(*old.compress(held))
+    assert float((restored - held).norm(dim=1).mean()) < float(
+        (centroids - held).norm(dim=1).mean()
+    )
+
+
 def test_codec_save_load_round_trip(tokens: torch.Tensor, tmp_path: Path) -> None:
-    codec = ResidualCodec.train(tokens, nbits=4, num_centroids=32, seed=1)
+    codec = ProductCodec.train(tokens, nbits=4, num_centroids=32, seed=1)
     codec.save(tmp_path / "codec")
-    again = ResidualCodec.load(tmp_path / "codec")
+    again = load_codec(tmp_path / "codec")
+    assert isinstance(again, ProductCodec)
     codes, residuals = codec.compress(tokens[:100])
     assert torch.equal(again.decompress(codes, residuals), codec.decompress(codes, residuals))
 
 
+def test_damaged_or_unknown_codecs_are_refused(tokens: torch.Tensor, tmp_path: Path) -> None:
+    codec = ProductCodec.train(tokens, nbits=2, num_centroids=32)
+    codec.save(tmp_path / "codec")
+    (tmp_path / "codec" / "codec.json").write_text(json.dumps({"kind": "lattice", "nbits": 2}))
+    with pytest.raises(IndexFormatError, match="unknown codec kind 'lattice'"):
+        load_codec(tmp_path / "codec")
+    codec.save(tmp_path / "codec")
+    (tmp_path / "codec" / "rotation.npy").unlink()
+    with pytest.raises(IndexFormatError, match="missing or damaged codec"):
+        load_codec(tmp_path / "codec")
+
+
 def test_codec_rejects_bad_settings(tokens: torch.Tensor) -> None:
     with pytest.raises(OdqaError, match="nbits"):
-        ResidualCodec.train(tokens, nbits=3, num_centroids=8)
+        ProductCodec.train(tokens, nbits=3, num_centroids=8)
     with pytest.raises(OdqaError, match="multiple of 8"):
-        ResidualCodec.train(tokens[:, :12], nbits=2, num_centroids=8)
+        ProductCodec.train(tokens[:, :12], nbits=2, num_centroids=8)
 
 
 @pytest.mark.parametrize("init", ["random", "kmeans++"])
@@ -148,19 +239,8 @@ def test_training_pids_follow_colbert_sampling() -> None:
     assert np.all(np.diff(pids) > 0)
 
 
-def test_token_scale_lowers_the_error_and_takes_two_bytes(tokens: torch.Tensor) -> None:
-    train, held = tokens[:-500], tokens[-500:]
-    scaled = ResidualCodec.train(train, nbits=2, num_centroids=64, seed=0)
-    centroids = scaled.centroids.float()
-    unscaled = train - centroids[assign(train, centroids)]
-    plain = ResidualCodec(scaled.centroids, 2, *lloyd_max(unscaled, 4), token_scale=False)
-    assert scaled.token_scale and scaled.packed_dim == plain.packed_dim + 2
-
-    def error(codec: ResidualCodec) -> float:
-        return float((held - codec.decompress(*codec.compress(held))).norm(dim=1).mean())
-
-    assert error(scaled) < error(plain)
-    codes, residuals = scaled.compress(held)
-    scales = residuals[:, -2:].contiguous().view(torch.float16).float().squeeze(1)
-    rms = (held - scaled.centroids.float()[codes.long()]).pow(2).mean(1).sqrt()
-    assert torch.corrcoef(torch.stack([scales, rms]))[0, 1] > 0.8  # follows each token
+@pytest.mark.parametrize(("centroids", "dtype"), [(1 << 16, np.uint16), ((1 << 16) + 1, np.int32)])
+def test_codes_are_stored_in_two_bytes_up_to_65536_centroids(centroids: int, dtype: type) -> None:
+    codec = BucketCodec(torch.zeros(centroids, 8), 2, torch.zeros(3), torch.zeros(4))
+    assert codec.code_dtype is dtype
+    assert np.iinfo(codec.code_dtype).max >= centroids - 1

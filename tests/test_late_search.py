@@ -181,6 +181,19 @@ def test_reload_from_a_moved_folder(index_dir: Path, tmp_path: Path, queries) ->
     assert isinstance(LateIndex(moved).store.codes, np.memmap)
 
 
+def test_codes_take_two_bytes_and_int32_codes_still_load(
+    index_dir: Path, tmp_path: Path, queries
+) -> None:
+    Q, qmask, _ = queries
+    assert np.load(index_dir / "codes.npy", mmap_mode="r").dtype == np.uint16
+    before = LateIndex(index_dir).search(Q, qmask, 10)
+    old = tmp_path / "int32"
+    shutil.copytree(index_dir, old)
+    np.save(old / "codes.npy", np.load(index_dir / "codes.npy").astype(np.int32))
+    after = LateIndex(old).search(Q, qmask, 10)
+    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+
+
 def test_bad_input_is_reported(index: LateIndex, queries, tmp_path: Path) -> None:
     Q, qmask, _ = queries
     with pytest.raises(InputError, match="queries must have shape"):

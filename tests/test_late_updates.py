@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from odqa.index.late import (
+    BucketCodec,
     LateIndex,
+    ProductCodec,
     add_passages,
     build_late_index,
     delete_passages,
@@ -114,6 +116,38 @@ def test_recluster_retrains_and_reencodes(index_dir: Path, corpus) -> None:
     pids, _ = index.search(Q, qmask, 10)
     assert (pids[:, 0] == sources.numpy() + 160).mean() >= 0.95
     assert 3 not in index.exhaustive(Q, qmask, 240)[0]
+
+
+def bucket_index(folder: Path, embeddings: torch.Tensor, doclens: torch.Tensor) -> Path:
+    """An index as releases before the product codec wrote it: per-value buckets, no scale,
+    int32 codes."""
+    with build_late_index(folder, nbits=2) as writer:
+        product = writer.train(embeddings)
+        centroids = product.from_index_space(product.centroids.float())
+        cutoffs, weights = torch.tensor([-0.05, 0.0, 0.05]), torch.tensor([-0.1, -0.02, 0.02, 0.1])
+        writer.codec = BucketCodec(centroids, 2, cutoffs, weights, token_scale=False)
+        writer.codec.save(writer.folder / "codec")
+        writer.add(embeddings, doclens)
+    np.save(folder / "codes.npy", np.load(folder / "codes.npy").astype(np.int32))
+    return folder
+
+
+def test_indexes_with_the_bucket_codec_take_updates_and_move_on_recluster(
+    tmp_path: Path, corpus
+) -> None:
+    (first, first_lens), (added, added_lens) = split(corpus, 160)
+    folder = bucket_index(tmp_path / "old", first, first_lens)
+    assert isinstance(LateIndex(folder).codec, BucketCodec)
+    add_passages(folder, added, added_lens)
+    Q, qmask, sources = make_queries(added, added_lens, 20, seed=3)
+    pids, _ = LateIndex(folder).search(Q, qmask, 10)
+    assert (pids[:, 0] == sources.numpy() + 160).mean() >= 0.9
+    recluster(folder)
+    index = LateIndex(folder)
+    assert isinstance(index.codec, ProductCodec)
+    assert np.load(folder / index.meta["files"]["codes"], mmap_mode="r").dtype == np.uint16
+    pids, _ = index.search(Q, qmask, 10)
+    assert (pids[:, 0] == sources.numpy() + 160).mean() >= 0.9
 
 
 @pytest.mark.parametrize("update", ["add", "delete", "recluster"])

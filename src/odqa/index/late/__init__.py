@@ -5,9 +5,11 @@ Build with :func:`build_late_index` (train, add chunks, finish), search with
 :func:`recluster`. :class:`ExactStore` and :func:`maxsim` score uncompressed embeddings.
 """
 
+from odqa.index.late.buckets import BucketCodec
 from odqa.index.late.codec import ResidualCodec, num_centroids, training_pids
 from odqa.index.late.exact import ExactStore, exact_search, maxsim
 from odqa.index.late.kmeans import kmeans
+from odqa.index.late.product import ProductCodec
 from odqa.index.late.search import LateIndex, plaid_defaults
 from odqa.index.late.storage import LateIndexWriter, build_late_index
 from odqa.index.late.updates import (
@@ -21,9 +23,11 @@ from odqa.index.late.updates import (
 __all__ = [
     "RECLUSTER_FACTOR",
     "AddResult",
+    "BucketCodec",
     "ExactStore",
     "LateIndex",
     "LateIndexWriter",
+    "ProductCodec",
     "ResidualCodec",
     "add_passages",
     "build_late_index",

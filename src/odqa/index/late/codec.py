@@ -1,33 +1,30 @@
-"""ColBERTv2 residual compression: a centroid id plus ``nbits`` per dimension per token.
+"""What every residual codec offers, and what the codecs share: PLAID's corpus sizing, the
+centroids learned by k-means on a sample, and the per-token scale stored in two bytes.
 
-A token is stored as its nearest centroid and, for each dimension, the bucket its residual
-(token - centroid) falls in. Each dimension has its own buckets, learned on the residuals of a
-held-out sample: cutoffs and decoded values start at that dimension's quantiles (ColBERTv2's
-rule, which it applies to all dimensions at once) and are refined by Lloyd-Max iterations
-(each value the mean of its bucket, each cutoff halfway between values), which lowers the
-squared error. Each token's residual is first divided by its own scale (its root mean square),
-so the buckets fit tokens near their centroid as well as tokens far from it; the scale that
-best fits the decoded residual (least squares) is kept as a float16 in two more bytes. Indexes
-written before either (one set of buckets for all dimensions, no scale) still load.
+A token is stored as its nearest centroid (its code) and a packed residual of
+``dim * nbits / 8`` bytes plus, by default, a float16 scale. The codec that writes new
+indexes is :class:`~odqa.index.late.product.ProductCodec`;
+:class:`~odqa.index.late.buckets.BucketCodec` reads indexes written before it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from odqa.errors import IndexFormatError, OdqaError
+from odqa.errors import OdqaError
 from odqa.index.late.kmeans import assign, kmeans
 
 NBITS = (1, 2, 4, 8)
-HELDOUT_FRACTION = 0.05  # ColBERTv2: 5% of the sample, at most 50k tokens, learns the buckets
+HELDOUT_FRACTION = 0.05  # ColBERTv2: 5% of the sample, at most 50k tokens, learns the residuals
 HELDOUT_MAX = 50_000
-LLOYD_ITERATIONS = 20
 SCALE_BYTES = 2
 MAX_POINTS_PER_CENTROID = 256  # faiss's default sub-sampling of k-means training points
 TYPICAL_DOCLEN = 120  # ColBERTv2 sizes its passage sample as if passages had 120 tokens
@@ -46,22 +43,38 @@ def training_pids(num_passages: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(num_passages, size=size, replace=False))
 
 
-def lloyd_max(
-    values: torch.Tensor, buckets: int, iterations: int = LLOYD_ITERATIONS
+def check_settings(nbits: int, dim: int) -> None:
+    """Refuse an ``nbits`` the codecs cannot pack or a dimension that is not a multiple of 8."""
+    if nbits not in NBITS:
+        raise OdqaError(f"nbits must be one of {NBITS}, got {nbits}")
+    if dim % 8:
+        raise OdqaError(f"embedding dim must be a multiple of 8, got {dim}")
+
+
+def cluster_sample(
+    sample: torch.Tensor,
+    *,
+    num_centroids: int,
+    kmeans_niters: int,
+    seed: int,
+    device: str | torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-column scalar quantiser of ``values`` (n, dim): cutoffs (dim, buckets-1) and
-    decoded values (dim, buckets), from quantiles refined by Lloyd-Max iterations."""
-    columns = values.T.contiguous().double()  # (dim, n)
-    levels = torch.arange(buckets, dtype=torch.float64)
-    weights = torch.quantile(columns, (levels + 0.5) / buckets, dim=1).T.contiguous()
-    cutoffs = torch.quantile(columns, levels[1:] / buckets, dim=1).T.contiguous()
-    for _ in range(iterations):
-        which = torch.searchsorted(cutoffs, columns)
-        sums = torch.zeros_like(weights).scatter_add_(1, which, columns)
-        counts = torch.zeros_like(weights).scatter_add_(1, which, torch.ones_like(columns))
-        weights = torch.where(counts > 0, sums / counts.clamp_min(1), weights)
-        cutoffs = (weights[:, 1:] + weights[:, :-1]) / 2
-    return cutoffs.float(), weights.float()
+    """Float16 centroids of ``sample`` (tokens, dim) and the float32 residuals of a held-out
+    part of it, which the codec's residual coding learns from.
+
+    The centroid count is capped at the number of clustered tokens.
+    """
+    if sample.ndim != 2 or sample.shape[0] < 2:
+        raise OdqaError("the codec needs a sample of at least 2 token embeddings")
+    generator = torch.Generator().manual_seed(seed)
+    sample = sample[torch.randperm(sample.shape[0], generator=generator)]
+    heldout_size = max(1, min(int(HELDOUT_FRACTION * sample.shape[0]), HELDOUT_MAX))
+    heldout, points = sample[:heldout_size], sample[heldout_size:]
+    k = min(num_centroids, points.shape[0])
+    points = points[: MAX_POINTS_PER_CENTROID * k]
+    centroids = kmeans(points, k, niters=kmeans_niters, seed=seed, device=device).half()
+    heldout = heldout.to(device=device, dtype=torch.float32)
+    return centroids, heldout - centroids.float()[assign(heldout, centroids.float())]
 
 
 def token_scales(residuals: torch.Tensor) -> torch.Tensor:
@@ -69,70 +82,35 @@ def token_scales(residuals: torch.Tensor) -> torch.Tensor:
     return residuals.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(1e-8)
 
 
-def pack_bits(values: torch.Tensor, nbits: int) -> torch.Tensor:
-    """Pack (n, dim) integers below 2^nbits into (n, dim*nbits/8) uint8, first value high."""
-    per_byte = 8 // nbits
-    shifts = nbits * torch.arange(per_byte - 1, -1, -1, device=values.device, dtype=torch.int32)
-    grouped = values.to(torch.int32).reshape(values.shape[0], values.shape[1] // per_byte, per_byte)
-    return (grouped << shifts).sum(dim=-1).to(torch.uint8)
+def fitted_scale_bytes(decoded: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:
+    """(n, 2) uint8: the float16 scale that best fits ``decoded`` to ``residuals`` (least
+    squares), one per row."""
+    fitted = (decoded * residuals).sum(-1) / (decoded * decoded).sum(-1).clamp_min(1e-12)
+    return fitted.to(torch.float16).view(torch.uint8).view(-1, SCALE_BYTES)
 
 
-def unpack_table(nbits: int, device: str | torch.device = "cpu") -> torch.Tensor:
-    """(256, 8/nbits) int64: the values held by each possible packed byte, in order."""
-    per_byte = 8 // nbits
-    shifts = nbits * torch.arange(per_byte - 1, -1, -1, device=device)
-    return (torch.arange(256, device=device)[:, None] >> shifts) & ((1 << nbits) - 1)
-
-
-def unpack_bits(packed: torch.Tensor, nbits: int) -> torch.Tensor:
-    """Inverse of :func:`pack_bits`: (n, bytes) uint8 -> (n, bytes*8/nbits) int64."""
-    table = unpack_table(nbits, packed.device)
-    return table[packed.long()].reshape(packed.shape[0], packed.shape[1] * 8 // nbits)
+def read_scales(scale_bytes: torch.Tensor) -> torch.Tensor:
+    """(n, 1) float32 scales from their (n, 2) uint8 float16 bytes."""
+    return scale_bytes.contiguous().view(torch.float16).float()
 
 
 @dataclass
-class ResidualCodec:
-    """Centroids (C, dim) float16 and the residual buckets of ``nbits`` bits: cutoffs
-    (dim, 2^nbits - 1) and decoded values (dim, 2^nbits), one row per dimension. With
-    ``token_scale`` buckets apply to residuals divided by their token's scale, stored in the
-    last two bytes of each token's packed residual."""
+class ResidualCodec(ABC):
+    """Centroids (C, dim) float16 and a way of packing each token's residual in ``nbits``
+    per dimension. Vectors live in the codec's index space (for some codecs a rotation of
+    the embedding space that keeps inner products): queries go through
+    :meth:`to_index_space`, and decompressed vectors come back in it."""
+
+    KIND: ClassVar[str]  # "kind" in codec.json
+    ARRAYS: ClassVar[tuple[str, ...]]  # the array fields after ``centroids``, in field order
 
     centroids: torch.Tensor
     nbits: int
-    bucket_cutoffs: torch.Tensor
-    bucket_weights: torch.Tensor
-    token_scale: bool = True
 
     def __post_init__(self) -> None:
-        if self.nbits not in NBITS:
-            raise OdqaError(f"nbits must be one of {NBITS}, got {self.nbits}")
-        if self.dim % 8:
-            raise OdqaError(f"embedding dim must be a multiple of 8, got {self.dim}")
-        device = self.centroids.device
+        check_settings(self.nbits, self.dim)
         self.centroids = self.centroids.to(torch.float16)
         self._centroids32 = self.centroids.float()
-        buckets = 1 << self.nbits
-        self.bucket_cutoffs = self._per_dimension(self.bucket_cutoffs, buckets - 1)
-        self.bucket_weights = self._per_dimension(self.bucket_weights, buckets)
-        # (bytes per token * 256, values per byte): what byte b at position p decodes to
-        per_byte = 8 // self.nbits
-        columns = self.bucket_weights.view(self.bucket_bytes, per_byte, buckets)
-        table = unpack_table(self.nbits, device)  # (256, per_byte)
-        positions = torch.arange(per_byte, device=device)
-        self._byte_weights = columns[:, positions, table].reshape(-1, per_byte)
-        self._byte_base = 256 * torch.arange(self.bucket_bytes, device=device)
-
-    def _per_dimension(self, values: torch.Tensor, width: int) -> torch.Tensor:
-        """``values`` as float32 (dim, width): one row shared by all dimensions (indexes
-        written before per-dimension buckets) is repeated."""
-        values = values.to(device=self.centroids.device, dtype=torch.float32)
-        if values.ndim == 1:
-            values = values.expand(self.dim, -1)
-        if tuple(values.shape) != (self.dim, width):
-            raise IndexFormatError(
-                f"codec buckets of shape {tuple(values.shape)}, expected ({self.dim}, {width})"
-            )
-        return values.contiguous()
 
     @property
     def dim(self) -> int:
@@ -147,106 +125,76 @@ class ResidualCodec:
         return self.centroids.device
 
     @property
-    def bucket_bytes(self) -> int:
-        """Bytes of bucket numbers per token."""
-        return self.dim * self.nbits // 8
+    def code_dtype(self) -> type:
+        """The smallest stored type for centroid ids: uint16 up to 65,536 centroids."""
+        return np.uint16 if self.num_centroids <= 1 << 16 else np.int32
 
     @property
+    @abstractmethod
     def packed_dim(self) -> int:
-        """Bytes of residual per token: bucket numbers, then the float16 scale if any."""
-        return self.bucket_bytes + (SCALE_BYTES if self.token_scale else 0)
+        """Bytes of packed residual per token."""
 
-    @classmethod
-    def train(
-        cls,
-        sample: torch.Tensor,
-        *,
-        nbits: int,
-        num_centroids: int,
-        kmeans_niters: int = 4,
-        seed: int = 0,
-        device: str | torch.device = "cpu",
-    ) -> ResidualCodec:
-        """Cluster ``sample`` (tokens, dim) and learn the buckets from a held-out part of it.
+    def to_index_space(self, vectors: torch.Tensor) -> torch.Tensor:
+        """``vectors`` (..., dim) in the space centroids and decompressed tokens live in."""
+        return vectors
 
-        The centroid count is capped at the number of clustered tokens.
-        """
-        if sample.ndim != 2 or sample.shape[0] < 2:
-            raise OdqaError("the codec needs a sample of at least 2 token embeddings")
-        generator = torch.Generator().manual_seed(seed)
-        sample = sample[torch.randperm(sample.shape[0], generator=generator)]
-        heldout_size = max(1, min(int(HELDOUT_FRACTION * sample.shape[0]), HELDOUT_MAX))
-        heldout, points = sample[:heldout_size], sample[heldout_size:]
-        k = min(num_centroids, points.shape[0])
-        points = points[: MAX_POINTS_PER_CENTROID * k]
-        centroids = kmeans(points, k, niters=kmeans_niters, seed=seed, device=device)
-        centroids16 = centroids.half()
-        heldout = heldout.to(device=device, dtype=torch.float32)
-        residuals = heldout - centroids16.float()[assign(heldout, centroids16.float())]
-        cutoffs, weights = lloyd_max((residuals / token_scales(residuals)).cpu(), 1 << nbits)
-        return cls(centroids16, nbits, cutoffs, weights)
+    def from_index_space(self, vectors: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`to_index_space`."""
+        return vectors
 
     def centroid_scores(self, vectors: torch.Tensor) -> torch.Tensor:
-        """Inner products (..., C) of float32 ``vectors`` (..., dim) with every centroid."""
+        """Inner products (..., C) of float32 index-space ``vectors`` (..., dim) with every
+        centroid."""
         return vectors @ self._centroids32.T
 
-    def compress(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Codes int32 (n,) and packed residuals uint8 (n, dim*nbits/8), on the codec's device."""
-        embeddings = embeddings.to(device=self.device, dtype=torch.float32)
-        codes = assign(embeddings, self._centroids32)
-        residuals = embeddings - self._centroids32[codes]
-        if not self.token_scale:
-            buckets = torch.searchsorted(self.bucket_cutoffs, residuals.T.contiguous()).T
-            return codes.to(torch.int32), pack_bits(buckets, self.nbits)
-        scaled = (residuals / token_scales(residuals)).T.contiguous()
-        buckets = torch.searchsorted(self.bucket_cutoffs, scaled)  # (dim, n)
-        decoded = self.bucket_weights.gather(1, buckets).T
-        fitted = (decoded * residuals).sum(-1) / (decoded * decoded).sum(-1).clamp_min(1e-12)
-        scale_bytes = fitted.to(torch.float16).view(torch.uint8).view(-1, SCALE_BYTES)
-        packed = torch.cat([pack_bits(buckets.T, self.nbits), scale_bytes], dim=1)
-        return codes.to(torch.int32), packed
+    def nearest_centroids(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codes (n,) int64 of index-space ``vectors`` (n, dim) and their float32 residuals."""
+        codes = assign(vectors, self._centroids32)
+        return codes, vectors - self._centroids32[codes]
 
-    def decompress(self, codes: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:
-        """Float32 (n, dim) unit vectors: centroid + decoded residual, re-normalised."""
-        codes = codes.to(device=self.device, dtype=torch.long)
-        residuals = residuals.to(device=self.device)
-        buckets = residuals[:, : self.bucket_bytes].long() + self._byte_base
-        vectors = self._byte_weights.index_select(0, buckets.flatten())
-        vectors = vectors.view(codes.shape[0], self.dim)
-        if self.token_scale:
-            scale_bytes = residuals[:, self.bucket_bytes :].contiguous()
-            vectors *= scale_bytes.view(torch.float16).float()
-        vectors += self._centroids32.index_select(0, codes)
+    def with_centroids(self, codes: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:
+        """Unit vectors (n, dim): centroid + decoded float32 ``residuals``, re-normalised."""
+        vectors = residuals + self._centroids32.index_select(0, codes.to(self.device).long())
         return vectors.div_(vectors.norm(dim=-1, keepdim=True).clamp_min_(1e-12))
 
+    @abstractmethod
+    def compress(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codes int32 (n,) and packed residuals uint8 (n, packed_dim) of ``embeddings``
+        (n, dim) given in the embedding space, on the codec's device."""
+
+    @abstractmethod
+    def decompress(self, codes: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:
+        """Float32 (n, dim) unit vectors in the index space."""
+
+    def options(self) -> dict[str, Any]:
+        """Settings kept in ``codec.json`` beyond kind, nbits, dim and centroid count."""
+        return {}
+
+    @classmethod
+    def read_options(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's keyword arguments from ``codec.json``."""
+        return {}
+
     def save(self, folder: Path) -> None:
-        """``centroids.npy``, ``bucket_cutoffs.npy``, ``bucket_weights.npy``, ``codec.json``."""
+        """``centroids.npy`` and the codec's other arrays, then ``codec.json``."""
         folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "centroids.npy", self.centroids.cpu().numpy())
-        np.save(folder / "bucket_cutoffs.npy", self.bucket_cutoffs.cpu().numpy())
-        np.save(folder / "bucket_weights.npy", self.bucket_weights.cpu().numpy())
+        for name in ("centroids", *self.ARRAYS):
+            np.save(folder / f"{name}.npy", getattr(self, name).cpu().numpy())
         meta = {
+            "kind": self.KIND,
             "nbits": self.nbits,
             "dim": self.dim,
             "num_centroids": self.num_centroids,
-            "token_scale": self.token_scale,
+            **self.options(),
         }
         (folder / CODEC_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: Path, device: str | torch.device = "cpu") -> ResidualCodec:
-        try:
-            meta = json.loads((folder / CODEC_FILE).read_text(encoding="utf-8"))
-            arrays = {
-                name: torch.from_numpy(np.load(folder / f"{name}.npy"))
-                for name in ("centroids", "bucket_cutoffs", "bucket_weights")
-            }
-        except (OSError, ValueError) as exc:
-            raise IndexFormatError(f"{folder}: missing or damaged codec: {exc}") from exc
-        return cls(
-            arrays["centroids"].to(device),
-            int(meta["nbits"]),
-            arrays["bucket_cutoffs"],
-            arrays["bucket_weights"],
-            bool(meta.get("token_scale", False)),
+    def load(
+        cls, folder: Path, meta: dict[str, Any], device: str | torch.device = "cpu"
+    ) -> ResidualCodec:
+        """The codec saved in ``folder``, whose ``codec.json`` holds ``meta``."""
+        centroids, *arrays = (
+            torch.from_numpy(np.load(folder / f"{name}.npy")) for name in ("centroids", *cls.ARRAYS)
         )
+        return cls(centroids.to(device), int(meta["nbits"]), *arrays, **cls.read_options(meta))

@@ -58,7 +58,8 @@ class LateIndex:
 
     def passages(self, pids: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Decompressed passages, padded (len(pids), max doclen, dim), and their token mask."""
-        return self.store.decompressed(check_pids(pids, self.num_passages))
+        vectors, mask = self.store.decompressed(check_pids(pids, self.num_passages))
+        return self.codec.from_index_space(vectors), mask
 
     def exhaustive(
         self,
@@ -70,7 +71,7 @@ class LateIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exact MaxSim over every live (decompressed) passage: pids (nq, k), scores (nq, k)."""
         _check_k(k)
-        Q, qmask = check_queries(Q, qmask, self.codec.dim, self.device)
+        Q, qmask = self._queries(Q, qmask)
         pids = self._live(subset)
         return exhaustive_topk(Q, qmask, k, pids, self.store.doclens, self.store.decompressed)
 
@@ -97,7 +98,7 @@ class LateIndex:
             default_threshold if centroid_score_threshold is None else centroid_score_threshold
         )
         ndocs = ndocs or default_ndocs
-        Q, qmask = check_queries(Q, qmask, self.codec.dim, self.device)
+        Q, qmask = self._queries(Q, qmask)
         allowed = None if subset is None else self._live(subset)
         results = [
             self._search_group(
@@ -114,6 +115,11 @@ class LateIndex:
         if not results:
             return to_results(torch.zeros(0, 0), torch.zeros(0, 0), k)
         return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
+    def _queries(self, Q: torch.Tensor, qmask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Checked queries on the device, in the codec's index space."""
+        Q, qmask = check_queries(Q, qmask, self.codec.dim, self.device)
+        return self.codec.to_index_space(Q), qmask
 
     def _live(self, subset: Sequence[int] | None) -> np.ndarray:
         pids = self.store.live_pids()

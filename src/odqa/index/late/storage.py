@@ -1,11 +1,12 @@
 """The on-disk layout of a late-interaction index, its streaming writer, and its loader.
 
-A folder holds, per token, ``codes.npy`` (int32 centroid id) and ``residuals.npy`` (uint8,
-dim*nbits/8 per token); per passage ``doclens.npy``, ``offsets.npy`` (first token) and
-``deleted.npy``; the inverted file ``ivf.npy`` (int32 pids grouped by centroid, each pid
-once per centroid it uses, ascending) with ``ivf_lengths.npy``; the codec in ``codec/``;
-and ``late.json``, which names the current file of each array. Updates write new files
-under new names and replace ``late.json`` last, so a reader sees one whole state or the other.
+A folder holds, per token, ``codes.npy`` (centroid id: uint16, int32 past 65,536 centroids)
+and ``residuals.npy`` (uint8, the codec's ``packed_dim`` per token); per passage
+``doclens.npy``, ``offsets.npy`` (first token) and ``deleted.npy``; the inverted file
+``ivf.npy`` (int32 pids grouped by centroid, each pid once per centroid it uses, ascending)
+with ``ivf_lengths.npy``; the codec in ``codec/``; and ``late.json``, which names the
+current file of each array. Updates write new files under new names and replace
+``late.json`` last, so a reader sees one whole state or the other.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import torch
 
 from odqa.errors import IndexFormatError, InputError, OdqaError
 from odqa.index.atomic import atomic_directory
-from odqa.index.late.codec import ResidualCodec, num_centroids
+from odqa.index.late.buckets import BucketCodec
+from odqa.index.late.codec import CODEC_FILE, ResidualCodec, num_centroids
+from odqa.index.late.product import ProductCodec
 
 FORMAT = "odqa-late"
 FORMAT_VERSION = 1
@@ -161,6 +164,23 @@ def _unique_pairs(
         yield keys // count, keys % count
 
 
+CODECS: dict[str, type[ResidualCodec]] = {
+    codec.KIND: codec for codec in (BucketCodec, ProductCodec)
+}
+
+
+def load_codec(folder: Path, device: str | torch.device = "cpu") -> ResidualCodec:
+    """The codec saved in ``folder``: a product codec, or the buckets of older indexes."""
+    try:
+        meta = json.loads((folder / CODEC_FILE).read_text(encoding="utf-8"))
+        kind = meta.get("kind", "buckets")
+        if kind not in CODECS:
+            raise IndexFormatError(f"{folder}: unknown codec kind {kind!r}")
+        return CODECS[kind].load(folder, meta, device)
+    except (OSError, ValueError, KeyError) as exc:
+        raise IndexFormatError(f"{folder}: missing or damaged codec: {exc}") from exc
+
+
 def base_meta(codec: ResidualCodec, **params: Any) -> dict[str, Any]:
     """The metadata of an empty index made with ``codec``."""
     return {
@@ -232,7 +252,7 @@ class LateIndexWriter:
         size when not given); it is capped at the number of tokens clustered.
         """
         total = num_tokens if num_tokens is not None else sample.shape[0]
-        self.codec = ResidualCodec.train(
+        self.codec = ProductCodec.train(
             sample,
             nbits=self.nbits,
             num_centroids=centroids or num_centroids(total),
@@ -257,7 +277,7 @@ class LateIndexWriter:
         lens = check_passages(embeddings, doclens, self.codec.dim)
         codes, residuals = self.codec.compress(embeddings)
         with open(self.folder / "codes.raw", "ab") as handle:
-            codes.cpu().numpy().tofile(handle)
+            codes.cpu().numpy().astype(self.codec.code_dtype).tofile(handle)
         with open(self.folder / "residuals.raw", "ab") as handle:
             residuals.cpu().numpy().tofile(handle)
         first = self.meta["num_passages"]
@@ -272,7 +292,9 @@ class LateIndexWriter:
         if self.codec is None:
             raise OdqaError("call train() before finish()")
         tokens = self.meta["num_tokens"]
-        _raw_to_npy(self.folder / "codes.raw", self.folder / "codes.npy", np.int32, (tokens,))
+        _raw_to_npy(
+            self.folder / "codes.raw", self.folder / "codes.npy", self.codec.code_dtype, (tokens,)
+        )
         _raw_to_npy(
             self.folder / "residuals.raw",
             self.folder / "residuals.npy",
@@ -348,7 +370,7 @@ class LateStore:
         folder = Path(folder)
         meta = read_meta(folder)
         files = meta["files"]
-        codec = ResidualCodec.load(folder / files["codec"], device)
+        codec = load_codec(folder / files["codec"], device)
         try:
             arrays = {name: np.load(folder / files[name], mmap_mode="r") for name in ARRAYS}
         except (OSError, ValueError, KeyError) as exc:
@@ -400,12 +422,12 @@ class LateStore:
     def codes_padded(self, pids: np.ndarray, pad: int) -> np.ndarray:
         """(len(pids), max doclen) int64 centroid ids; ``pad`` past each passage's end."""
         rows, mask = self.token_rows(pids)
-        return np.where(mask, self.codes[rows], pad)
+        return np.where(mask, self.codes[rows], np.int64(pad))
 
     def decompress_rows(self, rows: np.ndarray) -> torch.Tensor:
         """Float32 (len(rows), dim) unit vectors of the given token rows, on the device."""
         return self.codec.decompress(
-            torch.from_numpy(np.asarray(self.codes[rows])),
+            torch.from_numpy(np.asarray(self.codes[rows], dtype=np.int64)),
             torch.from_numpy(np.asarray(self.residuals[rows])),
         )
 

@@ -20,6 +20,7 @@ import torch
 
 from odqa.index.late.codec import ResidualCodec, num_centroids, training_pids
 from odqa.index.late.exact import check_pids
+from odqa.index.late.product import ProductCodec
 from odqa.index.late.storage import (
     BLOCK_TOKENS,
     LateStore,
@@ -134,8 +135,9 @@ def recluster(
     with _update(folder, device) as (store, meta):
         live = store.live_pids()
         sampled = live[training_pids(len(live), seed)]
-        sample = store.decompress_rows(ranges(store.offsets[sampled], store.doclens[sampled]))
-        codec = ResidualCodec.train(
+        rows = ranges(store.offsets[sampled], store.doclens[sampled])
+        sample = store.codec.from_index_space(store.decompress_rows(rows))
+        codec = ProductCodec.train(
             sample,
             nbits=meta["nbits"],
             num_centroids=num_centroids(int(store.doclens[live].sum())),
@@ -160,12 +162,13 @@ def _reencode(store: LateStore, codec: ResidualCodec, generation: int) -> None:
     tokens = store.codes.shape[0]
     shape = (tokens, codec.packed_dim)
     with (
-        new_array(store.folder, "codes", generation, np.int32, (tokens,)) as codes,
+        new_array(store.folder, "codes", generation, codec.code_dtype, (tokens,)) as codes,
         new_array(store.folder, "residuals", generation, np.uint8, shape) as residuals,
     ):
         for start in range(0, tokens, BLOCK_TOKENS):
             rows = np.arange(start, min(tokens, start + BLOCK_TOKENS))
-            new_codes, new_residuals = codec.compress(store.decompress_rows(rows))
+            vectors = store.codec.from_index_space(store.decompress_rows(rows))
+            new_codes, new_residuals = codec.compress(vectors)
             codes[rows] = new_codes.cpu().numpy()
             residuals[rows] = new_residuals.cpu().numpy()
 
