@@ -13,7 +13,7 @@
    first ``--timed`` queries split into ``--rounds`` chunks timed alternately (ours,
    fast-plaid, ours, ...); ratios ours / fast-plaid of the p50s at equal overlap.
 
-Run: .venv/bin/python bench/fastplaid_compare.py   (about 20 minutes on 2 cores)
+Run: .venv/bin/python bench/fastplaid_compare.py   (about 40 minutes on 2 cores)
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
    embeddings, timed alone.
 4. Size per token against float16; per-query latency p50/p95 with 1 and 2 threads, k=10/100.
 
-Run: .venv/bin/python bench/late_scifact.py   (about 10 minutes on 2 cores)
+Run: .venv/bin/python bench/late_scifact.py   (about 20 minutes on 2 cores)
      .venv/bin/python bench/late_scifact.py --model build/bench/colbert-scifact-trained \
          --index scifact-colbert-trained --reuse --name late_scifact_trained
 """

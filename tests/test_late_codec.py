@@ -19,7 +19,7 @@ from odqa.index.late import (
     training_pids,
 )
 from odqa.index.late.buckets import pack_bits, unpack_table
-from odqa.index.late.codec import NBITS
+from odqa.index.late.codec import NBITS, fitted_scale_bytes, read_scales
 from odqa.index.late.kmeans import assign
 from odqa.index.late.product import nearest_codes, principal_axes, train_codebooks
 from odqa.index.late.storage import load_codec
@@ -142,6 +142,28 @@ def test_token_scale_follows_each_token(tokens: torch.Tensor) -> None:
     turned = codec.to_index_space(held)
     rms = (turned - codec.centroids.float()[codes.long()]).pow(2).mean(1).sqrt()
     assert torch.corrcoef(torch.stack([scales, rms]))[0, 1] > 0.8
+
+
+def test_scale_points_each_token_at_least_as_close_as_least_squares() -> None:
+    generator = torch.Generator().manual_seed(5)
+    tokens = torch.nn.functional.normalize(torch.randn(400, 32, generator=generator), dim=1)
+    centroids = torch.nn.functional.normalize(
+        tokens + 0.6 * torch.randn(400, 32, generator=generator), dim=1
+    )
+    residuals = tokens - centroids
+    decoded = residuals / residuals.norm(dim=1, keepdim=True) + 0.4 * torch.randn(
+        400, 32, generator=generator
+    )
+    scales = read_scales(fitted_scale_bytes(decoded, residuals, centroids))
+    least_squares = (decoded * residuals).sum(1, keepdim=True) / decoded.pow(2).sum(1, keepdim=True)
+
+    def cosines(scale: torch.Tensor) -> torch.Tensor:
+        vectors = centroids + scale * decoded
+        return (vectors * tokens).sum(1) / vectors.norm(dim=1)
+
+    ours, fitted = cosines(scales), cosines(least_squares.half().float())
+    assert bool((ours >= fitted - 1e-6).all())
+    assert float((ours - fitted).mean()) > 1e-3
 
 
 def write_bucket_codec(folder: Path, cutoffs: np.ndarray, weights: np.ndarray, **meta) -> None:

@@ -4,7 +4,7 @@ Each dimension of a residual (token - centroid) is stored as the number of the b
 falls in, ``nbits`` bits each, packed first value high; each bucket decodes to one value.
 Indexes from the first releases hold one set of buckets for all dimensions and no scale;
 later ones one set per dimension, applied to the residual divided by its root mean square,
-with the least-squares scale as a float16 in the last two bytes. Both load, decode and take
+with a float16 scale in the last two bytes. Both load, decode and take
 added passages; re-clustering moves them to the product codec.
 """
 
@@ -89,18 +89,16 @@ class BucketCodec(ResidualCodec):
         return self.bucket_bytes + (SCALE_BYTES if self.token_scale else 0)
 
     def compress(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        codes, residuals = self.nearest_centroids(
-            embeddings.to(device=self.device, dtype=torch.float32)
-        )
+        vectors = embeddings.to(device=self.device, dtype=torch.float32)
+        codes, residuals = self.nearest_centroids(vectors)
         if not self.token_scale:
             buckets = torch.searchsorted(self.bucket_cutoffs, residuals.T.contiguous()).T
             return codes.to(torch.int32), pack_bits(buckets, self.nbits)
         scaled = (residuals / token_scales(residuals)).T.contiguous()
         buckets = torch.searchsorted(self.bucket_cutoffs, scaled)  # (dim, n)
         decoded = self.bucket_weights.gather(1, buckets).T
-        packed = torch.cat(
-            [pack_bits(buckets.T, self.nbits), fitted_scale_bytes(decoded, residuals)], dim=1
-        )
+        scale = fitted_scale_bytes(decoded, residuals, vectors - residuals)
+        packed = torch.cat([pack_bits(buckets.T, self.nbits), scale], dim=1)
         return codes.to(torch.int32), packed
 
     def decompress(self, codes: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:

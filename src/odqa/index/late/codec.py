@@ -82,11 +82,40 @@ def token_scales(residuals: torch.Tensor) -> torch.Tensor:
     return residuals.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(1e-8)
 
 
-def fitted_scale_bytes(decoded: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:
-    """(n, 2) uint8: the float16 scale that best fits ``decoded`` to ``residuals`` (least
-    squares), one per row."""
-    fitted = (decoded * residuals).sum(-1) / (decoded * decoded).sum(-1).clamp_min(1e-12)
-    return fitted.to(torch.float16).view(torch.uint8).view(-1, SCALE_BYTES)
+def _cosines(
+    centroids: torch.Tensor, decoded: torch.Tensor, targets: torch.Tensor, scales: torch.Tensor
+) -> torch.Tensor:
+    """(n,) cosine of ``centroids + scales * decoded`` with unit ``targets``, row by row."""
+    vectors = torch.addcmul(centroids, decoded, scales[:, None])
+    return (vectors * targets).sum(-1) / vectors.norm(dim=-1).clamp_min(1e-12)
+
+
+def fitted_scale_bytes(
+    decoded: torch.Tensor, residuals: torch.Tensor, centroids: torch.Tensor
+) -> torch.Tensor:
+    """(n, 2) uint8: per row the float16 scale ``s`` under which the re-normalised
+    ``centroids + s * decoded`` points closest to the unit token ``centroids + residuals``.
+
+    Decompressed tokens are re-normalised, so the direction is all that counts. The
+    cosine's stationary point is ``s = (a cd - b cc) / (b cd - a dd)`` with ``a = c.x``,
+    ``b = d.x``, ``cc = c.c``, ``cd = c.d``, ``dd = d.d``; where it is not a positive
+    number, or rounds to a worse cosine, the least-squares fit of ``s * decoded`` to the
+    residual is kept.
+    """
+    targets = centroids + residuals
+    dd = (decoded * decoded).sum(-1)
+    cd = (centroids * decoded).sum(-1)
+    cc = (centroids * centroids).sum(-1)
+    a, b = (centroids * targets).sum(-1), (decoded * targets).sum(-1)
+    least_squares = ((decoded * residuals).sum(-1) / dd.clamp_min(1e-12)).half()
+    stationary = ((a * cd - b * cc) / (b * cd - a * dd)).half()
+    usable = stationary.isfinite() & (stationary > 0)
+    stationary = torch.where(usable, stationary, least_squares)
+    better = _cosines(centroids, decoded, targets, stationary.float()) > _cosines(
+        centroids, decoded, targets, least_squares.float()
+    )
+    chosen = torch.where(better, stationary, least_squares)
+    return chosen.view(torch.uint8).view(-1, SCALE_BYTES)
 
 
 def read_scales(scale_bytes: torch.Tensor) -> torch.Tensor:

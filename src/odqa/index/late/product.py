@@ -6,7 +6,7 @@ scale. The space is first turned by an orthogonal matrix whose axes are the prin
 of held-out residuals, dealt round-robin to the subspaces so that each holds a share of the
 strong and the weak ones; each residual is divided by its root mean square, and each
 subspace has up to 256 code vectors learned by k-means on the held-out residuals. The scale
-kept is the least-squares fit of the decoded residual to the true one.
+kept is the one that points the re-normalised token closest to the true one.
 
 Centroids are stored turned, and the index lives in the turned space: queries are turned
 once by :meth:`ProductCodec.to_index_space`, which leaves every inner product as it was.
@@ -56,7 +56,7 @@ def nearest_codes(points: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor
     squared = codebooks.pow(2).sum(-1)[:, None, :]  # (subspaces, 1, codes)
     rows = max(1, SCORE_BUDGET // (subspaces * codes))
     found = [
-        torch.baddbmm(squared, block, codebooks.transpose(1, 2), alpha=-2).argmin(dim=2)
+        torch.baddbmm(squared, block, codebooks.transpose(1, 2), alpha=-2).min(dim=2).indices
         for block in grouped.split(rows, dim=1)
     ]
     return torch.cat(found, dim=1).T if found else torch.zeros(0, subspaces, dtype=torch.long)
@@ -161,9 +161,8 @@ class ProductCodec(ResidualCodec):
         turned = self.to_index_space(embeddings.to(device=self.device, dtype=torch.float32))
         codes, residuals = self.nearest_centroids(turned)
         found = nearest_codes(residuals / token_scales(residuals), self.codebooks)
-        packed = torch.cat(
-            [found.to(torch.uint8), fitted_scale_bytes(self._decode(found), residuals)], dim=1
-        )
+        scale = fitted_scale_bytes(self._decode(found), residuals, turned - residuals)
+        packed = torch.cat([found.to(torch.uint8), scale], dim=1)
         return codes.to(torch.int32), packed
 
     def _decode(self, found: torch.Tensor) -> torch.Tensor:
