@@ -154,7 +154,7 @@ def test_scale_points_each_token_at_least_as_close_as_least_squares() -> None:
     decoded = residuals / residuals.norm(dim=1, keepdim=True) + 0.4 * torch.randn(
         400, 32, generator=generator
     )
-    scales = read_scales(fitted_scale_bytes(decoded, residuals, centroids))
+    scales = read_scales(fitted_scale_bytes(decoded, residuals, tokens))
     least_squares = (decoded * residuals).sum(1, keepdim=True) / decoded.pow(2).sum(1, keepdim=True)
 
     def cosines(scale: torch.Tensor) -> torch.Tensor:

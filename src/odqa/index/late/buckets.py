@@ -97,7 +97,7 @@ class BucketCodec(ResidualCodec):
         scaled = (residuals / token_scales(residuals)).T.contiguous()
         buckets = torch.searchsorted(self.bucket_cutoffs, scaled)  # (dim, n)
         decoded = self.bucket_weights.gather(1, buckets).T
-        scale = fitted_scale_bytes(decoded, residuals, vectors - residuals)
+        scale = fitted_scale_bytes(decoded, residuals, vectors)
         packed = torch.cat([pack_bits(buckets.T, self.nbits), scale], dim=1)
         return codes.to(torch.int32), packed
 

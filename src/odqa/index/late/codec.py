@@ -91,10 +91,11 @@ def _cosines(
 
 
 def fitted_scale_bytes(
-    decoded: torch.Tensor, residuals: torch.Tensor, centroids: torch.Tensor
+    decoded: torch.Tensor, residuals: torch.Tensor, targets: torch.Tensor
 ) -> torch.Tensor:
     """(n, 2) uint8: per row the float16 scale ``s`` under which the re-normalised
-    ``centroids + s * decoded`` points closest to the unit token ``centroids + residuals``.
+    ``centroids + s * decoded`` points closest to the unit token ``targets``, whose
+    residual from its centroid is ``residuals``.
 
     Decompressed tokens are re-normalised, so the direction is all that counts. The
     cosine's stationary point is ``s = (a cd - b cc) / (b cd - a dd)`` with ``a = c.x``,
@@ -102,7 +103,7 @@ def fitted_scale_bytes(
     number, or rounds to a worse cosine, the least-squares fit of ``s * decoded`` to the
     residual is kept.
     """
-    targets = centroids + residuals
+    centroids = targets - residuals
     dd = (decoded * decoded).sum(-1)
     cd = (centroids * decoded).sum(-1)
     cc = (centroids * centroids).sum(-1)

@@ -161,7 +161,7 @@ class ProductCodec(ResidualCodec):
         turned = self.to_index_space(embeddings.to(device=self.device, dtype=torch.float32))
         codes, residuals = self.nearest_centroids(turned)
         found = nearest_codes(residuals / token_scales(residuals), self.codebooks)
-        scale = fitted_scale_bytes(self._decode(found), residuals, turned - residuals)
+        scale = fitted_scale_bytes(self._decode(found), residuals, turned)
         packed = torch.cat([found.to(torch.uint8), scale], dim=1)
         return codes.to(torch.int32), packed
 
