@@ -48,13 +48,13 @@ def build(folder, embeddings: torch.Tensor, doclens: torch.Tensor, nbits: int) -
     return {key: round(value, 2) for key, value in times.items()}
 
 
-def latency(index: LateIndex, Q: torch.Tensor, qmask: torch.Tensor, k: int) -> dict:
+def latency(index: LateIndex, Q: torch.Tensor, qmask: torch.Tensor, k: int, **plaid) -> dict:
     """p50 / p95 milliseconds of one-query searches, after one warm-up query."""
-    index.search(Q[:1], qmask[:1], k)
+    index.search(Q[:1], qmask[:1], k, **plaid)
     times = []
     for i in range(len(Q)):
         start = time.perf_counter()
-        index.search(Q[i : i + 1], qmask[i : i + 1], k)
+        index.search(Q[i : i + 1], qmask[i : i + 1], k, **plaid)
         times.append(1000 * (time.perf_counter() - start))
     return {
         "p50_ms": round(float(np.median(times)), 2),

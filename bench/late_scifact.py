@@ -7,10 +7,11 @@
 3. Indexing without encoding: the codec, compression and inverted file built again from those
    embeddings, timed alone.
 4. Size per token against float16; per-query latency p50/p95 with 1 and 2 threads, k=10/100.
+5. At k=10, PLAID's knobs swept: overlap with both references and 1-thread p50 per setting.
 
 Run: .venv/bin/python bench/late_scifact.py   (about 20 minutes on 2 cores)
      .venv/bin/python bench/late_scifact.py --model build/bench/colbert-scifact-trained \
-         --index scifact-colbert-trained --reuse --name late_scifact_trained
+         --index scifact-colbert-trained --reuse --name late_scifact_trained [--nbits 4]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from odqa.index.late import ExactStore, LateIndex
 from odqa.retrieve import Searcher
 
 SCIFACT = DATA / "beir-scifact"
+SWEEP = [(1, 0.5, 256), (2, 0.5, 256), (1, 0.5, 512), (2, 0.45, 512), (2, 0.45, 1024)]
 
 
 def document_run(rows: np.ndarray, scores: np.ndarray, doc_ids: list[str], passages) -> dict:
@@ -53,9 +55,10 @@ def main() -> None:
     parser.add_argument("--index", default="scifact-colbert", help="index folder under build/bench")
     parser.add_argument("--reuse", action="store_true", help="use the index if it exists")
     parser.add_argument("--name", default="late_scifact", help="result file name")
+    parser.add_argument("--nbits", type=int, default=2, help="residual bits per dimension")
     args = parser.parse_args()
     target = WORK / args.index
-    figures: dict = {"model": args.model or "embedded"}
+    figures: dict = {"model": args.model or "embedded", "nbits": args.nbits}
     if not (args.reuse and target.exists()):
         started = time.perf_counter()
         build_index(
@@ -63,6 +66,7 @@ def main() -> None:
             target,
             retrievers=["colbert"],
             colbert_model=args.model,
+            nbits=args.nbits,
             overwrite=True,
             show_progress=True,
         )
@@ -113,7 +117,9 @@ def main() -> None:
     }
 
     rebuilt = WORK / "scifact-colbert-rebuilt"
-    figures["indexing_without_encoding"] = build(rebuilt, exact.embeddings.float(), doclens, 2)
+    figures["indexing_without_encoding"] = build(
+        rebuilt, exact.embeddings.float(), doclens, args.nbits
+    )
     tokens = int(doclens.sum())
     index_folder = target / "colbert"
     ivf = sum((index_folder / name).stat().st_size for name in ("ivf.npy", "ivf_lengths.npy"))
@@ -130,6 +136,20 @@ def main() -> None:
         for k in (10, 100):
             timings[f"threads{threads}_k{k}"] = latency(index, Q, qmask, k)
     figures["latency_per_query"] = timings
+    torch.set_num_threads(1)
+    sweep = []
+    for ncells, threshold, ndocs in SWEEP:
+        plaid = {"ncells": ncells, "centroid_score_threshold": threshold, "ndocs": ndocs}
+        rows, _ = index.search(Q, qmask, 10, **plaid)
+        sweep.append(
+            {
+                **plaid,
+                "overlap_vs_exhaustive": round(overlap(rows, ref_rows[:, :10]), 4),
+                "overlap_vs_decompressed": round(overlap(rows, decompressed_rows), 4),
+                "threads1": latency(index, Q, qmask, 10, **plaid),
+            }
+        )
+    figures["k10_settings"] = sweep
     figures["peak_rss_mb"] = round(peak_rss_mb())
     report(args.name, figures)
 

@@ -147,3 +147,31 @@ def test_cli_index_search_eval_with_colbert(
     )
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.output)) == 6
+
+
+def test_plaid_settings_reach_the_index_and_wide_ones_equal_exhaustive(
+    colbert_index: Path,
+) -> None:
+    queries = ["lack of vitamin C causes scurvy", "cyclins", "thiamine deficiency"]
+    wide = odqa.PlaidSettings(ncells=64, centroid_score_threshold=-1.0, ndocs=4096)
+    plaid = odqa.Searcher(colbert_index, plaid=wide)
+    exact = odqa.Searcher(colbert_index, exhaustive=True)
+    found = plaid.search(queries, 5, retriever="colbert", unit="passage")
+    expected = exact.search(queries, 5, retriever="colbert", unit="passage")
+    for hits, reference in zip(found, expected, strict=True):
+        assert [h.row for h in hits] == [h.row for h in reference]
+        assert [h.score for h in hits] == pytest.approx([h.score for h in reference], abs=1e-5)
+
+
+def test_cli_plaid_options_are_checked(colbert_index: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(
+        app,
+        ["search", str(colbert_index), "thiamine", "-r", "colbert", "--ndocs", "8", "--json"],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert len(json.loads(ok.output)) > 0
+    bad = runner.invoke(
+        app, ["search", str(colbert_index), "thiamine", "-r", "colbert", "--ndocs", "0"]
+    )
+    assert bad.exit_code != 0 and "ndocs must be at least 1, got 0" in bad.output

@@ -13,6 +13,7 @@ from odqa.errors import IndexFormatError, InputError
 from odqa.index.late import (
     ExactStore,
     LateIndex,
+    PlaidSettings,
     build_late_index,
     exact_search,
     maxsim,
@@ -222,3 +223,20 @@ def test_cuda_gives_the_cpu_results(index_dir: Path, queries) -> None:
     cuda = LateIndex(index_dir, device="cuda").search(Q, qmask, 10)
     assert overlap(cuda[0], cpu[0]) >= 0.99
     np.testing.assert_allclose(cuda[1], cpu[1], rtol=1e-4)
+
+
+def test_plaid_settings_fill_defaults_and_refuse_nonsense() -> None:
+    assert PlaidSettings().resolve(10) == plaid_defaults(10)
+    assert PlaidSettings(ndocs=1024).resolve(10) == (1, 0.5, 1024)
+    assert PlaidSettings(ncells=3, centroid_score_threshold=0.0).resolve(100) == (3, 0.0, 1024)
+    for bad, field in (({"ncells": 0}, "ncells"), ({"ndocs": -5}, "ndocs")):
+        with pytest.raises(InputError, match=f"{field} must be at least 1"):
+            PlaidSettings(**bad)
+    with pytest.raises(InputError, match="centroid_score_threshold"):
+        PlaidSettings(centroid_score_threshold=float("nan"))
+
+
+def test_ndocs_below_k_still_returns_k(index: LateIndex, queries) -> None:
+    Q, qmask, _ = queries
+    pids, _ = index.search(Q, qmask, 10, ncells=8, ndocs=2)
+    assert (pids >= 0).all()

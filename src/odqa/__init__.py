@@ -21,6 +21,7 @@ from odqa.errors import InputError, OdqaError
 from odqa.evaluate import evaluate_run, read_trec_run, write_trec_run
 from odqa.experiments import evaluate_index, run_queries
 from odqa.index import BuildOptions, Manifest, build_index
+from odqa.index.late import PlaidSettings
 from odqa.retrieve import Hit, Searcher, fuse, rerank
 from odqa.updates import add_documents, delete_documents
 
@@ -33,6 +34,7 @@ __all__ = [
     "Manifest",
     "OdqaError",
     "Passage",
+    "PlaidSettings",
     "Query",
     "Searcher",
     "__version__",

@@ -73,6 +73,21 @@ Retriever = Annotated[
 Exhaustive = Annotated[
     bool, typer.Option(help="ColBERT: exact MaxSim over every passage instead of PLAID.")
 ]
+Ncells = Annotated[
+    int | None,
+    typer.Option(help="ColBERT/PLAID: centroids probed per query token (default by k: 1, 2, 4)."),
+]
+Ndocs = Annotated[
+    int | None,
+    typer.Option(
+        help="ColBERT/PLAID: passages kept by centroid scores; a quarter get exact MaxSim "
+        "(default by k: 256, 1024, 4096). Raise it for closer agreement with --exhaustive."
+    ),
+]
+CentroidScoreThreshold = Annotated[
+    float | None,
+    typer.Option(help="ColBERT/PLAID: prune centroids scoring below this (default by k: 0.5-0.4)."),
+]
 Fusion = Annotated[str, typer.Option(help="Hybrid fusion: zscore (default), minmax or rrf.")]
 Weights = Annotated[
     str | None, typer.Option(help="Hybrid weights in the index's retriever order, e.g. 0.5,0.5.")
@@ -155,7 +170,10 @@ def index(
         typer.echo(f"index written to {path}")
 
 
-@app.command(epilog='Example: odqa search my-index "what causes scurvy?" -k 5 --retriever hybrid')
+@app.command(
+    epilog='Examples: odqa search my-index "what causes scurvy?" -k 5 --retriever hybrid\n\n'
+    'odqa search my-index "what causes scurvy?" --retriever colbert --ndocs 1024'
+)
 def search(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
     query: Annotated[str, typer.Argument(help="The question or keywords.")],
@@ -168,12 +186,25 @@ def search(
     fusion: Fusion = "zscore",
     weights: Weights = None,
     exhaustive: Exhaustive = False,
+    ncells: Ncells = None,
+    ndocs: Ndocs = None,
+    centroid_score_threshold: CentroidScoreThreshold = None,
     model: Model = None,
     device: Device = None,
 ) -> None:
     """Search an index and print the hits with their text."""
     with user_errors():
-        searcher = open_searcher(index_dir, model, device, fusion, weights, exhaustive)
+        searcher = open_searcher(
+            index_dir,
+            model,
+            device,
+            fusion,
+            weights,
+            exhaustive,
+            ncells=ncells,
+            centroid_score_threshold=centroid_score_threshold,
+            ndocs=ndocs,
+        )
         hits = searcher.search([query], k, retriever=retriever, unit=unit)[0]
         if as_json:
             typer.echo(json.dumps([hit_json(hit) for hit in hits], ensure_ascii=False, indent=2))
@@ -194,8 +225,13 @@ def open_searcher(
     fusion: str,
     weights: str | None,
     exhaustive: bool,
+    *,
+    ncells: int | None,
+    centroid_score_threshold: float | None,
+    ndocs: int | None,
 ):
     """A Searcher from the options that ``search`` and ``eval`` share."""
+    from odqa.index.late import PlaidSettings
     from odqa.retrieve import Searcher
 
     return Searcher(
@@ -205,6 +241,7 @@ def open_searcher(
         fusion=fusion,
         weights=parse_numbers(weights),
         exhaustive=exhaustive,
+        plaid=PlaidSettings(ncells, centroid_score_threshold, ndocs),
     )
 
 
@@ -254,6 +291,9 @@ def eval_command(
     fusion: Fusion = "zscore",
     weights: Weights = None,
     exhaustive: Exhaustive = False,
+    ncells: Ncells = None,
+    ndocs: Ndocs = None,
+    centroid_score_threshold: CentroidScoreThreshold = None,
     model: Model = None,
     device: Device = None,
 ) -> None:
@@ -275,7 +315,17 @@ def eval_command(
                 raise OdqaError("give an INDEX_DIR and --queries, or --run with a TREC run file")
             query_list = read_queries(queries)
             judged_queries(query_list, judgements, str(queries), str(judgements_path))
-            searcher = open_searcher(index_dir, model, device, fusion, weights, exhaustive)
+            searcher = open_searcher(
+                index_dir,
+                model,
+                device,
+                fusion,
+                weights,
+                exhaustive,
+                ncells=ncells,
+                centroid_score_threshold=centroid_score_threshold,
+                ndocs=ndocs,
+            )
             metrics = evaluate_index(
                 searcher,
                 query_list,

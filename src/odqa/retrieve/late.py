@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from odqa.index.collection import Collection
-from odqa.index.late import LateIndex, maxsim
+from odqa.index.late import LateIndex, PlaidSettings, maxsim
 from odqa.index.late.exact import padded
 from odqa.models.colbert import ColBERTEncoder
 from odqa.retrieve.base import Retriever, hits_from_rows
@@ -16,7 +16,8 @@ RERANK_DEPTH = 100
 
 
 class ColBERTRetriever:
-    """PLAID search (``exhaustive=False``) or exact MaxSim over every passage."""
+    """PLAID search (``exhaustive=False``, tuned by ``plaid``) or exact MaxSim over every
+    passage."""
 
     name = "colbert"
 
@@ -26,16 +27,20 @@ class ColBERTRetriever:
         encoder: ColBERTEncoder,
         collection: Collection,
         exhaustive: bool = False,
+        plaid: PlaidSettings | None = None,
     ) -> None:
         self.index = index
         self.encoder = encoder
         self.collection = collection
         self.exhaustive = exhaustive
+        self.plaid = plaid or PlaidSettings()
 
     def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
         Q, qmask = self.encoder.encode_queries(list(queries))
-        engine = self.index.exhaustive if self.exhaustive else self.index.search
-        rows, scores = engine(Q, qmask, k)
+        if self.exhaustive:
+            rows, scores = self.index.exhaustive(Q, qmask, k)
+        else:
+            rows, scores = self.index.search(Q, qmask, k, **asdict(self.plaid))
         return hits_from_rows(self.collection, rows, scores)
 
     def rescore(self, query: str, rows: Sequence[int], k: int) -> list[Hit]:

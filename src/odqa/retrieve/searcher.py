@@ -13,7 +13,7 @@ from odqa.index.bm25 import BM25Index
 from odqa.index.colbert import LATE_FOLDER
 from odqa.index.collection import Collection
 from odqa.index.dense import DenseIndex
-from odqa.index.late import LateIndex
+from odqa.index.late import LateIndex, PlaidSettings
 from odqa.index.manifest import Manifest
 from odqa.models import DenseEncoder
 from odqa.models.checkpoint import EMBEDDED_NAME, ModelRef
@@ -48,7 +48,8 @@ class Searcher:
 
     ``model`` overrides the query encoder; it must be the model the index was built with
     (same weights hash), else :class:`ModelMismatchError` names both. ``exhaustive`` makes
-    ColBERT score every passage exactly instead of PLAID's candidate stages.
+    ColBERT score every passage exactly instead of PLAID's candidate stages; ``plaid`` sets
+    those stages' knobs (default: PLAID's, by k).
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class Searcher:
         fusion: str | None = None,
         weights: Sequence[float] | None = None,
         exhaustive: bool = False,
+        plaid: PlaidSettings | None = None,
     ) -> None:
         self.path = Path(index_dir).resolve()
         self.manifest = Manifest.read(self.path)
@@ -71,6 +73,7 @@ class Searcher:
         self._fusion = fusion or DEFAULT_METHOD
         self._weights = weights
         self._exhaustive = exhaustive
+        self._plaid = plaid
         self._retrievers: dict[str, Retriever] = {}
 
     @property
@@ -123,7 +126,7 @@ class Searcher:
         )
         self._check_same_model(settings, encoder.ref)
         index = LateIndex(self.path / LATE_FOLDER, device=encoder.device)
-        return ColBERTRetriever(index, encoder, self.collection, self._exhaustive)
+        return ColBERTRetriever(index, encoder, self.collection, self._exhaustive, self._plaid)
 
     def _wanted_model(self, settings: dict) -> str:
         """The model given at search time, else the one the index recorded (if still there)."""

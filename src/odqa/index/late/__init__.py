@@ -10,7 +10,7 @@ from odqa.index.late.codec import ResidualCodec, num_centroids, training_pids
 from odqa.index.late.exact import ExactStore, exact_search, maxsim
 from odqa.index.late.kmeans import kmeans
 from odqa.index.late.product import ProductCodec
-from odqa.index.late.search import LateIndex, plaid_defaults
+from odqa.index.late.search import LateIndex, PlaidSettings, plaid_defaults
 from odqa.index.late.storage import LateIndexWriter, build_late_index
 from odqa.index.late.updates import (
     RECLUSTER_FACTOR,
@@ -27,6 +27,7 @@ __all__ = [
     "ExactStore",
     "LateIndex",
     "LateIndexWriter",
+    "PlaidSettings",
     "ProductCodec",
     "ResidualCodec",
     "add_passages",

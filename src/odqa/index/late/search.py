@@ -10,7 +10,9 @@ every stage scores a flat list of (query, passage) pairs, in blocks of bounded m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,34 @@ def plaid_defaults(k: int) -> tuple[int, float, int]:
     if k <= 100:
         return 2, 0.45, 1024
     return 4, 0.4, max(4 * k, 4096)
+
+
+@dataclass(frozen=True)
+class PlaidSettings:
+    """PLAID's three knobs; each one left ``None`` takes :func:`plaid_defaults` of ``k``.
+
+    ``ndocs`` matters most: stage 3 keeps ``ndocs / 4`` passages for exact scoring.
+    """
+
+    ncells: int | None = None
+    centroid_score_threshold: float | None = None
+    ndocs: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("ncells", "ndocs"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(f"{name} must be at least 1, got {value}")
+        threshold = self.centroid_score_threshold
+        if threshold is not None and math.isnan(threshold):
+            raise InputError("centroid_score_threshold must be a number, got nan")
+
+    def resolve(self, k: int) -> tuple[int, float, int]:
+        """(ncells, centroid_score_threshold, ndocs) for ``k``, defaults filled in."""
+        cells, threshold, ndocs = plaid_defaults(k)
+        if self.centroid_score_threshold is not None:
+            threshold = self.centroid_score_threshold
+        return self.ncells or cells, threshold, self.ndocs or ndocs
 
 
 class LateIndex:
@@ -88,16 +118,14 @@ class LateIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """PLAID top ``k``: pids (nq, k) int64 padded with -1, scores (nq, k) padded with -inf.
 
-        Unset parameters take :func:`plaid_defaults` of ``k``. With ``subset``, its live pids
-        replace stage 1's candidates (as ColBERTv2's ``pids=`` does) and go through 2-4.
+        Unset parameters take :func:`plaid_defaults` of ``k`` (see :class:`PlaidSettings`).
+        With ``subset``, its live pids replace stage 1's candidates (as ColBERTv2's ``pids=``
+        does) and go through 2-4.
         """
         _check_k(k)
-        default_cells, default_threshold, default_ndocs = plaid_defaults(k)
-        ncells = min(ncells or default_cells, self.codec.num_centroids)
-        threshold = (
-            default_threshold if centroid_score_threshold is None else centroid_score_threshold
-        )
-        ndocs = ndocs or default_ndocs
+        settings = PlaidSettings(ncells, centroid_score_threshold, ndocs)
+        ncells, threshold, ndocs = settings.resolve(k)
+        ncells = min(ncells, self.codec.num_centroids)
         Q, qmask = self._queries(Q, qmask)
         allowed = None if subset is None else self._live(subset)
         results = [
@@ -150,7 +178,7 @@ class LateIndex:
         best = scores.masked_fill(~qmask[:, None, :], float("-inf")).amax(dim=2)
         full = _with_padding_row(scores)
         pruned = _with_padding_row(scores.masked_fill((best < threshold)[..., None], 0))
-        for table, keep in ((pruned, ndocs), (full, max(ndocs // 4, k))):
+        for table, keep in ((pruned, max(ndocs, k)), (full, max(ndocs // 4, k))):
             if _most_per_query(query_t, nq) > keep:
                 approx = self._centroid_scores(table, query_t, pids)
                 kept = _top_per_query(query_t, approx, nq, keep)
