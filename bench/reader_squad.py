@@ -19,11 +19,11 @@ import time
 
 from common import DATA, WORK, peak_rss_mb, report
 from odqa.corpus import read_queries
-from odqa.pipeline import Pipeline
-from odqa.qa_eval import evaluate_qa, evaluate_reader
+from odqa.evaluate.answering import evaluate_qa, evaluate_reader
+from odqa.qa.pipeline import Pipeline
 from odqa.read.extractive import ExtractiveReader
-from odqa.read.train_reader import train_reader
 from odqa.retrieve import Searcher
+from odqa.train.reader import train_reader
 
 SQUAD = DATA / "squad-v1.1" / "dev-v1.1.json"
 INDEX = WORK / "squad-dev"  # BM25 + dense over all 2,067 paragraphs

@@ -12,7 +12,7 @@ import time
 
 from common import DATA, WORK, report
 from odqa.corpus import read_qrels, read_queries
-from odqa.experiments import evaluate_index
+from odqa.evaluate.retrieval import evaluate_index
 from odqa.index import BuildOptions, build_index
 from odqa.retrieve import Searcher
 

@@ -24,7 +24,7 @@ from dataclasses import asdict
 from common import DATA, WORK, peak_rss_mb, report
 from odqa.corpus import read_qrels, read_queries
 from odqa.evaluate import evaluate_run
-from odqa.experiments import evaluate_index, run_queries
+from odqa.evaluate.retrieval import evaluate_index, run_queries
 from odqa.index import build_index
 from odqa.retrieve import Searcher
 from odqa.train.dev import DevSet

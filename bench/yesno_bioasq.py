@@ -20,8 +20,8 @@ import time
 
 from common import DATA, WORK, report
 from odqa.evaluate.classification import yesno_metrics
-from odqa.read.train_yesno import YesNoQuestion, read_yesno_questions, train_yesno
 from odqa.read.yesno import YesNoReader
+from odqa.train.yesno import YesNoQuestion, read_yesno_questions, train_yesno
 
 FILES = [DATA / "bioasq-12b-golden" / f"12B{batch}_golden.json" for batch in (1, 2, 3, 4)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from odqa.read.fitting import epoch_batches, fit, micro_batches
+from odqa.train.fitting import epoch_batches, fit, micro_batches
 
 
 def test_grouped_batches_cover_every_item_once_with_similar_lengths() -> None:

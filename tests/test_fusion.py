@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from odqa.errors import OdqaError
 from odqa.retrieve.fusion import fuse, minmax, zscore
 
 
@@ -68,7 +69,7 @@ def test_result_does_not_depend_on_insertion_order() -> None:
 
 
 def test_bad_method_and_weight_count_are_refused() -> None:
-    with pytest.raises(ValueError, match="fusion method"):
+    with pytest.raises(OdqaError, match="fusion method"):
         fuse([[("a", 1.0)]], "max")
-    with pytest.raises(ValueError, match="2 weights given for 1 lists"):
+    with pytest.raises(OdqaError, match="2 weights given for 1 lists"):
         fuse([[("a", 1.0)]], "minmax", [0.5, 0.5])

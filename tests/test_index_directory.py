@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from odqa.errors import IndexFormatError, OdqaError
-from odqa.index.atomic import atomic_directory
+from odqa.fs import atomic_directory
 from odqa.index.manifest import FORMAT_VERSION, Manifest
 
 

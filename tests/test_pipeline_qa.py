@@ -11,11 +11,12 @@ import typer
 from typer.testing import CliRunner
 
 import odqa
-from odqa.cli_qa import EPILOGS, ask, eval_qa, parse_articles, train_reader_command
+from odqa.cli import app
+from odqa.cli.options import parse_articles
 from odqa.corpus.records import Query
 from odqa.errors import OdqaError
-from odqa.pipeline import Pipeline, evidence_from_hit
-from odqa.qa_eval import evaluate_qa
+from odqa.evaluate.answering import evaluate_qa
+from odqa.qa.pipeline import Pipeline, evidence_from_hit
 from odqa.read.answer import Answer, Evidence
 from odqa.read.extractive import ExtractiveReader
 from test_reader_extractive import save_hand_set_reader, write_squad
@@ -24,12 +25,6 @@ runner = CliRunner()
 
 
 def qa_app() -> typer.Typer:
-    app = typer.Typer()
-    app.command("ask", epilog=EPILOGS["ask"])(ask)
-    app.command("eval-qa", epilog=EPILOGS["eval-qa"])(eval_qa)
-    train = typer.Typer()
-    train.command("reader", epilog=EPILOGS["train reader"])(train_reader_command)
-    app.add_typer(train, name="train")
     return app
 
 

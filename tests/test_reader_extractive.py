@@ -15,7 +15,7 @@ from odqa.errors import InputError, OdqaError
 from odqa.models import embedded_model_path
 from odqa.read.answer import Evidence
 from odqa.read.extractive import ExtractiveReader
-from odqa.read.train_reader import (
+from odqa.train.reader import (
     TrainingQuestion,
     read_training_questions,
     train_reader,

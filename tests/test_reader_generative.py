@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import odqa
 from odqa.cli import app
-from odqa.cli_qa import make_reader
+from odqa.cli.qa import make_reader
 from odqa.errors import OdqaError
 from odqa.models import embedded_model_path
 from odqa.read.answer import Evidence

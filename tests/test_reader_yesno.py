@@ -6,21 +6,20 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from odqa.cli_yesno import YESNO_EPILOG, train_yesno_command
+from odqa.cli import app
 from odqa.errors import InputError, OdqaError
 from odqa.evaluate.classification import yesno_metrics
 from odqa.read.answer import Evidence
-from odqa.read.train_yesno import (
+from odqa.read.yesno import YesNoReader
+from odqa.train.yesno import (
     YesNoQuestion,
     balanced_weights,
     read_yesno_questions,
     train_yesno,
 )
-from odqa.read.yesno import YesNoReader
 
 TOY = [
     ("q0", "Is aspirin effective for headache?", ["Aspirin was confirmed effective."], "yes"),
@@ -238,12 +237,11 @@ def test_duplicate_ids_across_files(tmp_path: Path) -> None:
 
 
 def test_cli_trains_and_reports(tiny_model: Path, tmp_path: Path) -> None:
-    app = typer.Typer()
-    app.command(epilog=YESNO_EPILOG)(train_yesno_command)
     runner = CliRunner()
     data = write_bioasq(tmp_path / "train.json")
     out = tmp_path / "cli-reader"
-    args = [str(data), "--out", str(out), "--base", str(tiny_model), "--epochs", "1"]
+    args = ["train", "yesno", str(data), "--out", str(out), "--base", str(tiny_model)]
+    args += ["--epochs", "1"]
     result = runner.invoke(app, [*args, "--class-weights", "1,2"])
     assert result.exit_code == 0, result.output
     assert "trained on 6 yes/no questions (3 yes, 3 no; 7 question-snippet pairs" in result.output
@@ -254,7 +252,9 @@ def test_cli_trains_and_reports(tiny_model: Path, tmp_path: Path) -> None:
     bad = runner.invoke(app, [*args, "--overwrite", "--class-weights", "1;2"])
     assert bad.exit_code == 2 and "--class-weights takes auto" in bad.output
     broken = write_bioasq(tmp_path / "broken.json", snippets=[])
-    failed = runner.invoke(app, [str(broken), "--out", str(tmp_path / "x"), "--epochs", "1"])
+    failed = runner.invoke(
+        app, ["train", "yesno", str(broken), "--out", str(tmp_path / "x"), "--epochs", "1"]
+    )
     assert failed.exit_code == 2
     assert "field 'questions[0].snippets'" in failed.output and "'q0'" in failed.output
-    assert "Example: odqa train yesno" in runner.invoke(app, ["--help"]).output
+    assert "Example: odqa train yesno" in runner.invoke(app, ["train", "yesno", "--help"]).output

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 import odqa
-from odqa.cli_train import MINE_EPILOG, mine
+from odqa.cli.train import MINE_EPILOG, mine
 from odqa.corpus.records import Query
 from odqa.errors import OdqaError
 from odqa.evaluate.runs import ranked

@@ -9,7 +9,7 @@ import pytest
 import odqa
 from odqa.corpus import ChunkSpec, Document
 from odqa.errors import InputError
-from odqa.updates import add_documents, delete_documents
+from odqa.index.updates import add_documents, delete_documents
 
 
 @pytest.fixture()
@@ -86,7 +86,7 @@ def test_interrupted_update_leaves_the_index_as_it_was(index: Path, monkeypatch)
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("odqa.updates._rebuild_bm25", crash)
+    monkeypatch.setattr("odqa.index.updates._rebuild_bm25", crash)
     with pytest.raises(KeyboardInterrupt):
         add_documents(index, [NEW])
     assert (index / "manifest.json").read_text() == manifest

@@ -6,8 +6,7 @@
 >>> searcher.search(["what causes scurvy?"], k=5)[0][0].passage.text  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
+from odqa._version import __version__
 from odqa.corpus import (
     ChunkSpec,
     Document,
@@ -19,11 +18,11 @@ from odqa.corpus import (
 )
 from odqa.errors import InputError, OdqaError
 from odqa.evaluate import evaluate_run, read_trec_run, write_trec_run
-from odqa.experiments import evaluate_index, run_queries
+from odqa.evaluate.retrieval import evaluate_index, run_queries
 from odqa.index import BuildOptions, Manifest, build_index
 from odqa.index.late import PlaidSettings
+from odqa.index.updates import add_documents, delete_documents
 from odqa.retrieve import Hit, Searcher, fuse, rerank
-from odqa.updates import add_documents, delete_documents
 
 __all__ = [
     "BuildOptions",

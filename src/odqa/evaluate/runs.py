@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import gzip
 import math
-import os
-import uuid
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 from typing import IO
 
 from odqa.errors import InputError
+from odqa.fs import atomic_file
 
 Run = dict[str, dict[str, float]]
 """Retrieval results: query id -> document id -> score (higher is better)."""
@@ -38,15 +36,8 @@ def write_trec_run(run: Run, path: str | Path, tag: str = "odqa") -> None:
     _check_token(tag, "tag")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with _open(temporary, "xt", gz=path.suffix == ".gz") as out:
-            out.writelines(_lines(run, tag))
-        os.replace(temporary, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with atomic_file(path) as partial, _open(partial, "xt", gz=path.suffix == ".gz") as out:
+        out.writelines(_lines(run, tag))
 
 
 def read_trec_run(path: str | Path) -> Run:

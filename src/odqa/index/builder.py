@@ -13,9 +13,9 @@ from transformers import PreTrainedTokenizerBase
 
 from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, is_empty, read_documents
 from odqa.errors import InputError, OdqaError
+from odqa.fs import atomic_directory
 from odqa.index import dense as dense_store
 from odqa.index.analysis import make_analyzer
-from odqa.index.atomic import atomic_directory
 from odqa.index.bm25 import BM25_DEFAULTS, BM25Builder
 from odqa.index.colbert import ColBERTBuild
 from odqa.index.collection import CollectionWriter

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from odqa import __version__
+from odqa import fs
+from odqa._version import __version__
 from odqa.errors import IndexFormatError
 
 FORMAT_VERSION = 1
@@ -34,9 +34,7 @@ class Manifest:
     def write(self, folder: Path) -> None:
         """Write ``manifest.json`` as a new file (renamed into place, never written in place)."""
         text = json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
-        partial = folder / f".{MANIFEST_NAME}.partial"
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, folder / MANIFEST_NAME)
+        fs.write_text(folder / MANIFEST_NAME, text)
 
     @classmethod
     def read(cls, folder: str | Path) -> Manifest:

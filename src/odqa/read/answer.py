@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 ANSWER_KINDS = ("span", "yesno", "generated", "none")
 
@@ -38,3 +40,9 @@ class Answer:
     score: float
     kind: str
     evidence: tuple[Evidence, ...] = ()
+
+
+class Reader(Protocol):
+    """Anything that answers a question from passages (extractive, yes/no, generative)."""
+
+    def read(self, question: str, passages: Sequence[Evidence]) -> Answer: ...

@@ -5,6 +5,7 @@ from odqa.retrieve.fusion import fuse
 from odqa.retrieve.hit import Hit
 from odqa.retrieve.hybrid import HybridRetriever
 from odqa.retrieve.late import rerank
+from odqa.retrieve.options import SearchOptions
 from odqa.retrieve.searcher import Searcher
 
-__all__ = ["Hit", "HybridRetriever", "Retriever", "Searcher", "fuse", "rerank"]
+__all__ = ["Hit", "HybridRetriever", "Retriever", "SearchOptions", "Searcher", "fuse", "rerank"]

@@ -12,6 +12,8 @@ import math
 from collections.abc import Hashable, Sequence
 from typing import TypeVar
 
+from odqa.errors import OdqaError
+
 K = TypeVar("K", bound=Hashable)
 Ranked = Sequence[tuple[K, float]]
 
@@ -63,10 +65,10 @@ def fuse(
     ``weight / (rrf_k + rank)``; an absent key adds nothing.
     """
     if method not in METHODS:
-        raise ValueError(f"fusion method must be one of {METHODS}, got {method!r}")
+        raise OdqaError(f"fusion method must be one of {METHODS}, got {method!r}")
     weights = list(weights) if weights is not None else [1.0] * len(lists)
     if len(weights) != len(lists):
-        raise ValueError(f"{len(weights)} weights given for {len(lists)} lists")
+        raise OdqaError(f"{len(weights)} weights given for {len(lists)} lists")
     fused: dict = {}
     best_rank: dict = {}
     parts = [_contributions(ranked, method, rrf_k) for ranked in lists]

@@ -13,17 +13,17 @@ from odqa.index.bm25 import BM25Index
 from odqa.index.colbert import LATE_FOLDER
 from odqa.index.collection import Collection
 from odqa.index.dense import DenseIndex
-from odqa.index.late import LateIndex, PlaidSettings
+from odqa.index.late import LateIndex
 from odqa.index.manifest import Manifest
 from odqa.models import DenseEncoder
 from odqa.models.checkpoint import EMBEDDED_NAME, ModelRef
 from odqa.models.colbert import ColBERTEncoder
 from odqa.retrieve.base import Retriever
 from odqa.retrieve.dense import DenseRetriever
-from odqa.retrieve.fusion import DEFAULT_METHOD
 from odqa.retrieve.hit import Hit
 from odqa.retrieve.hybrid import HybridRetriever
 from odqa.retrieve.late import ColBERTRetriever, RerankRetriever
+from odqa.retrieve.options import SearchOptions, search_options
 from odqa.retrieve.sparse import BM25Retriever
 
 UNITS = ("document", "passage")
@@ -46,35 +46,31 @@ class Searcher:
     """Search an index by BM25, dense, ColBERT, their hybrid, or a retriever reranked by
     ColBERT (``bm25+colbert``); results carry text on request.
 
-    ``model`` overrides the query encoder; it must be the model the index was built with
-    (same weights hash), else :class:`ModelMismatchError` names both. ``exhaustive`` makes
-    ColBERT score every passage exactly instead of PLAID's candidate stages; ``plaid`` sets
-    those stages' knobs (default: PLAID's, by k).
+    ``options`` (a :class:`SearchOptions`, or its fields as keywords, e.g.
+    ``Searcher("my-index", fusion="rrf")``) say how. A ``model`` given must be the model the
+    index was built with (same weights hash), else :class:`ModelMismatchError` names both.
+    Use it as a context manager, or call :meth:`close`, to release the index's files.
     """
 
     def __init__(
-        self,
-        index_dir: str | Path,
-        *,
-        model: str | None = None,
-        device: str | None = None,
-        precision: str = "auto",
-        fusion: str | None = None,
-        weights: Sequence[float] | None = None,
-        exhaustive: bool = False,
-        plaid: PlaidSettings | None = None,
+        self, index_dir: str | Path, options: SearchOptions | None = None, **settings
     ) -> None:
         self.path = Path(index_dir).resolve()
+        self.options = search_options(options, settings)
         self.manifest = Manifest.read(self.path)
         self.collection = Collection(self.path)
-        self._model = model
-        self._device = device
-        self._precision = precision
-        self._fusion = fusion or DEFAULT_METHOD
-        self._weights = weights
-        self._exhaustive = exhaustive
-        self._plaid = plaid
         self._retrievers: dict[str, Retriever] = {}
+
+    def close(self) -> None:
+        """Release the index's open files and loaded retrievers."""
+        self._retrievers.clear()
+        self.collection.close()
+
+    def __enter__(self) -> Searcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def available(self) -> list[str]:
@@ -88,6 +84,10 @@ class Searcher:
 
     @property
     def default_retriever(self) -> str:
+        """The retriever a search that names none uses: the options' choice, else hybrid
+        when the index has several retrievers, else its only one."""
+        if self.options.retriever is not None:
+            return self.options.retriever
         return "hybrid" if "hybrid" in self.available else self.available[0]
 
     def retriever(self, name: str | None = None) -> Retriever:
@@ -114,29 +114,31 @@ class Searcher:
             first = self.retriever(name.removesuffix("+colbert"))
             return RerankRetriever(first, self.retriever("colbert"))
         parts = [self.retriever(part) for part in self.manifest.retrievers]
-        return HybridRetriever(parts, self._fusion, self._weights)
+        return HybridRetriever(parts, self.options.fusion, self.options.weights)
 
     def _colbert(self, settings: dict) -> ColBERTRetriever:
         encoder = ColBERTEncoder(
             self._wanted_model(settings),
-            device=self._device,
-            precision=self._precision,
+            device=self.options.device,
+            precision=self.options.precision,
             query_maxlen=settings["query_maxlen"],
             doc_maxlen=settings["doc_maxlen"],
         )
         self._check_same_model(settings, encoder.ref)
         index = LateIndex(self.path / LATE_FOLDER, device=encoder.device)
-        return ColBERTRetriever(index, encoder, self.collection, self._exhaustive, self._plaid)
+        return ColBERTRetriever(
+            index, encoder, self.collection, self.options.exhaustive, self.options.plaid
+        )
 
     def _wanted_model(self, settings: dict) -> str:
         """The model given at search time, else the one the index recorded (if still there)."""
         recorded = settings["model"]
-        if self._model is None and recorded != EMBEDDED_NAME and not Path(recorded).is_dir():
+        if self.options.model is None and recorded != EMBEDDED_NAME and not Path(recorded).is_dir():
             raise OdqaError(
                 f"{self.path}: the index was built with the model at {recorded}, which is not "
                 "there any more; pass --model with a copy of it"
             )
-        return self._model if self._model is not None else recorded
+        return self.options.model if self.options.model is not None else recorded
 
     def _check_same_model(self, settings: dict, ref: ModelRef) -> None:
         if ref.sha256 != settings["sha256"]:
@@ -152,8 +154,8 @@ class Searcher:
             pooling=settings["pooling"],
             normalize=settings["normalize"],
             max_length=settings["max_length"],
-            device=self._device,
-            precision=self._precision,
+            device=self.options.device,
+            precision=self.options.precision,
         )
         self._check_same_model(settings, encoder.ref)
         return encoder

@@ -10,9 +10,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from odqa import __version__
+from odqa._version import __version__
 from odqa.errors import OdqaError
-from odqa.pipeline import Reader
+from odqa.read.answer import Reader
 from odqa.server import handlers, routes
 from odqa.server.auth import API_KEY_ENV, WritePolicy
 from odqa.server.limits import BodyLimit, Limits

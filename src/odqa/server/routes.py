@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from odqa import __version__
+from odqa._version import __version__
 from odqa.errors import InputError
 from odqa.server.auth import require_write
 from odqa.server.limits import Limits

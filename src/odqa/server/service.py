@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from odqa.corpus import Document
-from odqa.pipeline import Reader, evidence_from_hit
-from odqa.read.answer import Answer
+from odqa.index.updates import add_documents, delete_documents
+from odqa.qa.pipeline import evidence_from_hit
+from odqa.read.answer import Answer, Reader
 from odqa.retrieve.hit import Hit
 from odqa.retrieve.searcher import Searcher
 from odqa.server.batching import SearchBatcher
-from odqa.updates import add_documents, delete_documents
 
 
 def open_warm(path: Path, model: str | None, device: str | None) -> Searcher:

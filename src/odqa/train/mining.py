@@ -11,18 +11,16 @@ one example carrying the query's negatives. Texts come from the index's own coll
 from __future__ import annotations
 
 import json
-import os
 import random
-import uuid
 from collections.abc import Iterable, Sequence
-from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from odqa.corpus.records import Qrels, Query
 from odqa.errors import OdqaError
+from odqa.evaluate.retrieval import run_queries
 from odqa.evaluate.runs import ranked
-from odqa.experiments import run_queries
+from odqa.fs import atomic_file
 from odqa.index.collection import Collection
 from odqa.retrieve.searcher import Searcher
 from odqa.train.data import document_text
@@ -144,14 +142,7 @@ def write_mined(path: str | Path, examples: Iterable[MinedExample]) -> Path:
     ``negative_ids``, ``negatives``), atomically: a temporary sibling renamed into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with temporary.open("x", encoding="utf-8") as out:
-            for example in examples:
-                out.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with atomic_file(path) as partial, partial.open("x", encoding="utf-8") as out:
+        for example in examples:
+            out.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
     return path

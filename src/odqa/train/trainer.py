@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from odqa.errors import OdqaError
+from odqa.fs import atomic_file
 from odqa.train.examples import TrainingExample
 from odqa.train.losses import contrastive_loss, distillation_loss
 from odqa.train.retrievers import TrainableRetriever
@@ -244,9 +245,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
-        partial = self.work / (STATE_FILE + ".tmp")
-        torch.save(state, partial)
-        partial.replace(self.work / STATE_FILE)
+        with atomic_file(self.work / STATE_FILE) as partial:
+            torch.save(state, partial)
 
     def _resume(self) -> int | None:
         path = self.work / STATE_FILE

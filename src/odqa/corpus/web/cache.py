@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
+from odqa import fs
 from odqa.corpus.web.fetcher import Page
 
 
@@ -49,11 +49,5 @@ class ResponseCache:
             "content_type": page.content_type,
             "fetched_at": page.fetched_at,
         }
-        _write_atomically(body_path, page.body)
-        _write_atomically(meta_path, json.dumps(meta, ensure_ascii=False).encode("utf-8"))
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+        fs.write_bytes(body_path, page.body)
+        fs.write_bytes(meta_path, json.dumps(meta, ensure_ascii=False).encode("utf-8"))

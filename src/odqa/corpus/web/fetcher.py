@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from odqa import __version__
+from odqa._version import __version__
 from odqa.corpus.web.extract import is_supported, media_type
 from odqa.errors import InputError
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -24,8 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from odqa import fs
 from odqa.errors import IndexFormatError, InputError, OdqaError
-from odqa.index.atomic import atomic_directory
+from odqa.fs import atomic_directory
 from odqa.index.late.buckets import BucketCodec
 from odqa.index.late.codec import CODEC_FILE, ResidualCodec, num_centroids
 from odqa.index.late.product import ProductCodec
@@ -35,7 +35,9 @@ FORMAT_VERSION = 1
 META_FILE = "late.json"
 ARRAYS = ("codes", "residuals", "doclens", "offsets", "deleted", "ivf", "ivf_lengths")
 BLOCK_TOKENS = 1 << 20  # tokens handled at once when streaming over the stored arrays
-_OWNED = re.compile(rf"^(?:(?:{'|'.join(ARRAYS)})(?:\.\d+)?\.npy|codec(?:\.\d+)?|\..*\.partial)$")
+_OWNED = re.compile(
+    rf"^(?:(?:{'|'.join(ARRAYS)})(?:\.\d+)?\.npy|codec(?:\.\d+)?|\..*\.partial-[0-9a-f]+)$"
+)
 
 
 def array_filename(name: str, generation: int) -> str:
@@ -45,11 +47,7 @@ def array_filename(name: str, generation: int) -> str:
 
 def save_array(folder: Path, name: str, generation: int, array: np.ndarray) -> None:
     """Write ``array`` under a temporary name, then rename it into place."""
-    final = array_filename(name, generation)
-    partial = folder / f".{final}.partial"
-    with open(partial, "wb") as handle:
-        np.save(handle, array)
-    os.replace(partial, folder / final)
+    fs.save_array(folder / array_filename(name, generation), array)
 
 
 @contextlib.contextmanager
@@ -57,13 +55,11 @@ def new_array(
     folder: Path, name: str, generation: int, dtype: np.dtype | type, shape: tuple[int, ...]
 ) -> Iterator[np.ndarray]:
     """A writable memory map for a new array file, renamed into place when the body ends."""
-    final = array_filename(name, generation)
-    partial = folder / f".{final}.partial"
-    out = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape)
-    yield out
-    out.flush()
-    del out
-    os.replace(partial, folder / final)
+    with fs.atomic_file(folder / array_filename(name, generation)) as partial:
+        out = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape)
+        yield out
+        out.flush()
+        del out
 
 
 def read_meta(folder: Path) -> dict[str, Any]:
@@ -92,12 +88,7 @@ def read_meta(folder: Path) -> dict[str, Any]:
 
 def commit(folder: Path, meta: dict[str, Any]) -> None:
     """Make ``meta`` (whose files are all in place) current, then drop files it leaves out."""
-    partial = folder / f".{META_FILE}.partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(meta, indent=2) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, folder / META_FILE)
+    fs.write_text(folder / META_FILE, json.dumps(meta, indent=2) + "\n")
     remove_unreferenced(folder, meta)
 
 

@@ -11,8 +11,8 @@ from odqa.corpus import squad
 from odqa.corpus.records import Query
 from odqa.errors import InputError, OdqaError
 from odqa.evaluate.qa import answer_in_text, qa_metrics
-from odqa.pipeline import SEARCH_BATCH, Pipeline, Reader
-from odqa.read.answer import Evidence
+from odqa.qa.pipeline import SEARCH_BATCH, Pipeline
+from odqa.read.answer import Evidence, Reader
 from odqa.retrieve.searcher import Searcher
 
 

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from odqa.cli_qa import EPILOGS, ask, eval_qa, train_reader_command
-from odqa.cli_serve import SERVE_EPILOG, serve
-from odqa.cli_train import MINE_EPILOG, mine, train_app
-from odqa.cli_yesno import YESNO_EPILOG, train_yesno_command
+from odqa.cli.errors import user_errors
+from odqa.cli.options import (
+    CentroidScoreThreshold,
+    Device,
+    Exhaustive,
+    Fusion,
+    Model,
+    Ncells,
+    Ndocs,
+    Precision,
+    Retriever,
+    Weights,
+    parse_numbers,
+    split_list,
+)
+from odqa.cli.qa import EPILOGS, ask, eval_qa
+from odqa.cli.serve import SERVE_EPILOG, serve
+from odqa.cli.train import MINE_EPILOG, mine, train_app
 from odqa.errors import OdqaError
 
 app = typer.Typer(
@@ -23,75 +35,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Print odqa's errors as one line on stderr and exit 2; Ctrl-C exits 130."""
-    try:
-        yield
-    except OdqaError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    except KeyboardInterrupt as exc:
-        typer.echo("interrupted; nothing was written", err=True)
-        raise typer.Exit(130) from exc
-
-
-def split_list(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def parse_numbers(value: str | None, kind: type = float) -> list | None:
-    if value is None:
-        return None
-    try:
-        return [kind(part) for part in split_list(value)]
-    except ValueError as exc:
-        raise OdqaError(f"expected comma-separated numbers, got {value!r}") from exc
-
-
-Model = Annotated[
-    str | None,
-    typer.Option(help="Local Hugging Face model folder; default: the embedded all-MiniLM-L6-v2."),
-]
-Device = Annotated[
-    str | None, typer.Option(help="torch device: cpu, cuda, cuda:1 (default: auto).")
-]
-Precision = Annotated[
-    str, typer.Option(help="auto (bf16 on GPU and bf16-capable CPUs), fp32 or bf16.")
-]
-Retriever = Annotated[
-    str | None,
-    typer.Option(
-        "--retriever",
-        "-r",
-        help="bm25, dense, colbert, hybrid (default when several are built), "
-        "or FIRST+colbert to rerank with ColBERT (e.g. bm25+colbert).",
-    ),
-]
-Exhaustive = Annotated[
-    bool, typer.Option(help="ColBERT: exact MaxSim over every passage instead of PLAID.")
-]
-Ncells = Annotated[
-    int | None,
-    typer.Option(help="ColBERT/PLAID: centroids probed per query token (default by k: 1, 2, 4)."),
-]
-Ndocs = Annotated[
-    int | None,
-    typer.Option(
-        help="ColBERT/PLAID: passages kept by centroid scores; a quarter get exact MaxSim "
-        "(default by k: 256, 1024, 4096). Raise it for closer agreement with --exhaustive."
-    ),
-]
-CentroidScoreThreshold = Annotated[
-    float | None,
-    typer.Option(help="ColBERT/PLAID: prune centroids scoring below this (default by k: 0.5-0.4)."),
-]
-Fusion = Annotated[str, typer.Option(help="Hybrid fusion: zscore (default), minmax or rrf.")]
-Weights = Annotated[
-    str | None, typer.Option(help="Hybrid weights in the index's retriever order, e.g. 0.5,0.5.")
-]
 
 
 @app.command(
@@ -300,7 +243,7 @@ def eval_command(
     """Evaluate retrieval: nDCG@10, Recall@10, Recall@100, MRR@10 (and top-k accuracy)."""
     from odqa.corpus import read_qrels, read_queries
     from odqa.evaluate import evaluate_run, read_trec_run
-    from odqa.experiments import evaluate_index, judged_queries
+    from odqa.evaluate.retrieval import evaluate_index, judged_queries
 
     with user_errors():
         cutoffs = parse_numbers(accuracy_at, int) or []
@@ -432,8 +375,6 @@ app.command(epilog=MINE_EPILOG)(mine)
 app.command("ask", epilog=EPILOGS["ask"])(ask)
 app.command("eval-qa", epilog=EPILOGS["eval-qa"])(eval_qa)
 app.command("serve", epilog=SERVE_EPILOG)(serve)
-train_app.command("reader", epilog=EPILOGS["train reader"])(train_reader_command)
-train_app.command("yesno", epilog=YESNO_EPILOG)(train_yesno_command)
 app.add_typer(train_app, name="train")
 
 

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 from tqdm.auto import tqdm
 
 from odqa.errors import OdqaError
-from odqa.read.answer import Answer, Evidence
+from odqa.read.answer import Answer, Evidence, Reader
 from odqa.retrieve.hit import Hit
 from odqa.retrieve.searcher import Searcher
 
 SEARCH_BATCH = 256
-
-
-class Reader(Protocol):
-    """Anything that answers a question from passages (extractive, yes/no, generative)."""
-
-    def read(self, question: str, passages: Sequence[Evidence]) -> Answer: ...
 
 
 def evidence_from_hit(hit: Hit) -> Evidence:

@@ -4,7 +4,6 @@ Plain functions, registered on the app by ``odqa.cli`` with their examples::
 
     app.command("ask", epilog=EPILOGS["ask"])(ask)
     app.command("eval-qa", epilog=EPILOGS["eval-qa"])(eval_qa)
-    train_app.command("reader", epilog=EPILOGS["train reader"])(train_reader_command)
 
 ``odqa.cli`` is imported inside each function: it imports this module.
 """
@@ -19,29 +18,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from odqa.cli.options import Device, Retriever, parse_numbers
 from odqa.errors import OdqaError
 
 if TYPE_CHECKING:
-    from odqa.pipeline import Reader
-    from odqa.read.answer import Answer
+    from odqa.read.answer import Answer, Reader
 
 EPILOGS = {
     "ask": 'Example: odqa ask my-index "what causes scurvy?" --reader-model my-reader --top-k 3',
     "eval-qa": "Example: odqa eval-qa my-index --questions dev-v1.1.json --reader-model my-reader "
     "--top-k 1,2,3,5 --limit 500",
-    "train reader": "Example: odqa train reader train-v1.1.json --out my-reader --epochs 2 "
-    "--articles 0-37",
 }
 READERS = ("extractive", "yesno", "generative")
 
-Retriever = Annotated[
-    str | None,
-    typer.Option(
-        "--retriever",
-        "-r",
-        help="bm25, dense, colbert, hybrid (default when several are built), or FIRST+colbert.",
-    ),
-]
 ReaderKind = Annotated[
     str, typer.Option("--reader", help="Reader kind: extractive, yesno or generative.")
 ]
@@ -68,12 +57,6 @@ Threshold = Annotated[
 ]
 QueryModel = Annotated[
     str | None, typer.Option("--model", help="Query encoder, if not the index's own model.")
-]
-Device = Annotated[
-    str | None, typer.Option(help="torch device: cpu, cuda, cuda:1 (default: auto).")
-]
-Precision = Annotated[
-    str, typer.Option(help="auto (bf16 on GPU and bf16-capable CPUs), fp32 or bf16.")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -165,8 +148,8 @@ def ask(
     api_key_env: ApiKeyEnv = "OPENAI_API_KEY",
 ) -> None:
     """Answer a question from an index: retrieve passages, read the answer, show its source."""
-    from odqa.cli import user_errors
-    from odqa.pipeline import Pipeline
+    from odqa.cli.errors import user_errors
+    from odqa.qa.pipeline import Pipeline
     from odqa.retrieve import Searcher
 
     with user_errors():
@@ -230,9 +213,9 @@ def eval_qa(
     device: Device = None,
 ) -> None:
     """Evaluate open-domain QA: EM and F1 at each top-k, with top-k retrieval accuracy."""
-    from odqa.cli import parse_numbers, user_errors
+    from odqa.cli.errors import user_errors
     from odqa.corpus import read_queries
-    from odqa.qa_eval import evaluate_qa
+    from odqa.evaluate.answering import evaluate_qa
     from odqa.retrieve import Searcher
 
     with user_errors():
@@ -256,77 +239,3 @@ def eval_qa(
         skipped = metrics["questions_without_answers"]
         note = f"; {skipped} without gold answers skipped" if skipped else ""
         typer.echo(f"percent of {metrics['questions']} questions{note}")
-
-
-def parse_articles(value: str | None) -> range | None:
-    """``"0-37"`` (inclusive) or ``"5"`` as a range of article indexes."""
-    if value is None:
-        return None
-    first, _, last = value.partition("-")
-    try:
-        start, stop = int(first), int(last or first) + 1
-    except ValueError as exc:
-        raise OdqaError(f"--articles takes FIRST-LAST or N (0-based), got {value!r}") from exc
-    if start < 0 or stop <= start:
-        raise OdqaError(f"--articles takes FIRST-LAST with 0 <= FIRST <= LAST, got {value!r}")
-    return range(start, stop)
-
-
-def train_reader_command(
-    squad_json: Annotated[Path, typer.Argument(help="Training questions, SQuAD JSON.")],
-    out: Annotated[Path, typer.Option(help="Where the reader folder goes.")],
-    base: Annotated[
-        str | None,
-        typer.Option(help="Encoder folder to start from; default: the embedded all-MiniLM-L6-v2."),
-    ] = None,
-    epochs: Annotated[int, typer.Option(help="Passes over the training questions.")] = 2,
-    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 32,
-    learning_rate: Annotated[float, typer.Option(help="AdamW peak learning rate.")] = 1e-4,
-    max_length: Annotated[int, typer.Option(help="Window in tokens, question included.")] = 384,
-    doc_stride: Annotated[int, typer.Option(help="Tokens consecutive windows share.")] = 128,
-    articles: Annotated[
-        str | None, typer.Option(help="Only these articles, 0-based, inclusive: e.g. 0-37.")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the head's initialisation and shuffling.")] = 0,
-    eval_json: Annotated[
-        Path | None,
-        typer.Option("--eval", help="Then score EM/F1 on this SQuAD JSON (own paragraphs)."),
-    ] = None,
-    device: Device = None,
-    precision: Precision = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
-) -> None:
-    """Fine-tune an extractive reader on SQuAD-format questions."""
-    from odqa.cli import user_errors
-    from odqa.read.train_reader import train_reader
-
-    with user_errors():
-        summary = train_reader(
-            squad_json,
-            out,
-            base=base,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            max_length=max_length,
-            doc_stride=doc_stride,
-            articles=parse_articles(articles),
-            seed=seed,
-            overwrite=overwrite,
-            eval_json=eval_json,
-            device=device,
-            precision=precision,
-            show_progress=True,
-        )
-        losses = ", ".join(f"{loss:.3f}" for loss in summary["loss"])
-        typer.echo(
-            f"trained on {summary['examples']} questions ({summary['windows']} windows): "
-            f"{summary['steps']} steps in {summary['seconds']:.0f} s; loss by epoch {losses}"
-        )
-        if "eval" in summary:
-            scores = summary["eval"]
-            typer.echo(
-                f"{eval_json}: EM {scores['em']:.2f}  F1 {scores['f1']:.2f}  "
-                f"({scores['count']} questions)"
-            )
-        typer.echo(f"reader written to {out}")

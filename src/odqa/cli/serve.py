@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from odqa.cli_qa import ApiBase, ApiKeyEnv, ApiModel, Device, QueryModel, ReaderModel, Threshold
+from odqa.cli.options import Device
+from odqa.cli.qa import ApiBase, ApiKeyEnv, ApiModel, QueryModel, ReaderModel, Threshold
 
 SERVE_EPILOG = (
     "Example: ODQA_API_KEY=secret odqa serve my-index --port 8000 --reader-model my-reader"
@@ -51,8 +52,8 @@ def serve(
     """Serve an index over HTTP: search, ask, add and delete documents; a web page at /."""
     import uvicorn
 
-    from odqa.cli import user_errors
-    from odqa.cli_qa import make_reader
+    from odqa.cli.errors import user_errors
+    from odqa.cli.qa import make_reader
     from odqa.server import Limits, create_app
 
     with user_errors():

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from odqa.cli_qa import parse_articles
+from odqa.cli.options import Device, Precision, parse_articles
 from odqa.errors import OdqaError
 
 if TYPE_CHECKING:
@@ -60,9 +60,9 @@ def mine(
 
     Writes one JSONL line per (query, relevant document), ready for odqa train.
     """
-    from odqa.cli import user_errors
+    from odqa.cli.errors import user_errors
     from odqa.corpus import read_qrels, read_queries
-    from odqa.experiments import judged_queries
+    from odqa.evaluate.retrieval import judged_queries
     from odqa.retrieve import Searcher
     from odqa.train.mining import check_settings, mine_negatives, write_mined
 
@@ -170,10 +170,6 @@ EvalEvery = Annotated[
 ]
 SaveEvery = Annotated[int, typer.Option(help="Save a resumable state every N steps.")]
 Seed = Annotated[int, typer.Option(help="Seed of data order, dropout and initialisation.")]
-Device = Annotated[str | None, typer.Option(help="torch device: cpu, cuda (default: auto).")]
-Precision = Annotated[
-    str, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), fp32 or bf16 (autocast).")
-]
 Overwrite = Annotated[bool, typer.Option(help="Replace an existing --out folder.")]
 Restart = Annotated[bool, typer.Option(help="Discard an interrupted run instead of resuming.")]
 
@@ -257,7 +253,7 @@ def train_dense(
 
 def _train(kind: str, settings: dict) -> None:
     """Read the data, train, print the summary; Ctrl-C leaves a resumable run."""
-    from odqa.cli import user_errors
+    from odqa.cli.errors import user_errors
     from odqa.train.data import read_training_data
     from odqa.train.dev import DevSet
     from odqa.train.run import train_retriever
@@ -327,3 +323,153 @@ def _dev_set(settings: dict, dev_set: type):
     if not all(named):
         raise OdqaError("--eval-corpus, --eval-queries and --eval-qrels go together")
     return dev_set(*named)
+
+
+READER_EPILOG = (
+    "Example: odqa train reader train-v1.1.json --out my-reader --epochs 2 --articles 0-37"
+)
+YESNO_EPILOG = (
+    "Example: odqa train yesno 12B1_golden.json 12B2_golden.json --out my-yesno --epochs 3 "
+    "--class-weights auto"
+)
+
+
+@train_app.command("reader", epilog=READER_EPILOG)
+def train_reader_command(
+    squad_json: Annotated[Path, typer.Argument(help="Training questions, SQuAD JSON.")],
+    out: Annotated[Path, typer.Option(help="Where the reader folder goes.")],
+    base: Annotated[
+        str | None,
+        typer.Option(help="Encoder folder to start from; default: the embedded all-MiniLM-L6-v2."),
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the training questions.")] = 2,
+    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 32,
+    learning_rate: Annotated[float, typer.Option(help="AdamW peak learning rate.")] = 1e-4,
+    max_length: Annotated[int, typer.Option(help="Window in tokens, question included.")] = 384,
+    doc_stride: Annotated[int, typer.Option(help="Tokens consecutive windows share.")] = 128,
+    articles: Annotated[
+        str | None, typer.Option(help="Only these articles, 0-based, inclusive: e.g. 0-37.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the head's initialisation and shuffling.")] = 0,
+    eval_json: Annotated[
+        Path | None,
+        typer.Option("--eval", help="Then score EM/F1 on this SQuAD JSON (own paragraphs)."),
+    ] = None,
+    device: Device = None,
+    precision: Precision = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Fine-tune an extractive reader on SQuAD-format questions."""
+    from odqa.cli.errors import user_errors
+    from odqa.train.reader import train_reader
+
+    with user_errors():
+        summary = train_reader(
+            squad_json,
+            out,
+            base=base,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            max_length=max_length,
+            doc_stride=doc_stride,
+            articles=parse_articles(articles),
+            seed=seed,
+            overwrite=overwrite,
+            eval_json=eval_json,
+            device=device,
+            precision=precision,
+            show_progress=True,
+        )
+        losses = ", ".join(f"{loss:.3f}" for loss in summary["loss"])
+        typer.echo(
+            f"trained on {summary['examples']} questions ({summary['windows']} windows): "
+            f"{summary['steps']} steps in {summary['seconds']:.0f} s; loss by epoch {losses}"
+        )
+        if "eval" in summary:
+            scores = summary["eval"]
+            typer.echo(
+                f"{eval_json}: EM {scores['em']:.2f}  F1 {scores['f1']:.2f}  "
+                f"({scores['count']} questions)"
+            )
+        typer.echo(f"reader written to {out}")
+
+
+def parse_class_weights(value: str) -> str | tuple[float, float] | None:
+    """``auto``, ``none`` or ``W_NO,W_YES`` as :func:`~odqa.train.yesno.train_yesno`
+    takes them."""
+    word = value.strip().lower()
+    if word == "auto":
+        return "auto"
+    if word == "none":
+        return None
+    try:
+        w_no, w_yes = (float(part) for part in value.split(","))
+    except ValueError as exc:
+        raise OdqaError(f"--class-weights takes auto, none or W_NO,W_YES, got {value!r}") from exc
+    return (w_no, w_yes)
+
+
+@train_app.command("yesno", epilog=YESNO_EPILOG)
+def train_yesno_command(
+    bioasq_json: Annotated[
+        list[Path], typer.Argument(help="BioASQ JSON files; their yes/no questions are used.")
+    ],
+    out: Annotated[Path, typer.Option(help="Where the yes/no reader folder goes.")],
+    base: Annotated[
+        str | None,
+        typer.Option(help="Encoder folder to start from; default: the embedded all-MiniLM-L6-v2."),
+    ] = None,
+    class_weights: Annotated[
+        str,
+        typer.Option(help="auto (inverse frequency over the training pairs), none, or W_NO,W_YES."),
+    ] = "auto",
+    lora: Annotated[
+        bool, typer.Option(help="Train LoRA adapters (merged before saving) and the head only.")
+    ] = False,
+    lora_rank: Annotated[int, typer.Option(help="Rank of the LoRA adapters.")] = 8,
+    epochs: Annotated[int, typer.Option(help="Passes over the (question, snippet) pairs.")] = 3,
+    batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 16,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="AdamW peak learning rate [default: 3e-5; LoRA 5e-4].")
+    ] = None,
+    max_length: Annotated[int, typer.Option(help="Pair length in tokens.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of the head's initialisation and shuffling.")] = 0,
+    device: Device = None,
+    precision: Precision = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Fine-tune a yes/no reader on BioASQ yes/no questions with their snippets."""
+    from odqa.cli.errors import user_errors
+    from odqa.train.yesno import read_yesno_questions, train_yesno
+
+    with user_errors():
+        weights = parse_class_weights(class_weights)
+        questions = read_yesno_questions(bioasq_json)
+        summary = train_yesno(
+            questions,
+            out,
+            base=base,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            max_length=max_length,
+            class_weights=weights,
+            lora=lora,
+            lora_rank=lora_rank,
+            seed=seed,
+            overwrite=overwrite,
+            device=device,
+            precision=precision,
+            show_progress=True,
+        )
+        w_no, w_yes = summary["class_weights"]
+        losses = ", ".join(f"{loss:.3f}" for loss in summary["loss"])
+        yes = sum(question.label == "yes" for question in questions)
+        typer.echo(
+            f"trained on {summary['questions']} yes/no questions ({yes} yes, "
+            f"{summary['questions'] - yes} no; {summary['pairs']} question-snippet pairs, class "
+            f"weights no {w_no:.3f} yes {w_yes:.3f}): {summary['steps']} steps in "
+            f"{summary['seconds']:.0f} s; loss by epoch {losses}"
+        )
+        typer.echo(f"yes/no reader written to {out}")

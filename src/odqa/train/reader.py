@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from odqa.corpus.schema import fail, member, objects
 from odqa.corpus.textio import load_json
 from odqa.errors import OdqaError
-from odqa.index.atomic import atomic_directory
+from odqa.fs import atomic_directory
 from odqa.models.checkpoint import resolve_model
 from odqa.models.device import pick_device
 from odqa.read.extractive import (
@@ -32,7 +32,7 @@ from odqa.read.extractive import (
     load_qa_model,
     quiet_transformers,
 )
-from odqa.read.fitting import fit
+from odqa.train.fitting import fit
 
 TRAINING_RECORD = "odqa_training.json"
 
@@ -216,7 +216,7 @@ def train_reader(
         record = json.dumps({**settings, **summary}, indent=2)
         (staging / TRAINING_RECORD).write_text(record + "\n", encoding="utf-8")
     if eval_json is not None:
-        from odqa.qa_eval import evaluate_reader  # the evaluation face sits above read/
+        from odqa.evaluate.answering import evaluate_reader  # the evaluation face sits above read/
 
         reader = ExtractiveReader(
             out_dir,

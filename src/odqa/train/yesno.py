@@ -36,13 +36,13 @@ from transformers import PreTrainedModel
 from odqa.corpus.schema import IdRegistry, fail, member, objects
 from odqa.corpus.textio import load_json
 from odqa.errors import OdqaError
-from odqa.index.atomic import atomic_directory
+from odqa.fs import atomic_directory
 from odqa.models.checkpoint import resolve_model
 from odqa.models.device import pick_device
 from odqa.read.extractive import quiet_transformers
-from odqa.read.fitting import fit
-from odqa.read.train_reader import TRAINING_RECORD
 from odqa.read.yesno import LABEL2ID, encode_pairs, load_yesno_model
+from odqa.train.fitting import fit
+from odqa.train.reader import TRAINING_RECORD
 
 FULL_LEARNING_RATE = 3e-5
 LORA_LEARNING_RATE = 5e-4

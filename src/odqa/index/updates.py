@@ -28,8 +28,8 @@ import numpy as np
 
 from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, is_empty
 from odqa.errors import InputError
+from odqa.fs import replace_directory
 from odqa.index.analysis import analyzer_from_config
-from odqa.index.atomic import replace_directory
 from odqa.index.bm25 import BM25Builder
 from odqa.index.builder import chunking_tokenizer, indexable_text
 from odqa.index.colbert import LATE_FOLDER

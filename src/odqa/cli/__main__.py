@@ -1,0 +1,5 @@
+"""``python -m odqa.cli``: the ``odqa`` command."""
+
+from odqa.cli import main
+
+main()
