@@ -11,7 +11,7 @@ QA_INDEX := build/demo-qa-index
 DEMO_READER := build/demo-reader
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup demo browser test lint bench clean
+.PHONY: setup demo browser test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,13 @@ browser:
 		{ $(SUDO) apt-get update && \
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
+# everything, the browser test included (CI runs this)
 test: $(STAMP) browser
 	$(PY) -m pytest -q
+
+# the inner loop: leaves out the slow and browser tests, installs no Chromium
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -24,10 +24,9 @@ import torch
 
 from common import DATA, WORK, peak_rss_mb, report
 from late_engine import build, latency, overlap
-from odqa.corpus import read_qrels, read_queries
+from odqa.corpus import indexable_text, read_qrels, read_queries
 from odqa.evaluate import evaluate_run
 from odqa.index import build_index
-from odqa.index.builder import indexable_text
 from odqa.index.late import ExactStore, LateIndex
 from odqa.retrieve import Searcher
 
@@ -76,7 +75,7 @@ def main() -> None:
     qrels = read_qrels(SCIFACT / "qrels" / "test.tsv")
     queries = [q for q in queries if q.id in qrels]
     searcher = Searcher(target)
-    late = searcher.retriever("colbert")
+    late = searcher.retriever("colbert").engine
     collection = searcher.collection
 
     texts = [indexable_text(collection.passage(row)) for row in range(collection.num_passages)]

@@ -23,7 +23,7 @@ from odqa.evaluate.answering import evaluate_qa, evaluate_reader
 from odqa.qa.pipeline import Pipeline
 from odqa.read.extractive import ExtractiveReader
 from odqa.retrieve import Searcher
-from odqa.train.reader import train_reader
+from odqa.train.reader import ReaderTrainConfig, train_reader
 
 SQUAD = DATA / "squad-v1.1" / "dev-v1.1.json"
 INDEX = WORK / "squad-dev"  # BM25 + dense over all 2,067 paragraphs
@@ -82,16 +82,14 @@ def main() -> None:
     held_out, questions = held_out_file()
     figures: dict = {"held_out_questions": len(questions)}
     if not (args.reuse and model.exists()):
-        summary = train_reader(
-            SQUAD,
-            model,
-            articles=TRAIN_ARTICLES,
+        config = ReaderTrainConfig(
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.lr,
             precision=args.precision,
-            overwrite=True,
-            show_progress=True,
+        )
+        summary = train_reader(
+            SQUAD, model, config, articles=TRAIN_ARTICLES, overwrite=True, show_progress=True
         )
         figures["training"] = summary
     reader = ExtractiveReader(model, precision=args.precision)
@@ -101,7 +99,7 @@ def main() -> None:
     searcher = Searcher(INDEX)
     figures["open_qa"] = {
         retriever: evaluate_qa(
-            searcher, reader, open_questions, top_ks=TOP_KS, retriever=retriever,
+            searcher, reader, open_questions, ks=TOP_KS, retriever=retriever,
             show_progress=True,
         )
         for retriever in ("bm25", "dense", "hybrid")

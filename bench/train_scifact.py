@@ -49,7 +49,7 @@ def split_train(seed: int) -> tuple[list, list, dict]:
 def write_dev(searcher: Searcher, dev: list, qrels: dict, folder) -> DevSet:
     """Dev queries, their judgements, and a corpus of their relevant docs + hybrid top-10."""
     folder.mkdir(parents=True, exist_ok=True)
-    run = run_queries(searcher, dev, depth=10)
+    run = run_queries(searcher, dev, k=10)
     wanted = {doc for query in dev for doc in qrels[query.id]} | {
         doc for docs in run.values() for doc in docs
     }

@@ -21,7 +21,7 @@ import time
 from common import DATA, WORK, report
 from odqa.evaluate.classification import yesno_metrics
 from odqa.read.yesno import YesNoReader
-from odqa.train.yesno import YesNoQuestion, read_yesno_questions, train_yesno
+from odqa.train.yesno import YesNoQuestion, YesNoTrainConfig, read_yesno_questions, train_yesno
 
 FILES = [DATA / "bioasq-12b-golden" / f"12B{batch}_golden.json" for batch in (1, 2, 3, 4)]
 
@@ -63,6 +63,13 @@ def main() -> None:
     args = parser.parse_args()
     began = time.perf_counter()
     questions = read_yesno_questions(FILES)
+    config = YesNoTrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_length=args.max_length,
+        seed=args.seed,
+    )
     labels = [question.label for question in questions]
     predictions = [""] * len(questions)
     per_fold = []
@@ -74,17 +81,7 @@ def main() -> None:
             if i not in kept
         ]
         folder = WORK / "yesno-bioasq" / f"fold-{number}"
-        summary = train_yesno(
-            train,
-            folder,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            max_length=args.max_length,
-            seed=args.seed,
-            overwrite=True,
-            show_progress=True,
-        )
+        summary = train_yesno(train, folder, config, overwrite=True, show_progress=True)
         reader = YesNoReader(folder, max_length=args.max_length)
         for i in held_out:
             predictions[i] = reader.read(questions[i].question, questions[i].snippets).text

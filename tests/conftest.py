@@ -3,33 +3,46 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from odqa.models import embedded_model_path
+from helpers import ROOT, SAMPLE, SHARED_DATA, TOKENIZER_FILES, copy_tokenizer, shared_data
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "examples" / "scifact-sample"
-SHARED_DATA = Path(os.environ.get("ODQA_SHARED_DATA", ROOT.parent / "shared" / "data"))
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.txt",
-    "special_tokens_map.json",
-)
+# re-exported for any test still importing them from here; new code imports from helpers
+__all__ = ["ROOT", "SAMPLE", "SHARED_DATA", "TOKENIZER_FILES", "shared_data"]
 
 
-def shared_data(*parts: str) -> Path:
-    """A path under the shared data folder; the test is skipped when it is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"shared data not found: {path}")
-    return path
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _reads_shared_data(function: object) -> bool:
+    code = getattr(getattr(function, "__wrapped__", function), "__code__", None)
+    return code is not None and any(
+        "shared_data" in each.co_names or "SHARED_DATA" in each.co_names
+        for each in _code_objects(code)
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``shared_data`` every test that reads the shared data folder: the test function or
+    one of its fixtures names ``shared_data`` (helpers.shared_data) or ``SHARED_DATA``."""
+    for item in items:
+        if item.get_closest_marker("shared_data") is not None:
+            continue
+        fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        functions = [getattr(item, "function", None)]
+        functions += [defs[-1].func for defs in fixtures.values() if defs]
+        if any(_reads_shared_data(function) for function in functions):
+            item.add_marker(pytest.mark.shared_data)
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +59,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         max_position_embeddings=512,
     )
     BertModel(config).save_pretrained(folder)
-    for name in TOKENIZER_FILES:
-        shutil.copy(embedded_model_path() / name, folder / name)
+    copy_tokenizer(folder)
     return folder
 
 

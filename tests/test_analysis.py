@@ -11,7 +11,7 @@ import bm25s
 import pytest
 import Stemmer
 
-from conftest import shared_data
+from helpers import shared_data
 from odqa.errors import IndexFormatError, OdqaError
 from odqa.index import analysis
 from odqa.index.analysis import (
@@ -134,9 +134,9 @@ def test_config_round_trip(language: str) -> None:
 
 
 def test_bad_languages_are_refused() -> None:
-    with pytest.raises(ValueError, match="en, ko, generic, auto"):
+    with pytest.raises(OdqaError, match="en, ko, generic, auto"):
         make_analyzer("fr")
-    with pytest.raises(ValueError, match="sample"):
+    with pytest.raises(OdqaError, match="sample"):
         make_analyzer("auto")
     with pytest.raises(IndexFormatError):
         analyzer_from_config({"name": "klingon"})

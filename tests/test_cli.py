@@ -145,3 +145,94 @@ def test_existing_index_needs_overwrite(
 ) -> None:
     result = odqa("index", small_corpus, index_dir, "--model", tiny_model)
     assert result.exit_code == 2 and "--overwrite" in result.output
+
+
+# --- the package's shape -----------------------------------------------------------------------
+
+SEARCHING = ("search", "eval", "ask", "eval-qa", "serve")
+SHARED_FLAGS = (
+    *("--device", "--precision", "--fusion", "--weights", "--exhaustive", "--ncells"),
+    *("--ndocs", "--centroid-score-threshold", "--reader", "--reader-model", "--api-base"),
+    *("--api-model", "--api-key-env", "--no-answer-threshold", "--json"),
+)
+
+
+def leaf_commands(command=None, prefix: tuple[str, ...] = ()) -> dict[str, object]:
+    import typer.main
+
+    command = command or typer.main.get_command(app)
+    if not hasattr(command, "commands"):
+        return {" ".join(prefix): command}
+    found: dict[str, object] = {}
+    for word, sub in command.commands.items():
+        found.update(leaf_commands(sub, (*prefix, word)))
+    return found
+
+
+def test_searching_commands_take_the_same_retrieval_options() -> None:
+    from odqa.cli.options import SEARCH_PARAMETERS
+
+    commands = leaf_commands()
+    shapes = {}
+    for name in SEARCHING:
+        params = {param.name: param for param in commands[name].params}
+        assert set(SEARCH_PARAMETERS) <= set(params), name
+        shapes[name] = [
+            (tuple(params[key].opts), params[key].help, params[key].default)
+            for key in SEARCH_PARAMETERS
+        ]
+    assert all(shape == shapes["search"] for shape in shapes.values())
+
+
+def test_a_shared_option_means_the_same_everywhere() -> None:
+    helps: dict[str, set[str]] = {}
+    for command in leaf_commands().values():
+        for param in command.params:
+            for flag in set(param.opts) & set(SHARED_FLAGS):
+                helps.setdefault(flag, set()).add(param.help)
+    assert {flag: len(texts) for flag, texts in helps.items() if len(texts) > 1} == {}
+    assert "bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere" in helps["--precision"].pop()
+
+
+def test_command_modules_import_options_and_errors_not_the_cli() -> None:
+    import ast
+
+    import odqa.cli
+
+    folder = Path(odqa.cli.__file__).parent
+    for path in folder.glob("*.py"):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            cli = [name for name in names if name == "odqa.cli" or name.startswith("odqa.cli.")]
+            allowed = ("odqa.cli.options", "odqa.cli.errors")
+            assert all(name.startswith(allowed) for name in cli), (path.name, cli)
+
+
+def test_serve_passes_the_search_options_and_k(
+    index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = []
+    monkeypatch.setattr("uvicorn.run", lambda application, **settings: served.append(application))
+    result = odqa("serve", index_dir, "-r", "bm25", "--fusion", "rrf", "--weights", "1,2", "-k", 2)
+    assert result.exit_code == 0, result.output
+    [application] = served
+    service = application.state.service
+    assert service.searcher.default_retriever == "bm25" and application.state.k == 2
+    assert (service.options.fusion, service.options.weights) == ("rrf", (1.0, 2.0))
+
+
+def test_search_takes_the_hybrid_options(index_dir: Path) -> None:
+    ranked = {}
+    for fusion in ("zscore", "rrf"):
+        result = odqa("search", index_dir, "vitamin", "--fusion", fusion, "--json", "-k", "3")
+        assert result.exit_code == 0, result.output
+        ranked[fusion] = [hit["score"] for hit in json.loads(result.output)]
+    assert ranked["rrf"] != ranked["zscore"]  # the option reached the hybrid
+    assert all(0 < score < 0.05 for score in ranked["rrf"])  # RRF's 1/(60 + rank) sums

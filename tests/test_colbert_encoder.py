@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import string
 from pathlib import Path
 
@@ -12,16 +11,11 @@ import torch
 from safetensors.torch import save_file
 from transformers import AutoTokenizer, BertConfig, BertModel
 
+from helpers import TOKENIZER_FILES, copy_tokenizer
 from odqa.errors import OdqaError
 from odqa.models import embedded_model_path
 from odqa.models.colbert import ColBERTEncoder
 
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.txt",
-    "special_tokens_map.json",
-)
 QUERIES = [
     "what causes scurvy?",
     "?!",
@@ -49,11 +43,6 @@ def tiny_bert(vocab_size: int = 30522, seed: int = 0) -> BertModel:
         intermediate_size=128,
     )
     return BertModel(config).eval()
-
-
-def copy_tokenizer(folder: Path) -> None:
-    for name in TOKENIZER_FILES:
-        shutil.copy(embedded_model_path() / name, folder / name)
 
 
 def write_stanford(
@@ -312,6 +301,7 @@ def test_plain_layout_matches_reference(tiny_model: Path) -> None:
     torch.testing.assert_close(d, torch.cat(vectors), atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_embedded_minilm_plain() -> None:
     encoder = ColBERTEncoder(None, device="cpu", precision="fp32")
     assert encoder.layout == "plain" and encoder.dim == 384

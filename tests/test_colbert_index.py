@@ -95,7 +95,7 @@ def test_long_passages_are_truncated_and_counted(
         tiny_model,
         retrievers=["colbert"],
         chunk=ChunkSpec(tokens=512, overlap=0),
-        colbert_model=None,
+        colbert=odqa.ColBERTSettings(model=None),
     )
     settings = odqa.Manifest.read(path).retrievers["colbert"]
     assert settings["doc_maxlen"] == 256 and settings["truncated_passages"] == 1  # d5

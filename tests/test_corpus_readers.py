@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from helpers import shared_data
 from odqa.corpus import Document, Query, read_documents, read_qrels, read_queries
 from odqa.corpus.textio import load_json, read_lines, read_text
 from odqa.errors import InputError
-
-SHARED_DATA = Path(
-    os.environ.get("ODQA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-
-
-def shared(*parts: str) -> Path:
-    """A path under the shared data folder; skips the test when it is missing."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"shared data not found: {path}")
-    return path
 
 
 def write(path: Path, text: str) -> Path:
@@ -633,7 +621,7 @@ def test_qrels_with_unknown_width(tmp_path: Path) -> None:
 
 
 def test_scifact() -> None:
-    folder = shared("beir-scifact")
+    folder = shared_data("beir-scifact")
     docs = documents(folder)
     assert len(docs) == 5183
     assert len({doc.id for doc in docs}) == 5183
@@ -650,7 +638,7 @@ def test_scifact() -> None:
 
 
 def test_squad_dev() -> None:
-    path = shared("squad-v1.1", "dev-v1.1.json")
+    path = shared_data("squad-v1.1", "dev-v1.1.json")
     docs = documents(path)
     assert len(docs) == 2067
     queries = read_queries(path)
@@ -668,7 +656,7 @@ def test_squad_dev() -> None:
 
 
 def test_bioasq_golden() -> None:
-    folder = shared("bioasq-12b-golden")
+    folder = shared_data("bioasq-12b-golden")
     total_queries = 0
     kinds: dict[str, int] = {}
     for path in sorted(folder.glob("12B*_golden.json")):

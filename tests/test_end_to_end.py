@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import odqa
-from conftest import SAMPLE
+from helpers import SAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +17,7 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return odqa.build_index(SAMPLE / "corpus.jsonl", target)
 
 
+@pytest.mark.slow
 def test_embedded_model_retrieves_the_sample_well(sample_index: Path) -> None:
     queries = odqa.read_queries(SAMPLE / "queries.jsonl")
     qrels = odqa.read_qrels(SAMPLE / "qrels.tsv")
@@ -33,9 +34,10 @@ def test_embedded_model_retrieves_the_sample_well(sample_index: Path) -> None:
     assert manifest.retrievers["bm25"]["analyzer"]["name"] == "en"
 
 
+@pytest.mark.slow
 def test_sample_run_file_round_trips(sample_index: Path, tmp_path: Path) -> None:
     queries = odqa.read_queries(SAMPLE / "queries.jsonl")
-    run = odqa.run_queries(odqa.Searcher(sample_index), queries, retriever="bm25", depth=20)
+    run = odqa.run_queries(odqa.Searcher(sample_index), queries, retriever="bm25", k=20)
     odqa.write_trec_run(run, tmp_path / "run.trec")
     assert odqa.read_trec_run(tmp_path / "run.trec") == run
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from odqa.errors import InputError
+from odqa.errors import InputError, OdqaError
 from odqa.evaluate import Run, evaluate_run, read_trec_run, write_trec_run
 
 # --- metrics -----------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def test_disjoint_query_ids_are_refused() -> None:
 
 
 def test_bad_accuracy_cutoffs_are_refused() -> None:
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(OdqaError, match="positive integers"):
         evaluate_run({"q": {"a": 1.0}}, {"q": {"a": 1}}, accuracy_at=[0])
 
 
@@ -135,7 +135,7 @@ def test_write_replaces_atomically(tmp_path: Path) -> None:
     path.write_text("old\n", encoding="utf-8")
     write_trec_run({"q": {"a": 1.0}}, path)
     assert read_trec_run(path) == {"q": {"a": 1.0}}
-    with pytest.raises(ValueError, match="whitespace"):
+    with pytest.raises(InputError, match="whitespace"):
         write_trec_run({"q": {"a b": 1.0}}, path)
     assert read_trec_run(path) == {"q": {"a": 1.0}}
     assert [p.name for p in tmp_path.iterdir()] == ["run.trec"]

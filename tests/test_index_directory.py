@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import listing
 from odqa.errors import IndexFormatError, OdqaError
 from odqa.fs import atomic_directory
 from odqa.index.manifest import FORMAT_VERSION, Manifest
@@ -55,7 +56,7 @@ def test_atomic_directory_commits_on_success(tmp_path: Path) -> None:
     with atomic_directory(target) as staging:
         (staging / "a").write_text("new")
     assert (target / "a").read_text() == "new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+    assert listing(tmp_path) == ["idx"]
 
 
 def test_atomic_directory_keeps_old_index_when_the_build_fails(tmp_path: Path) -> None:
@@ -66,7 +67,7 @@ def test_atomic_directory_keeps_old_index_when_the_build_fails(tmp_path: Path) -
         (staging / "a").write_text("half")
         raise RuntimeError("crash")
     assert (target / "a").read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+    assert listing(tmp_path) == ["idx"]
 
 
 def test_atomic_directory_refuses_existing_without_overwrite(tmp_path: Path) -> None:

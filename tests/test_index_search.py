@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import listing
 from odqa.corpus import ChunkSpec
 from odqa.errors import InputError, ModelMismatchError, OdqaError
-from odqa.index import BuildOptions, Manifest, build_index
+from odqa.index import BuildOptions, DenseSettings, Manifest, build_index
 from odqa.retrieve import Searcher
 
 
@@ -66,7 +67,7 @@ def test_every_passage_maps_back_to_its_document_text(built: Path, small_corpus:
 
 def test_dense_scores_match_a_direct_computation(built: Path) -> None:
     searcher = Searcher(built)
-    dense = searcher.retriever("dense")
+    dense = searcher.retriever("dense").engine
     query = "cyclins and cell division"
     hits = searcher.search([query], 3, retriever="dense", unit="passage")[0]
     vector = dense.encoder.encode([query])[0]
@@ -155,7 +156,7 @@ def test_bad_corpus_leaves_no_index_and_keeps_the_old_one(
     with pytest.raises(InputError, match=r"bad.jsonl:2"):
         build_index(bad, target, options(tiny_model, overwrite=True))
     assert sorted(p.name for p in target.iterdir()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "corpus.jsonl", "idx"]
+    assert listing(tmp_path) == ["bad.jsonl", "corpus.jsonl", "idx"]
     with pytest.raises(InputError, match=r"bad.jsonl:2"):
         build_index(bad, tmp_path / "new", options(tiny_model))
     assert not (tmp_path / "new").exists()
@@ -177,7 +178,9 @@ def test_faiss_kinds_find_the_exact_top_hit(
     exact = Searcher(build_index(small_corpus, tmp_path / "exact", options(tiny_model)))
     other = Searcher(
         build_index(
-            small_corpus, tmp_path / kind, options(tiny_model, dense_index=kind, dense_dtype=dtype)
+            small_corpus,
+            tmp_path / kind,
+            options(tiny_model, dense=DenseSettings(index=kind, dtype=dtype)),
         )
     )
     query = ["cell division cycle"]
@@ -191,7 +194,9 @@ def test_ivfpq_on_a_tiny_corpus_is_refused_with_advice(
     tmp_path: Path, small_corpus: Path, tiny_model: Path
 ) -> None:
     with pytest.raises(OdqaError, match="ivfpq needs at least 1,000 passages"):
-        build_index(small_corpus, tmp_path / "pq", options(tiny_model, dense_index="ivfpq"))
+        build_index(
+            small_corpus, tmp_path / "pq", options(tiny_model, dense=DenseSettings(index="ivfpq"))
+        )
     assert not (tmp_path / "pq").exists()
 
 

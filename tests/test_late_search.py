@@ -158,6 +158,7 @@ def test_query_without_tokens_finds_nothing(index: LateIndex, queries) -> None:
     assert (pids[[0, 2]] >= 0).all()
 
 
+@pytest.mark.slow
 def test_explicit_parameters_and_no_pruning(index: LateIndex, queries) -> None:
     Q, qmask, _ = queries
     default, _ = index.search(Q, qmask, 10)

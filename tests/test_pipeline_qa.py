@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 import odqa
+from helpers import save_hand_set_reader, write_squad
 from odqa.cli import app
 from odqa.cli.options import parse_articles
 from odqa.corpus.records import Query
@@ -19,7 +20,6 @@ from odqa.evaluate.answering import evaluate_qa
 from odqa.qa.pipeline import Pipeline, evidence_from_hit
 from odqa.read.answer import Answer, Evidence
 from odqa.read.extractive import ExtractiveReader
-from test_reader_extractive import save_hand_set_reader, write_squad
 
 runner = CliRunner()
 
@@ -56,7 +56,7 @@ def index_dir(tmp_path: Path, small_corpus: Path) -> Path:
 def test_ask_reads_the_retrieved_passages(index_dir: Path, hand_model: Path) -> None:
     searcher = odqa.Searcher(index_dir)
     pipeline = Pipeline(searcher, ExtractiveReader(hand_model, device="cpu"))
-    answer = pipeline.ask("what causes scurvy?", top_k=3)
+    answer = pipeline.ask("what causes scurvy?", k=3)
     assert (answer.kind, answer.text) == ("span", "vitamin C")
     [evidence] = answer.evidence
     assert (evidence.doc_id, evidence.passage_id, evidence.title) == ("d1", "d1#0", "Scurvy")
@@ -66,17 +66,17 @@ def test_ask_reads_the_retrieved_passages(index_dir: Path, hand_model: Path) -> 
     assert evidence_from_hit(hit) == Evidence("d1", "d1#0", hit.passage.text, "Scurvy", hit.score)
 
 
-def test_pipeline_passes_top_k_hits_and_the_retriever(index_dir: Path) -> None:
+def test_pipeline_passes_k_hits_and_the_retriever(index_dir: Path) -> None:
     reader = EchoReader()
-    pipeline = Pipeline(odqa.Searcher(index_dir), reader, retriever_name="bm25")
-    answers = pipeline.ask_many(["lack of vitamin C", "too little vitamin D"], top_k=2)
+    pipeline = Pipeline(odqa.Searcher(index_dir), reader, retriever="bm25")
+    answers = pipeline.ask_many(["lack of vitamin C", "too little vitamin D"], k=2)
     assert [answer.evidence[0].doc_id for answer in answers] == ["d1", "d2"]
     assert [len(passages) for _, passages in reader.calls] == [2, 2]
     assert reader.calls[1][1][0].text == "Rickets comes from too little vitamin D."
     with pytest.raises(OdqaError, match="empty question"):
         pipeline.ask(" ")
     with pytest.raises(OdqaError, match="no 'dense' retriever"):
-        Pipeline(odqa.Searcher(index_dir), reader, retriever_name="dense").ask("scurvy")
+        Pipeline(odqa.Searcher(index_dir), reader, retriever="dense").ask("scurvy")
 
 
 def test_evaluate_qa_by_hand(index_dir: Path) -> None:
@@ -87,7 +87,7 @@ def test_evaluate_qa_by_hand(index_dir: Path) -> None:
         Query("q4", "no gold answer", ()),
     ]
     reader = EchoReader()
-    metrics = evaluate_qa(odqa.Searcher(index_dir), reader, questions, top_ks=(2, 1))
+    metrics = evaluate_qa(odqa.Searcher(index_dir), reader, questions, ks=(2, 1))
     # the reader always says "vitamin C": right for q1 only; q1 and q2 find their answer at
     # rank 1 (d1, d3), q3 has no hit at all
     assert metrics == {

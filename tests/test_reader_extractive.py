@@ -3,55 +3,22 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering
+from transformers import AutoTokenizer
 
-from conftest import TOKENIZER_FILES
+from helpers import SCURVY, TOY, save_hand_set_reader, write_squad
 from odqa.errors import InputError, OdqaError
-from odqa.models import embedded_model_path
 from odqa.read.answer import Evidence
 from odqa.read.extractive import ExtractiveReader
 from odqa.train.reader import (
+    ReaderTrainConfig,
     TrainingQuestion,
     read_training_questions,
     train_reader,
     training_windows,
 )
-
-SCURVY = "Scurvy is caused by a lack of vitamin C in the diet."
-TOY = [
-    ("Scurvy", SCURVY, "What causes scurvy?", "vitamin C"),
-    ("Rickets", "Rickets comes from too little vitamin D and sunlight.", "What causes rickets?",
-     "vitamin D"),
-    ("Beriberi", "Beriberi follows a deficiency of thiamine, also called vitamin B1.",
-     "What deficiency causes beriberi?", "thiamine"),
-]  # fmt: skip
-
-
-def save_hand_set_reader(folder: Path) -> Path:
-    """A reader with no transformer layer whose start logit is ~7.9 on the token "vitamin",
-    end logit ~7.9 on "c", and 0 on every other token: it answers "vitamin C" wherever found."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in TOKENIZER_FILES:
-        shutil.copy(embedded_model_path() / name, folder / name)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    config = BertConfig(hidden_size=8, num_hidden_layers=0, num_attention_heads=1)
-    model = BertForQuestionAnswering(config)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.zero_()
-        model.bert.embeddings.LayerNorm.weight.fill_(1.0)
-        words = model.bert.embeddings.word_embeddings.weight
-        words[tokenizer.convert_tokens_to_ids("vitamin"), 0] = 10.0
-        words[tokenizer.convert_tokens_to_ids("c"), 1] = 10.0
-        model.qa_outputs.weight[0, 0] = 1.0  # start logit = hidden dimension 0
-        model.qa_outputs.weight[1, 1] = 1.0  # end logit = hidden dimension 1
-    model.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -62,31 +29,6 @@ def hand_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def reader(hand_model: Path) -> ExtractiveReader:
     return ExtractiveReader(hand_model, device="cpu")
-
-
-def write_squad(path: Path, items=TOY) -> Path:
-    data = {
-        "data": [
-            {
-                "title": title,
-                "paragraphs": [
-                    {
-                        "context": context,
-                        "qas": [
-                            {
-                                "id": f"q{index}",
-                                "question": question,
-                                "answers": [{"text": answer, "answer_start": context.find(answer)}],
-                            }
-                        ],
-                    }
-                ],
-            }
-            for index, (title, context, question, answer) in enumerate(items)
-        ]
-    }
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
 
 
 def test_reads_the_exact_span_with_offsets(reader: ExtractiveReader) -> None:
@@ -200,6 +142,7 @@ def test_articles_pick_training_questions(tmp_path: Path) -> None:
         read_training_questions(path, range(5, 6))
 
 
+@pytest.mark.slow
 def test_trained_reader_extracts_the_toy_answers(tmp_path: Path, tiny_model: Path) -> None:
     squad = write_squad(tmp_path / "toy.json")
     out = tmp_path / "reader"
@@ -226,3 +169,25 @@ def test_trained_reader_extracts_the_toy_answers(tmp_path: Path, tiny_model: Pat
     with pytest.raises(OdqaError, match="already exists"):
         train_reader(squad, out, base=tiny_model, epochs=1)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".reader")]
+
+
+def test_a_config_object_or_keywords_train_alike(tmp_path: Path, tiny_model: Path) -> None:
+    squad = write_squad(tmp_path / "toy.json")
+    config = ReaderTrainConfig(epochs=1, batch_size=3, max_length=64, doc_stride=16)
+    by_config = train_reader(squad, tmp_path / "a", config, base=tiny_model)
+    by_keywords = train_reader(
+        squad, tmp_path / "b", base=tiny_model, epochs=1, batch_size=3, max_length=64,
+        doc_stride=16,
+    )  # fmt: skip
+    assert by_config["loss"] == by_keywords["loss"]
+    record = json.loads((tmp_path / "a" / "odqa_training.json").read_text())
+    assert list(record) == [
+        "base", "base_sha256", "squad", "articles", "epochs", "batch_size", "learning_rate",
+        "max_length", "doc_stride", "seed", "steps", "seconds", "examples", "windows",
+        "skipped", "loss",
+    ]  # fmt: skip
+    assert (record["max_length"], record["learning_rate"], record["articles"]) == (64, 1e-4, None)
+    with pytest.raises(TypeError):
+        train_reader(squad, tmp_path / "c", base=tiny_model, epoch=1)
+    with pytest.raises(OdqaError, match="precision"):
+        ReaderTrainConfig(precision="half")

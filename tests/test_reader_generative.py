@@ -22,8 +22,9 @@ from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 from typer.testing import CliRunner
 
 import odqa
+from helpers import TOKENIZER_FILES, save_hand_set_reader
+from odqa import make_reader
 from odqa.cli import app
-from odqa.cli.qa import make_reader
 from odqa.errors import OdqaError
 from odqa.models import embedded_model_path
 from odqa.read.answer import Evidence
@@ -36,7 +37,6 @@ from odqa.read.generative import (
     parse_citations,
 )
 from odqa.read.prompt import SYSTEM_PROMPT, Message
-from test_reader_extractive import TOKENIZER_FILES, save_hand_set_reader
 
 PASSAGES = (
     Evidence("d1", "d1#0", "Rickets comes from too little vitamin D.", "Rickets", 3.0),
@@ -427,7 +427,7 @@ def test_ask_command_with_an_endpoint(
     assert [(item["doc_id"], item["citation"]) for item in payload["evidence"]] == [("d1", 1)]
     for extra, message in [
         ([], "exactly one of --reader-model"),
-        (["--api-base", server.base("ok")], "--api-model NAME"),
+        (["--api-base", server.base("ok")], "--api-base needs --api-model"),
         ([*endpoint_args, "--no-answer-threshold", "0.5"], "extractive reader only"),
     ]:
         result = runner.invoke(app, [*args, *extra])
@@ -435,11 +435,11 @@ def test_ask_command_with_an_endpoint(
 
 
 def test_make_reader_kinds(parrot: Path) -> None:
-    reader = make_reader("generative", parrot, "cpu")
+    reader = make_reader("generative", parrot, device="cpu")
     assert isinstance(reader, GenerativeReader) and isinstance(reader.backend, LocalCausalLM)
     with pytest.raises(OdqaError, match="yes/no reader needs"):
-        make_reader("yesno", None, None)
-    with pytest.raises(OdqaError, match="--api-base is for --reader generative"):
-        make_reader("extractive", parrot, None, api_base="http://localhost:8000/v1")
+        make_reader("yesno")
+    with pytest.raises(OdqaError, match="'api_base' is for the generative reader only"):
+        make_reader("extractive", parrot, api_base="http://localhost:8000/v1")
     with pytest.raises(OdqaError, match="available: extractive, yesno, generative"):
-        make_reader("abstractive", parrot, None)
+        make_reader("abstractive", parrot)

@@ -102,6 +102,12 @@ def test_class_weights_come_from_the_whole_training_set(tiny_model: Path, tmp_pa
     record = json.loads((tmp_path / "a" / "odqa_training.json").read_text())
     assert record["class_weights"] == summary["class_weights"]
     assert record["class_weights_rule"] == "auto"
+    assert list(record) == [
+        "base", "base_sha256", "epochs", "batch_size", "learning_rate", "max_length",
+        "class_weights_rule", "lora_rank", "seed", "steps", "seconds", "questions", "pairs",
+        "class_weights", "loss",
+    ]  # fmt: skip
+    assert (record["learning_rate"], record["lora_rank"]) == (3e-5, None)
     plain = train_yesno(three_to_one, tmp_path / "b", base=tiny_model, epochs=1, class_weights=None)
     assert plain["class_weights"] == [1.0, 1.0]
     given = train_yesno(three_to_one, tmp_path / "c", base=tiny_model, epochs=1,

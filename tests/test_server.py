@@ -93,7 +93,7 @@ def test_ask_needs_a_reader(serve) -> None:
 
 
 def test_ask_answers_with_evidence_and_sources(serve) -> None:
-    client = serve(reader=VitaminReader(), top_k=2)
+    client = serve(reader=VitaminReader(), k=2)
     body = client.post("/ask", json={"question": "Which vitamin prevents scurvy?"}).json()
     assert body["answer"] == "vitamin C" and body["kind"] == "span" and body["score"] == 0.9
     evidence = body["evidence"][0]
@@ -296,7 +296,7 @@ def test_a_shutdown_during_an_update_waits_for_it(index: Path) -> None:
 
         writer = threading.Thread(target=add)
         writer.start()
-        while not list(index.parent.glob(".idx.updating-*")):  # the update has begun
+        while not list(index.parent.glob(".idx.partial-*")):  # the update has begun
             assert writer.is_alive(), "the update finished before it was seen running"
             time.sleep(0.002)
         server.send_signal(signal.SIGTERM)
@@ -307,9 +307,23 @@ def test_a_shutdown_during_an_update_waits_for_it(index: Path) -> None:
             server.kill()
     assert outcome["add"].status_code == 200, outcome["add"].text
     assert outcome["add"].json()["documents"] == 20_006
-    assert not list(index.parent.glob(".idx.*"))  # no staging copy left behind
+    assert not list(index.parent.glob(".idx.*-*"))  # no staging copy left behind
     manifest = odqa.Manifest.read(index)
     searcher = odqa.Searcher(index)
     assert manifest.counts["documents"] == searcher.collection.num_documents == 20_006
     hits = searcher.search(["pellagra case 19999 niacin"], 1, retriever="bm25")[0]
     assert hits[0].doc_id == "n19999"
+
+
+def test_create_app_takes_search_options(index: Path) -> None:
+    options = odqa.SearchOptions(retriever="bm25", fusion="rrf")
+    with TestClient(create_app(index, options, k=1)) as client:
+        info = client.get("/info").json()
+        assert info["index"]["default_retriever"] == "bm25" and info["top_k"] == 1
+        assert client.app.state.service.searcher.options == options
+    with TestClient(create_app(index, device="cpu")) as client:  # or its fields as keywords
+        assert client.app.state.service.options.device == "cpu"
+    with pytest.raises(odqa.OdqaError, match="no 'dense' retriever"):
+        create_app(index, retriever="dense")
+    with pytest.raises(odqa.OdqaError, match="unknown search settings"):
+        create_app(index, top_k=3)

@@ -1,5 +1,8 @@
 """The web page end to end in headless Chromium: ask, see the highlighted answer and its
-sources, switch the retriever. Keeps a screenshot in build/test-artifacts/page.png."""
+sources, switch the retriever. Keeps a screenshot in build/test-artifacts/page.png.
+
+Nothing leaves the machine: the system chromedriver is given to selenium's Service, so Selenium
+Manager is never asked (the test fails if it is), and SE_AVOID_STATS keeps its statistics off."""
 
 from __future__ import annotations
 
@@ -13,29 +16,38 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.selenium_manager import SeleniumManager
+from selenium.webdriver.support import expected_conditions as ready
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 import odqa
-from conftest import ROOT
+from helpers import ROOT, save_hand_set_reader
 from odqa.read.extractive import ExtractiveReader
 from odqa.server import create_app
-from test_reader_extractive import save_hand_set_reader
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACT = ROOT / "build" / "test-artifacts" / "page.png"
 
-if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) and not os.environ.get("CI"):
-    pytest.skip(
-        "needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
-        "make test installs them",
-        allow_module_level=True,
-    )
+pytestmark = pytest.mark.browser
 
-from selenium import webdriver  # noqa: E402 (after the skip: selenium is a dev extra)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ready  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+@pytest.fixture(autouse=True)
+def _needs_chromium() -> None:
+    """Skip (fail on CI, which must run this test) without Debian's chromium and chromedriver;
+    a fixture, not a module-level skip, so that ``-m "not browser"`` deselects quietly."""
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    missing = (
+        "needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
+        "make test installs them"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(missing, pytrace=False)
+    pytest.skip(missing)
 
 
 @pytest.fixture()
@@ -63,7 +75,13 @@ def server(tmp_path: Path, small_corpus: Path, tiny_model: Path) -> Iterator[str
 
 
 @pytest.fixture()
-def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[webdriver.Chrome]:
+    monkeypatch.setenv("SE_AVOID_STATS", "true")
+
+    def no_selenium_manager(*args: object, **kwargs: object) -> dict:
+        raise AssertionError("Selenium Manager was asked for a driver; use the system one")
+
+    monkeypatch.setattr(SeleniumManager, "binary_paths", no_selenium_manager)
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (

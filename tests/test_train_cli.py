@@ -88,3 +88,28 @@ def test_bad_training_data_names_file_line_and_field(tmp_path: Path, tiny_model:
     assert result.exit_code == 2
     assert "bad.jsonl:2" in result.output and "query" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_tells_how_to_resume(tmp_path: Path, monkeypatch) -> None:
+    from odqa.train import run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "train_retriever", interrupted)
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"query": "q", "positive": "p"}\n')
+    result = odqa("train", "dense", data, "--out", tmp_path / "out")
+    assert result.exit_code == 130
+    assert "run the same command again to resume" in result.output
+    assert f"{tmp_path / 'out'}.partial" in result.output
+
+
+def test_bad_settings_stop_before_any_work(tmp_path: Path) -> None:
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"query": "q", "positive": "p"}\n')
+    for args in (("--precision", "fp16"), ("--warmup", "2"), ("--batch-size", "0")):
+        result = odqa("train", "dense", data, "--out", tmp_path / "out", *args)
+        assert result.exit_code == 2 and "error:" in result.output, result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()

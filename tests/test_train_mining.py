@@ -51,7 +51,7 @@ def searcher(tmp_path: Path, corpus: Path) -> odqa.Searcher:
 
 
 def window(searcher: odqa.Searcher, query: Query, first: int, last: int) -> list[str]:
-    run = odqa.run_queries(searcher, [query], depth=last)
+    run = odqa.run_queries(searcher, [query], k=last)
     return [doc_id for doc_id, _ in ranked(run[query.id])[first - 1 : last]]
 
 

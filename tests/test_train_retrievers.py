@@ -106,6 +106,7 @@ def test_colbert_projection_starts_from_principal_directions(
     assert torch.allclose(weight @ weight.T, torch.eye(8), atol=1e-4)  # orthonormal rows
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "dense"
     config = quick(epochs=15, batch_size=6, learning_rate=3e-3, warmup=0.0)
@@ -149,6 +150,7 @@ class Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_on_the_same_schedule(tiny_model: Path, tmp_path: Path) -> None:
     config = quick(epochs=2, save_every=2)
     whole = tmp_path / "whole"

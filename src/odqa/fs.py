@@ -3,15 +3,23 @@
 One naming rule for every temporary: ``.NAME.PURPOSE-TOKEN`` beside ``NAME`` (``PURPOSE`` is
 ``partial`` for something being written, ``old`` for a directory being retired), so a
 crash leaves either the old thing or the new one at the path, and leftovers are recognisable.
+
+A directory is swapped in by exchanging the two names in one step (Linux ``renameat2``
+with ``RENAME_EXCHANGE``); where that is not available, by two renames, and a swap cut
+between them is undone by :func:`recover_directory` on the next open. Writers of one
+directory exclude each other with :func:`writer_lock`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import fcntl
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +28,9 @@ from odqa.errors import OdqaError
 
 PARTIAL = "partial"
 RETIRED = "old"
+LOCK = "lock"
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
 
 
 def temporary_sibling(path: str | Path, purpose: str = PARTIAL) -> Path:
@@ -69,16 +80,37 @@ def save_array(path: str | Path, array: np.ndarray) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+def writer_lock(target: str | Path) -> Iterator[None]:
+    """Hold the lock of ``target`` (the file ``.NAME.lock`` beside it) while the body runs;
+    a second writer waits here until the first is done, then sees its result."""
+    target = Path(target).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.{LOCK}"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def atomic_directory(
+    target: str | Path,
+    overwrite: bool = False,
+    replaceable: Callable[[Path], bool] | None = None,
+    what: str = "directory",
+) -> Iterator[Path]:
     """Yield an empty temporary sibling of ``target``; on success it replaces ``target``.
 
     If the body raises (bad input, Ctrl-C), the temporary folder is removed and ``target``
-    is left exactly as it was. An existing ``target`` is refused unless ``overwrite``.
+    is left exactly as it was. An existing ``target`` is refused unless ``overwrite``; even
+    then, a plain file is refused, and so is a non-empty directory that ``replaceable``
+    does not accept (``what`` names what it should have been).
     """
     target = Path(target).resolve()
-    if target.exists() and not overwrite:
-        raise OdqaError(f"{target} already exists; pass --overwrite to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
+    recover_directory(target)
+    check_replaceable(target, overwrite, replaceable, what)
     staging = temporary_sibling(target)
     staging.mkdir()
     try:
@@ -89,12 +121,62 @@ def atomic_directory(target: str | Path, overwrite: bool = False) -> Iterator[Pa
         raise
 
 
+def check_replaceable(
+    target: Path, overwrite: bool, replaceable: Callable[[Path], bool] | None, what: str
+) -> None:
+    """Refuse to replace anything at ``target`` that is not ours to replace."""
+    if not os.path.lexists(target):
+        return
+    if not overwrite:
+        raise OdqaError(f"{target} already exists; pass --overwrite to replace it")
+    if not target.is_dir() or target.is_symlink():
+        raise OdqaError(f"{target} is a file, not an {what}; refusing to replace it")
+    if replaceable is not None and any(target.iterdir()) and not replaceable(target):
+        names = sorted(entry.name for entry in target.iterdir())
+        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        raise OdqaError(
+            f"{target} holds {len(names)} entries ({shown}) and is not an {what}; "
+            "--overwrite replaces only an existing one or an empty folder"
+        )
+
+
 def replace_directory(staging: Path, target: Path) -> None:
-    """Swap ``staging`` into ``target``; the old one is moved aside first, then deleted."""
+    """Swap ``staging`` into ``target`` in one step where the system allows, then delete the
+    old one; elsewhere the old one is moved aside first (see :func:`recover_directory`)."""
     if not target.exists():
         os.rename(staging, target)
+        return
+    if exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)
         return
     retired = temporary_sibling(target, RETIRED)
     os.rename(target, retired)
     os.rename(staging, target)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Exchange two paths' names atomically; False where the system cannot."""
+    rename = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if rename is None:
+        return False
+    done = rename(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE)
+    if done == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def recover_directory(target: str | Path) -> bool:
+    """Undo a swap cut between its two renames: with nothing at ``target`` and the old
+    directory retired beside it, put the old one back. True when it did."""
+    target = Path(target)
+    if os.path.lexists(target):
+        return False
+    retired = sorted(target.parent.glob(f".{target.name}.{RETIRED}-*"))
+    if len(retired) != 1 or not retired[0].is_dir():
+        return False
+    os.rename(retired[0], target)
+    return True

@@ -1,12 +1,34 @@
-"""The options the commands share, declared once, and the parsers of their values."""
+"""The options the commands share, declared once, and the parsers of their values.
+
+Every command that searches (``search``, ``eval``, ``ask``, ``eval-qa``, ``serve``) takes the
+same retrieval options through :func:`with_search_options`, which turns them into one
+:class:`~odqa.retrieve.SearchOptions` (:func:`search_options`).
+
+>>> split_list("bm25, dense,,colbert")
+['bm25', 'dense', 'colbert']
+>>> parse_numbers("0.6,0.4")
+[0.6, 0.4]
+>>> parse_articles("0-37")
+range(0, 38)
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import copy
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from odqa.cli.errors import user_errors
 from odqa.errors import OdqaError
+
+if TYPE_CHECKING:
+    from odqa.retrieve.options import SearchOptions
 
 
 def split_list(value: str) -> list[str]:
@@ -22,16 +44,45 @@ def parse_numbers(value: str | None, kind: type = float) -> list | None:
         raise OdqaError(f"expected comma-separated numbers, got {value!r}") from exc
 
 
+def parse_articles(value: str | None) -> range | None:
+    """``"0-37"`` (inclusive) or ``"5"`` as a range of article indexes."""
+    if value is None:
+        return None
+    first, _, last = value.partition("-")
+    try:
+        start, stop = int(first), int(last or first) + 1
+    except ValueError as exc:
+        raise OdqaError(f"--articles takes FIRST-LAST or N (0-based), got {value!r}") from exc
+    if start < 0 or stop <= start:
+        raise OdqaError(f"--articles takes FIRST-LAST with 0 <= FIRST <= LAST, got {value!r}")
+    return range(start, stop)
+
+
+# --- models and devices ------------------------------------------------------------------------
+
 Model = Annotated[
     str | None,
     typer.Option(help="Local Hugging Face model folder; default: the embedded all-MiniLM-L6-v2."),
+]
+QueryModel = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="Query encoder: a copy of the index's own model (default: that model)."
+    ),
 ]
 Device = Annotated[
     str | None, typer.Option(help="torch device: cpu, cuda, cuda:1 (default: auto).")
 ]
 Precision = Annotated[
-    str, typer.Option(help="auto (bf16 on GPU and bf16-capable CPUs), fp32 or bf16.")
+    str,
+    typer.Option(
+        help="auto (bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere), fp32 or bf16."
+    ),
 ]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+# --- retrieval ---------------------------------------------------------------------------------
+
 Retriever = Annotated[
     str | None,
     typer.Option(
@@ -61,19 +112,123 @@ CentroidScoreThreshold = Annotated[
 ]
 Fusion = Annotated[str, typer.Option(help="Hybrid fusion: zscore (default), minmax or rrf.")]
 Weights = Annotated[
-    str | None, typer.Option(help="Hybrid weights in the index's retriever order, e.g. 0.5,0.5.")
+    str | None,
+    typer.Option(
+        help="Fusion weights, one per list fused (hybrid: in the index's retriever order; "
+        "fuse: in the order of the runs), e.g. 0.5,0.5."
+    ),
 ]
+DEFAULT_FUSION = "zscore"  # odqa.retrieve.fusion.DEFAULT_METHOD, without importing torch here
+
+SEARCH_PARAMETERS: dict[str, tuple[Any, Any]] = {
+    "retriever": (Retriever, None),
+    "fusion": (Fusion, DEFAULT_FUSION),
+    "weights": (Weights, None),
+    "exhaustive": (Exhaustive, False),
+    "ncells": (Ncells, None),
+    "ndocs": (Ndocs, None),
+    "centroid_score_threshold": (CentroidScoreThreshold, None),
+    "model": (QueryModel, None),
+    "device": (Device, None),
+}
+"""The retrieval options of every searching command: parameter -> (option, default)."""
 
 
-def parse_articles(value: str | None) -> range | None:
-    """``"0-37"`` (inclusive) or ``"5"`` as a range of article indexes."""
-    if value is None:
-        return None
-    first, _, last = value.partition("-")
-    try:
-        start, stop = int(first), int(last or first) + 1
-    except ValueError as exc:
-        raise OdqaError(f"--articles takes FIRST-LAST or N (0-based), got {value!r}") from exc
-    if start < 0 or stop <= start:
-        raise OdqaError(f"--articles takes FIRST-LAST with 0 <= FIRST <= LAST, got {value!r}")
-    return range(start, stop)
+def search_options(
+    *,
+    retriever: str | None = None,
+    fusion: str = DEFAULT_FUSION,
+    weights: str | None = None,
+    exhaustive: bool = False,
+    ncells: int | None = None,
+    ndocs: int | None = None,
+    centroid_score_threshold: float | None = None,
+    model: str | None = None,
+    device: str | None = None,
+) -> SearchOptions:
+    """The :class:`~odqa.retrieve.SearchOptions` the retrieval options ask for."""
+    from odqa.index.late import PlaidSettings
+    from odqa.retrieve.options import SearchOptions
+
+    return SearchOptions(
+        retriever=retriever,
+        fusion=fusion,
+        weights=parse_numbers(weights),
+        exhaustive=exhaustive,
+        plaid=PlaidSettings(ncells, centroid_score_threshold, ndocs),
+        model=model,
+        device=device,
+    )
+
+
+def with_search_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the retrieval options (:data:`SEARCH_PARAMETERS`), after its own; it
+    receives them as one keyword argument, ``options``, a SearchOptions.
+
+    ``command``'s own parameters must carry evaluated annotations (its module does not use
+    ``from __future__ import annotations``): typer reads them from the signature.
+    """
+    own = [
+        parameter
+        for name, parameter in inspect.signature(command).parameters.items()
+        if name != "options"
+    ]
+    added = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=_in_panel(option)
+        )
+        for name, (option, default) in SEARCH_PARAMETERS.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> None:
+        settings = {name: values.pop(name) for name in SEARCH_PARAMETERS}
+        with user_errors():
+            options = search_options(**settings)
+        return command(**values, options=options)
+
+    parameters = [*own, *added]
+    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return wrapper
+
+
+def _in_panel(option: Any, panel: str = "Retrieval") -> Any:
+    """``option`` (an ``Annotated[type, typer.Option(...)]``) shown under ``panel`` in --help."""
+    kind, info = typing.get_args(option)
+    info = copy.copy(info)
+    info.rich_help_panel = panel
+    return Annotated[kind, info]
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+ReaderKind = Annotated[
+    str | None,
+    typer.Option("--reader", help="Reader kind: extractive (default), yesno or generative."),
+]
+ReaderModel = Annotated[
+    Path | None,
+    typer.Option(
+        help="Reader model folder: a fine-tuned question-answering model (extractive; odqa "
+        "train reader), a yes/no model (yesno) or a causal language model (generative)."
+    ),
+]
+ApiBase = Annotated[
+    str | None,
+    typer.Option(
+        help="Generative reader: OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."
+    ),
+]
+ApiModel = Annotated[str | None, typer.Option(help="Model name the --api-base endpoint serves.")]
+ApiKeyEnv = Annotated[
+    str, typer.Option(help="Environment variable holding the --api-base endpoint's key.")
+]
+Threshold = Annotated[
+    float | None,
+    typer.Option(help="Answer 'none' when the answer's probability is below this."),
+]
+PassagesRead = Annotated[
+    int,
+    typer.Option("-k", "--k", "--top-k", help="Passages read per question (best per document)."),
+]

@@ -1,43 +1,42 @@
-"""``odqa serve``: an index over HTTP, registered on the app by ``odqa.cli``::
-
-app.command("serve", epilog=SERVE_EPILOG)(serve)
-"""
-
-from __future__ import annotations
+"""``odqa serve``: an index over HTTP (search, ask, add and delete documents, a web page)."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from odqa.cli.options import Device
-from odqa.cli.qa import ApiBase, ApiKeyEnv, ApiModel, QueryModel, ReaderModel, Threshold
+from odqa.cli.errors import user_errors
+from odqa.cli.options import (
+    ApiBase,
+    ApiKeyEnv,
+    ApiModel,
+    PassagesRead,
+    ReaderKind,
+    ReaderModel,
+    Threshold,
+    with_search_options,
+)
+
+if TYPE_CHECKING:
+    from odqa.retrieve.options import SearchOptions
 
 SERVE_EPILOG = (
     "Example: ODQA_API_KEY=secret odqa serve my-index --port 8000 --reader-model my-reader"
 )
 
 
+@with_search_options
 def serve(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    reader: Annotated[
-        str | None,
-        typer.Option(
-            "--reader",
-            help="extractive, yesno or generative (default: extractive when a reader model "
-            "is given); without a reader, /ask is off.",
-        ),
-    ] = None,
+    reader: ReaderKind = None,
     reader_model: ReaderModel = None,
-    top_k: Annotated[int, typer.Option(help="Passages /ask reads unless asked otherwise.")] = 3,
+    k: PassagesRead = 3,
     no_answer_threshold: Threshold = None,
     api_base: ApiBase = None,
     api_model: ApiModel = None,
     api_key_env: ApiKeyEnv = "OPENAI_API_KEY",
-    model: QueryModel = None,
-    device: Device = None,
     allow_writes: Annotated[
         bool,
         typer.Option(
@@ -48,12 +47,16 @@ def serve(
     max_query_chars: Annotated[int, typer.Option(help="Longest query or question.")] = 2000,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1_000_000,
     access_log: Annotated[bool, typer.Option(help="Log every request on stderr.")] = True,
+    *,
+    options: "SearchOptions",
 ) -> None:
-    """Serve an index over HTTP: search, ask, add and delete documents; a web page at /."""
+    """Serve an index over HTTP: search, ask, add and delete documents; a web page at /.
+
+    /ask needs a reader (--reader-model, or --api-base for --reader generative); it reads -k
+    passages when a request does not say. --retriever is what a request naming none gets."""
     import uvicorn
 
-    from odqa.cli.errors import user_errors
-    from odqa.cli.qa import make_reader
+    from odqa.read.factory import make_reader
     from odqa.server import Limits, create_app
 
     with user_errors():
@@ -62,18 +65,17 @@ def serve(
             chosen = make_reader(
                 reader or "extractive",
                 reader_model,
-                device,
-                no_answer_threshold,
+                device=options.device,
+                no_answer_threshold=no_answer_threshold,
                 api_base=api_base,
                 api_model=api_model,
                 api_key_env=api_key_env,
             )
         app = create_app(
             index_dir,
+            options,
             reader=chosen,
-            top_k=top_k,
-            model=model,
-            device=device,
+            k=k,
             limits=Limits(max_k, max_query_chars, max_body_bytes),
             allow_writes=allow_writes,
         )

@@ -14,6 +14,7 @@ from odqa.errors import OdqaError
 
 if TYPE_CHECKING:
     from odqa.train.mining import MiningStats
+    from odqa.train.trainer import TrainConfig
 
 TEMPORARY_MINERS = ("bm25", "dense")
 MINE_EPILOG = (
@@ -214,8 +215,39 @@ def train_colbert(
     restart: Restart = False,
 ) -> None:
     """Train a ColBERT model (Stanford layout out: loads with odqa index --colbert-model)."""
-    settings = locals()
-    _train("colbert", settings)
+    from odqa.cli.errors import user_errors
+    from odqa.train.trainer import TrainConfig
+
+    with user_errors():
+        config = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            accumulation=accumulation,
+            learning_rate=lr,
+            head_learning_rate=head_lr,
+            warmup=warmup,
+            temperature=temperature,
+            loss=loss,
+            max_negatives=negatives,
+            save_every=save_every,
+            eval_every=eval_every,
+            seed=seed,
+        )
+        examples = _training_examples(data, corpus, queries, qrels, articles)
+        _train(
+            "colbert",
+            examples,
+            out,
+            config,
+            dev=_dev_set(eval_corpus, eval_queries, eval_qrels),
+            base=base,
+            dim=dim,
+            doc_maxlen=doc_maxlen,
+            device=device,
+            precision=precision,
+            overwrite=overwrite,
+            restart=restart,
+        )
 
 
 @train_app.command("dense", epilog=DENSE_EPILOG)
@@ -247,63 +279,71 @@ def train_dense(
     restart: Restart = False,
 ) -> None:
     """Train a dense bi-encoder (a Hugging Face folder out: loads with odqa index --model)."""
-    settings = locals()
-    _train("dense", settings)
-
-
-def _train(kind: str, settings: dict) -> None:
-    """Read the data, train, print the summary; Ctrl-C leaves a resumable run."""
     from odqa.cli.errors import user_errors
-    from odqa.train.data import read_training_data
-    from odqa.train.dev import DevSet
-    from odqa.train.run import train_retriever
     from odqa.train.trainer import TrainConfig
 
-    s = settings
+    with user_errors():
+        config = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            accumulation=accumulation,
+            learning_rate=lr,
+            warmup=warmup,
+            temperature=temperature,
+            loss=loss,
+            max_negatives=negatives,
+            save_every=save_every,
+            eval_every=eval_every,
+            seed=seed,
+        )
+        examples = _training_examples(data, corpus, queries, qrels, articles)
+        _train(
+            "dense",
+            examples,
+            out,
+            config,
+            dev=_dev_set(eval_corpus, eval_queries, eval_qrels),
+            base=base,
+            device=device,
+            precision=precision,
+            overwrite=overwrite,
+            restart=restart,
+        )
+
+
+def _training_examples(
+    data: Path, corpus: Path | None, queries: Path | None, qrels: str, articles: str | None
+) -> list:
+    from odqa.train.data import read_training_data
+
+    examples = read_training_data(
+        data, corpus=corpus, queries=queries, qrels=qrels, articles=parse_articles(articles)
+    )
+    typer.echo(f"{len(examples)} training examples from {data}", err=True)
+    return examples
+
+
+def _dev_set(corpus: Path | None, queries: Path | None, qrels: Path | None):
+    from odqa.train.dev import DevSet
+
+    if not any((corpus, queries, qrels)):
+        return None
+    if not all((corpus, queries, qrels)):
+        raise OdqaError("--eval-corpus, --eval-queries and --eval-qrels go together")
+    return DevSet(corpus, queries, qrels)
+
+
+def _train(kind: str, examples: list, out: Path, config: TrainConfig, **options) -> None:
+    """Train, print the summary; Ctrl-C leaves a resumable run (``options`` as
+    :func:`~odqa.train.run.train_retriever` takes them)."""
+    from odqa.train.run import train_retriever
+
     try:
-        with user_errors():
-            examples = read_training_data(
-                s["data"],
-                corpus=s["corpus"],
-                queries=s["queries"],
-                qrels=s["qrels"],
-                articles=parse_articles(s["articles"]),
-            )
-            dev = _dev_set(s, DevSet)
-            config = TrainConfig(
-                epochs=s["epochs"],
-                batch_size=s["batch_size"],
-                accumulation=s["accumulation"],
-                learning_rate=s["lr"],
-                head_learning_rate=s.get("head_lr", 1e-3),
-                warmup=s["warmup"],
-                temperature=s["temperature"],
-                loss=s["loss"],
-                max_negatives=s["negatives"],
-                save_every=s["save_every"],
-                eval_every=s["eval_every"],
-                seed=s["seed"],
-            )
-            typer.echo(f"{len(examples)} training examples from {s['data']}", err=True)
-            summary = train_retriever(
-                kind,
-                examples,
-                s["out"],
-                config=config,
-                base=s["base"],
-                dim=s.get("dim"),
-                doc_maxlen=s.get("doc_maxlen", 180),
-                dev=dev,
-                device=s["device"],
-                precision=s["precision"],
-                overwrite=s["overwrite"],
-                restart=s["restart"],
-                show_progress=True,
-            )
+        summary = train_retriever(kind, examples, out, config=config, show_progress=True, **options)
     except KeyboardInterrupt as exc:
         typer.echo(
             f"interrupted; run the same command again to resume from the last saved step "
-            f"(state in {s['out']}.partial)",
+            f"(state in {out}.partial)",
             err=True,
         )
         raise typer.Exit(130) from exc
@@ -313,16 +353,7 @@ def _train(kind: str, settings: dict) -> None:
     )
     if summary["dev"]:
         line += f", dev nDCG@10 {summary['dev']['ndcg@10']:.4f}"
-    typer.echo(f"{line} -> {s['out']}")
-
-
-def _dev_set(settings: dict, dev_set: type):
-    named = [settings["eval_corpus"], settings["eval_queries"], settings["eval_qrels"]]
-    if not any(named):
-        return None
-    if not all(named):
-        raise OdqaError("--eval-corpus, --eval-queries and --eval-qrels go together")
-    return dev_set(*named)
+    typer.echo(f"{line} -> {out}")
 
 
 READER_EPILOG = (
@@ -361,24 +392,27 @@ def train_reader_command(
 ) -> None:
     """Fine-tune an extractive reader on SQuAD-format questions."""
     from odqa.cli.errors import user_errors
-    from odqa.train.reader import train_reader
+    from odqa.train.reader import ReaderTrainConfig, train_reader
 
     with user_errors():
-        summary = train_reader(
-            squad_json,
-            out,
-            base=base,
+        config = ReaderTrainConfig(
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=learning_rate,
             max_length=max_length,
             doc_stride=doc_stride,
-            articles=parse_articles(articles),
             seed=seed,
-            overwrite=overwrite,
-            eval_json=eval_json,
             device=device,
             precision=precision,
+        )
+        summary = train_reader(
+            squad_json,
+            out,
+            config,
+            base=base,
+            articles=parse_articles(articles),
+            eval_json=eval_json,
+            overwrite=overwrite,
             show_progress=True,
         )
         losses = ", ".join(f"{loss:.3f}" for loss in summary["loss"])
@@ -441,27 +475,24 @@ def train_yesno_command(
 ) -> None:
     """Fine-tune a yes/no reader on BioASQ yes/no questions with their snippets."""
     from odqa.cli.errors import user_errors
-    from odqa.train.yesno import read_yesno_questions, train_yesno
+    from odqa.train.yesno import YesNoTrainConfig, read_yesno_questions, train_yesno
 
     with user_errors():
-        weights = parse_class_weights(class_weights)
-        questions = read_yesno_questions(bioasq_json)
-        summary = train_yesno(
-            questions,
-            out,
-            base=base,
+        config = YesNoTrainConfig(
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=learning_rate,
             max_length=max_length,
-            class_weights=weights,
-            lora=lora,
-            lora_rank=lora_rank,
             seed=seed,
-            overwrite=overwrite,
             device=device,
             precision=precision,
-            show_progress=True,
+            class_weights=parse_class_weights(class_weights),
+            lora=lora,
+            lora_rank=lora_rank,
+        )
+        questions = read_yesno_questions(bioasq_json)
+        summary = train_yesno(
+            questions, out, config, base=base, overwrite=overwrite, show_progress=True
         )
         w_no, w_yes = summary["class_weights"]
         losses = ", ".join(f"{loss:.3f}" for loss in summary["loss"])

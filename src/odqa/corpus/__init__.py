@@ -1,6 +1,6 @@
 """Reading corpora, queries and judgements, and cutting documents into passages."""
 
-from odqa.corpus.chunking import ChunkSpec, chunk_documents, is_empty
+from odqa.corpus.chunking import ChunkSpec, chunk_documents, indexable_text, is_empty
 from odqa.corpus.readers import read_documents, read_qrels, read_queries
 from odqa.corpus.records import Document, Passage, Qrels, Query
 
@@ -11,6 +11,7 @@ __all__ = [
     "Qrels",
     "Query",
     "chunk_documents",
+    "indexable_text",
     "is_empty",
     "read_documents",
     "read_qrels",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from odqa.corpus.records import Document, Passage
+from odqa.errors import OdqaError
 
 MIN_TOKENS = 8
 
@@ -26,9 +27,9 @@ class ChunkSpec:
 
     def __post_init__(self) -> None:
         if self.tokens < MIN_TOKENS:
-            raise ValueError(f"chunk tokens must be at least {MIN_TOKENS}, got {self.tokens}")
+            raise OdqaError(f"chunk tokens must be at least {MIN_TOKENS}, got {self.tokens}")
         if not 0 <= self.overlap < self.tokens:
-            raise ValueError(
+            raise OdqaError(
                 f"chunk overlap must be in [0, {self.tokens}) (less than the window), "
                 f"got {self.overlap}"
             )
@@ -37,6 +38,11 @@ class ChunkSpec:
     def stride(self) -> int:
         """Tokens between the starts of consecutive windows."""
         return self.tokens - self.overlap
+
+
+def indexable_text(passage: Passage) -> str:
+    """What BM25 and the encoders see of a passage: its title, then its text."""
+    return f"{passage.title} {passage.text}".strip() if passage.title else passage.text
 
 
 def is_empty(document: Document) -> bool:
@@ -63,7 +69,7 @@ def chunk_documents(
     an empty document (see :func:`is_empty`) yields nothing.
     """
     if not getattr(tokenizer, "is_fast", False):
-        raise TypeError("chunk_documents needs a Hugging Face fast tokenizer (for offsets)")
+        raise OdqaError("chunk_documents needs a Hugging Face fast tokenizer (for offsets)")
     iterator = iter(documents)
     while batch := list(itertools.islice(iterator, batch_size)):
         yield from _chunk_batch(batch, tokenizer, spec)

@@ -21,27 +21,27 @@ def evaluate_qa(
     reader: Reader,
     questions: Sequence[Query],
     *,
-    top_ks: Sequence[int] = (1, 2, 3, 5),
+    ks: Sequence[int] = (1, 2, 3, 5),
     retriever: str | None = None,
     show_progress: bool = False,
 ) -> dict[str, float | int]:
-    """Exact match and F1 of the pipeline reading the top k passages, for each k, and beside
-    them top-k retrieval accuracy: the share of questions with a gold answer, normalised, in
-    one of the top k passages. All in percent.
+    """Exact match and F1 of the pipeline reading the top k passages, for each k of ``ks``,
+    and beside them top-k retrieval accuracy: the share of questions with a gold answer,
+    normalised, in one of the top k passages. All in percent.
 
     Each question is retrieved once, at the largest k, and its top k read for each k. Keys:
     ``em@k``, ``f1@k``, ``retrieval_accuracy@k`` for each k in increasing order, then
     ``questions`` (scored: those with gold answers) and ``questions_without_answers``.
     """
-    cutoffs = sorted(set(top_ks))
+    cutoffs = sorted(set(ks))
     if not cutoffs or cutoffs[0] < 1:
-        raise OdqaError(f"top-k values must be positive integers, got {list(top_ks)}")
+        raise OdqaError(f"k values must be positive integers, got {list(ks)}")
     scored = [question for question in questions if question.answers]
     if not scored:
         raise InputError(
             f"none of the {len(questions)} questions has gold answers", field="answers"
         )
-    pipeline = Pipeline(searcher, reader, retriever_name=retriever)
+    pipeline = Pipeline(searcher, reader, retriever=retriever)
     predictions: dict[int, dict[str, str]] = {k: {} for k in cutoffs}
     found = dict.fromkeys(cutoffs, 0)
     progress = tqdm(total=len(scored), desc="answering", unit="question", disable=not show_progress)

@@ -24,7 +24,7 @@ from itertools import islice
 import pytrec_eval
 
 from odqa.corpus.records import Qrels
-from odqa.errors import InputError
+from odqa.errors import InputError, OdqaError
 from odqa.evaluate.runs import Run, ranked
 
 _MEASURES = {"ndcg@10": "ndcg_cut_10", "recall@10": "recall_10", "recall@100": "recall_100"}
@@ -66,7 +66,7 @@ def _cutoffs(accuracy_at: Sequence[int]) -> list[int]:
     cutoffs = list(dict.fromkeys(accuracy_at))
     for k in cutoffs:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"accuracy cutoffs must be positive integers, got {k!r}")
+            raise OdqaError(f"accuracy cutoffs must be positive integers, got {k!r}")
     return cutoffs
 
 

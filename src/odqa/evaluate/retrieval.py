@@ -21,16 +21,16 @@ def run_queries(
     queries: Sequence[Query],
     *,
     retriever: str | None = None,
-    depth: int = RUN_DEPTH,
+    k: int = RUN_DEPTH,
     show_progress: bool = False,
 ) -> Run:
-    """The top ``depth`` documents of each query (best passage per document) as a run."""
+    """The top ``k`` documents of each query (best passage per document) as a run."""
     run: Run = {}
     progress = tqdm(total=len(queries), desc="searching", unit="query", disable=not show_progress)
     for start in range(0, len(queries), QUERY_BATCH):
         batch = queries[start : start + QUERY_BATCH]
         results = searcher.search(
-            [query.text for query in batch], depth, retriever=retriever, with_text=False
+            [query.text for query in batch], k, retriever=retriever, with_text=False
         )
         for query, hits in zip(batch, results, strict=True):
             run[query.id] = {hit.doc_id: hit.score for hit in hits}
@@ -58,7 +58,7 @@ def evaluate_index(
         searcher,
         judged,
         retriever=retriever,
-        depth=max(RUN_DEPTH, *accuracy_at) if accuracy_at else RUN_DEPTH,
+        k=max(RUN_DEPTH, *accuracy_at) if accuracy_at else RUN_DEPTH,
         show_progress=show_progress,
     )
     if run_out is not None:

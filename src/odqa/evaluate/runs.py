@@ -69,7 +69,7 @@ def _lines(run: Run, tag: str) -> Iterator[str]:
         for rank, (doc_id, score) in enumerate(ranked(run[query_id]), start=1):
             _check_token(doc_id, "document id")
             if not math.isfinite(score):
-                raise ValueError(
+                raise InputError(
                     f"query {query_id!r}, document {doc_id!r}: score {score} is not finite"
                 )
             yield f"{query_id} Q0 {doc_id} {rank} {float(score)!r} {tag}\n"
@@ -108,7 +108,7 @@ def _add(run: Run, fields: list[str], path: Path, number: int) -> None:
 def _check_token(value: str, what: str) -> None:
     """Refuse a value that would break the whitespace-separated format."""
     if not value or any(char.isspace() for char in value):
-        raise ValueError(
+        raise InputError(
             f"{what} {value!r} is empty or contains whitespace; TREC runs cannot hold it"
         )
 

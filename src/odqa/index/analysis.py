@@ -233,11 +233,11 @@ def make_analyzer(language: str, sample: Iterable[str] | None = None) -> Analyze
     """The analyzer for ``"en"``, ``"ko"``, ``"generic"``, or ``"auto"``.
 
     ``"auto"`` picks one with :func:`detect_language` over ``sample``, which it needs.
-    Raises :class:`ValueError` for any other language.
+    Raises :class:`~odqa.errors.OdqaError` for any other language.
     """
     if language == "auto":
         if sample is None:
-            raise ValueError("language 'auto' needs sample texts to detect the language from")
+            raise OdqaError("language 'auto' needs sample texts to detect the language from")
         language = detect_language(sample)
     if language == "en":
         return EnglishAnalyzer()
@@ -245,7 +245,7 @@ def make_analyzer(language: str, sample: Iterable[str] | None = None) -> Analyze
         return KoreanAnalyzer()
     if language == "generic":
         return GenericAnalyzer()
-    raise ValueError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
+    raise OdqaError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
 
 
 def analyzer_from_config(config: dict[str, Any]) -> Analyzer:

@@ -1,4 +1,6 @@
-"""The ColBERT part of an index build: train the codec on a sample, then stream passages in.
+"""The ColBERT kind: late interaction over our compressed engine (:mod:`odqa.index.late`).
+
+Build: train the codec on a sample, then stream passages in.
 
 The sample is drawn before any passage is compressed: a first, read-only pass over the corpus
 counts its documents (and checks every record), then up to ``sample_documents`` of them,
@@ -10,46 +12,78 @@ encoded twice; memory for this is bounded by the sample size.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, is_empty
-from odqa.index.late import LateIndexWriter
+from odqa.corpus import Document, Passage, indexable_text, is_empty
+from odqa.index.kind import (
+    CorpusPass,
+    PassageBatch,
+    Runtime,
+    SearchSettings,
+    Settings,
+    check_same_model,
+    wanted_model,
+)
+from odqa.index.late import (
+    LateIndex,
+    LateIndexWriter,
+    PlaidSettings,
+    add_passages,
+    delete_passages,
+    recluster,
+)
 from odqa.models.colbert import ColBERTEncoder
 
-LATE_FOLDER = "colbert"
+if TYPE_CHECKING:
+    from odqa.index.options import BuildOptions
+
+FOLDER = "colbert"
 Vectors = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ColBERTSettings:
+    """``model``: the checkpoint (Stanford, PyLate or plain; default: the build's model);
+    ``nbits``: residual bits per dimension; ``sample``: documents that train the centroids."""
+
+    model: str | None = None
+    nbits: int = 2
+    sample: int = 2048
 
 
 class ColBERTBuild:
     """Encodes passages with a ColBERT encoder into a compressed late-interaction index."""
 
     def __init__(
-        self,
-        folder: Path,
-        encoder: ColBERTEncoder,
-        *,
-        nbits: int,
-        batch_size: int,
-        seed: int = 0,
+        self, encoder: ColBERTEncoder, settings: ColBERTSettings, *, batch_size: int, seed: int = 0
     ) -> None:
         self.encoder = encoder
+        self.settings = settings
         self.batch_size = batch_size
-        self.writer = LateIndexWriter(
-            folder / LATE_FOLDER, nbits=nbits, seed=seed, device=encoder.device
-        )
         self.seed = seed
         self.truncated = 0
         self._cached: dict[int, list[Vectors]] = {}
         self._documents_seen = 0
 
+    def tokenizer(self):
+        return self.encoder.tokenizer, self.encoder.ref
+
+    def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
+        """Open the writer, then train the codec on a sample of the corpus."""
+        self.writer = LateIndexWriter(
+            folder / FOLDER, nbits=self.settings.nbits, seed=self.seed, device=self.encoder.device
+        )
+        self.train(corpus.reread, corpus.chunk, indexable_text, self.settings.sample)
+
     def train(
         self,
         documents: Callable[[], Iterable[Document]],
-        tokenizer,
-        chunk: ChunkSpec,
+        chunk: Callable[[Sequence[Document]], list[Passage]],
         text_of: Callable[[Passage], str],
         sample_documents: int,
     ) -> None:
@@ -59,7 +93,7 @@ class ColBERTBuild:
         chosen = set(rng.choice(count, size=min(count, sample_documents), replace=False).tolist())
         numbered = enumerate(d for d in documents() if not is_empty(d))
         sample = {number: document for number, document in numbered if number in chosen}
-        passages = list(chunk_documents(list(sample.values()), tokenizer, chunk))
+        passages = chunk(list(sample.values()))
         vectors = self._encode([text_of(passage) for passage in passages])
         number_of = {document.id: number for number, document in sample.items()}
         for passage, part in zip(passages, split_passages(*vectors), strict=True):
@@ -67,10 +101,11 @@ class ColBERTBuild:
         tokens_per_document = vectors[0].shape[0] / max(1, len(sample))
         self.writer.train(vectors[0].float(), num_tokens=int(tokens_per_document * count))
 
-    def add(
-        self, documents: Sequence[Document], passages: Sequence[Passage], texts: Sequence[str]
-    ) -> None:
-        """Compress the passages of ``documents`` (non-empty, in corpus order) into the index."""
+    def add(self, batch: PassageBatch) -> None:
+        """Compress the passages of the batch's documents into the index."""
+        documents, passages, texts = batch.documents, batch.passages, batch.texts
+        if not texts:
+            return
         number_of = {doc.id: self._documents_seen + i for i, doc in enumerate(documents)}
         self._documents_seen += len(documents)
         fresh = [i for i, p in enumerate(passages) if number_of[p.doc_id] not in self._cached]
@@ -90,7 +125,7 @@ class ColBERTBuild:
         self.truncated += self.encoder.last_truncated
         return embeddings.half(), doclens
 
-    def finish(self) -> dict:
+    def finish(self) -> Settings:
         """Close the index; returns what the manifest records about it."""
         self.writer.finish()
         meta = self.writer.meta
@@ -107,3 +142,82 @@ def split_passages(embeddings: torch.Tensor, doclens: torch.Tensor) -> list[Vect
     """One ``(vectors, doclen)`` pair per passage."""
     pieces = torch.split(embeddings, doclens.tolist())
     return [(piece, doclens[i : i + 1]) for i, piece in enumerate(pieces)]
+
+
+def settings_encoder(index: Path, settings: Settings, runtime: Runtime) -> ColBERTEncoder:
+    """The ColBERT encoder an index recorded, loaded (and checked to be the same weights)."""
+    encoder = ColBERTEncoder(
+        wanted_model(index, settings, runtime.model),
+        device=runtime.device,
+        precision=runtime.precision,
+        query_maxlen=settings["query_maxlen"],
+        doc_maxlen=settings["doc_maxlen"],
+    )
+    check_same_model(index, settings, encoder.ref)
+    return encoder
+
+
+class ColBERTSearch:
+    """PLAID search (tuned by ``plaid``) or, ``exhaustive``, exact MaxSim over every passage;
+    deleted passages are gone from the inverted file, so never come back."""
+
+    returns_deleted = False
+
+    def __init__(
+        self,
+        index: LateIndex,
+        encoder: ColBERTEncoder,
+        exhaustive: bool = False,
+        plaid: PlaidSettings | None = None,
+    ) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.exhaustive = exhaustive
+        self.plaid = plaid or PlaidSettings()
+
+    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        Q, qmask = self.encoder.encode_queries(list(queries))
+        if self.exhaustive:
+            return self.index.exhaustive(Q, qmask, k)
+        return self.index.search(Q, qmask, k, **asdict(self.plaid))
+
+    def rescore(self, query: str, rows: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact MaxSim of ``query`` over the given passage rows only, best ``k``."""
+        Q, qmask = self.encoder.encode_queries([query])
+        return self.index.exhaustive(Q, qmask, k, subset=list(rows))
+
+
+class ColBERTKind:
+    """Late-interaction retrieval over the compressed index."""
+
+    name = "colbert"
+    folder = FOLDER
+
+    def builder(self, options: BuildOptions) -> ColBERTBuild:
+        encoder = ColBERTEncoder(
+            options.colbert.model or options.model,
+            device=options.device,
+            precision=options.precision,
+        )
+        return ColBERTBuild(encoder, options.colbert, batch_size=options.encode_batch)
+
+    def add(self, index: Path, settings: Settings, batch: PassageBatch, runtime: Runtime) -> dict:
+        """Compress the new passages with the existing centroids; re-cluster when outgrown."""
+        if not batch.texts:
+            return {}
+        encoder = settings_encoder(index, settings, runtime)
+        embeddings, doclens = encoder.encode_documents(list(batch.texts))
+        result = add_passages(index / FOLDER, embeddings, doclens, device=encoder.device)
+        if result.recluster_advised:
+            recluster(index / FOLDER, device=encoder.device)
+        return {"reclustered": result.recluster_advised}
+
+    def delete(self, index: Path, settings: Settings, rows: np.ndarray) -> None:
+        """Drop the rows from the inverted file."""
+        delete_passages(index / FOLDER, rows.tolist())
+
+    def open(self, index: Path, settings: Settings, options: SearchSettings) -> ColBERTSearch:
+        runtime = Runtime(options.device, options.precision, options.model)
+        encoder = settings_encoder(index, settings, runtime)
+        late = LateIndex(index / FOLDER, device=encoder.device)
+        return ColBERTSearch(late, encoder, options.exhaustive, options.plaid)

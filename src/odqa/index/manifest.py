@@ -40,6 +40,9 @@ class Manifest:
     def read(cls, folder: str | Path) -> Manifest:
         """Read and check the manifest of ``folder``; refuses newer format versions."""
         path = Path(folder) / MANIFEST_NAME
+        fs.recover_directory(folder)  # a swap cut short by a crash puts the old index back
+        if Path(folder).is_file():
+            raise IndexFormatError(f"{folder}: a file, not an index directory")
         if not Path(folder).is_dir():
             raise IndexFormatError(f"{folder}: no such index directory")
         try:
@@ -77,3 +80,8 @@ class Manifest:
             details = ", ".join(f"{key}={value}" for key, value in settings.items())
             lines.append(f"retriever {name}: {details}")
         return "\n".join(lines)
+
+
+def is_index(folder: Path) -> bool:
+    """Whether ``folder`` looks like an odqa index (it holds a manifest)."""
+    return (Path(folder) / MANIFEST_NAME).is_file()

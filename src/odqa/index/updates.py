@@ -18,54 +18,37 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-import faiss
 import numpy as np
 
-from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, is_empty
+from odqa import fs
+from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, indexable_text, is_empty
 from odqa.errors import InputError
 from odqa.fs import replace_directory
-from odqa.index.analysis import analyzer_from_config
-from odqa.index.bm25 import BM25Builder
-from odqa.index.builder import chunking_tokenizer, indexable_text
-from odqa.index.colbert import LATE_FOLDER
 from odqa.index.collection import DELETED, DOC_IDS, DOCUMENTS, OFFSETS, PASSAGES, Collection
-from odqa.index.dense import INDEX_FILE
-from odqa.index.late import add_passages, delete_passages, recluster
+from odqa.index.kind import PassageBatch, Runtime
 from odqa.index.manifest import Manifest
-from odqa.retrieve.searcher import Searcher
+from odqa.index.registry import kind_named
+from odqa.models.checkpoint import load_transformer, resolve_model
+from odqa.models.device import pick_device
 
 
 @contextlib.contextmanager
 def staged_copy(index_dir: str | Path) -> Iterator[Path]:
     """A hard-linked copy of ``index_dir`` to change; it replaces the index on success."""
     target = Path(index_dir).resolve()
-    Manifest.read(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.updating-", dir=target.parent))
-    try:
-        copy = staging / "index"
-        shutil.copytree(target, copy, copy_function=os.link)
-        yield copy
-        replace_directory(copy, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a new file renamed over ``path``."""
-    partial = path.with_name(f".partial.{path.name}")
-    np.save(partial, array)
-    os.replace(partial, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    partial = path.with_name(f".partial.{path.name}")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    with fs.writer_lock(target):  # a second writer waits, then changes the first's result
+        Manifest.read(target)
+        staging = fs.temporary_sibling(target)
+        try:
+            shutil.copytree(target, staging, copy_function=os.link)
+            yield staging
+            replace_directory(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def add_documents(
@@ -83,28 +66,25 @@ def add_documents(
     documents = list(documents)
     kept = [document for document in documents if not is_empty(document)]
     with staged_copy(index_dir) as folder:
-        searcher = Searcher(folder, device=device, precision=precision)
-        manifest = searcher.manifest
-        _check_new_ids(searcher, kept)
-        passages = _chunk(searcher, kept)
-        texts = [indexable_text(passage) for passage in passages]
-        _append_collection(folder, searcher, kept, passages)
+        manifest = Manifest.read(folder)
+        collection = Collection(folder)
+        _check_new_ids(collection, kept)
+        passages = _chunk(manifest, kept)
+        _append_collection(folder, collection, kept, passages)
+        collection.close()
+        batch = PassageBatch(kept, passages, [indexable_text(passage) for passage in passages])
         report: dict[str, int | bool] = {
             "added_documents": len(kept),
             "added_passages": len(passages),
             "skipped_empty": len(documents) - len(kept),
         }
-        if "dense" in manifest.retrievers and texts:
-            _add_dense(folder, searcher, texts)
-        if "colbert" in manifest.retrievers and texts:
-            report["reclustered"] = _add_colbert(folder, searcher, texts)
-        if "bm25" in manifest.retrievers:
-            _rebuild_bm25(folder, manifest)
+        runtime = Runtime(device, precision)
+        for name, settings in manifest.retrievers.items():
+            report.update(kind_named(name).add(folder, settings, batch, runtime))
         manifest.counts["documents"] += len(kept)
         manifest.counts["passages"] += len(passages)
         manifest.counts["skipped_empty"] += len(documents) - len(kept)
         manifest.write(folder)
-        searcher.collection.close()
     return report
 
 
@@ -112,8 +92,8 @@ def delete_documents(index_dir: str | Path, doc_ids: Iterable[str]) -> dict[str,
     """Delete documents by id from every retriever; unknown ids are refused, naming them."""
     wanted = set(doc_ids)
     with staged_copy(index_dir) as folder:
-        searcher = Searcher(folder)
-        collection = searcher.collection
+        manifest = Manifest.read(folder)
+        collection = Collection(folder)
         live = live_documents(collection)
         numbers = {
             doc_id: number
@@ -126,17 +106,16 @@ def delete_documents(index_dir: str | Path, doc_ids: Iterable[str]) -> dict[str,
         rows = np.flatnonzero(np.isin(collection.passages[:, 0], list(numbers.values())))
         deleted = np.array(collection.deleted)
         deleted[rows] = True
-        _save_array(folder / DELETED, deleted)
-        if "colbert" in searcher.manifest.retrievers:
-            delete_passages(folder / LATE_FOLDER, rows.tolist())
-        manifest = searcher.manifest
+        collection.close()
+        fs.save_array(folder / DELETED, deleted)
+        for name, settings in manifest.retrievers.items():
+            kind_named(name).delete(folder, settings, rows)
         manifest.counts["documents"] -= len(numbers)
         manifest.counts["passages"] -= len(rows)
         manifest.counts["deleted_documents"] = manifest.counts.get("deleted_documents", 0) + len(
             numbers
         )
         manifest.write(folder)
-        collection.close()
     return {"deleted_documents": len(numbers), "deleted_passages": len(rows)}
 
 
@@ -146,8 +125,7 @@ def live_documents(collection: Collection) -> np.ndarray:
     return np.bincount(owners, minlength=collection.num_documents) > 0
 
 
-def _check_new_ids(searcher: Searcher, documents: list[Document]) -> None:
-    collection = searcher.collection
+def _check_new_ids(collection: Collection, documents: list[Document]) -> None:
     alive = live_documents(collection)
     live = {doc_id for number, doc_id in enumerate(collection.doc_ids) if alive[number]}
     seen: set[str] = set()
@@ -157,67 +135,31 @@ def _check_new_ids(searcher: Searcher, documents: list[Document]) -> None:
         seen.add(document.id)
 
 
-def _chunk(searcher: Searcher, documents: list[Document]) -> list[Passage]:
+def _chunk(manifest: Manifest, documents: list[Document]) -> list[Passage]:
     """Cut the new documents exactly as the index's documents were cut."""
-    chunking = searcher.manifest.chunking
-    tokenizer, _ = chunking_tokenizer(chunking["tokenizer"], None, None)
+    chunking = manifest.chunking
+    tokenizer, _ = load_transformer(resolve_model(chunking["tokenizer"]).path, pick_device("cpu"))
     spec = ChunkSpec(tokens=chunking["tokens"], overlap=chunking["overlap"])
     return list(chunk_documents(documents, tokenizer, spec))
 
 
 def _append_collection(
-    folder: Path, searcher: Searcher, documents: list[Document], passages: list[Passage]
+    folder: Path, collection: Collection, documents: list[Document], passages: list[Passage]
 ) -> None:
-    collection = searcher.collection
     first = collection.num_documents
     number = {document.id: first + i for i, document in enumerate(documents)}
     lines = [(json.dumps(asdict(d), ensure_ascii=False) + "\n").encode() for d in documents]
-    partial = folder / f".partial.{DOCUMENTS}"
-    shutil.copyfile(folder / DOCUMENTS, partial)  # a new file: the linked one stays as it was
-    with partial.open("ab") as handle:
-        handle.writelines(lines)
-    os.replace(partial, folder / DOCUMENTS)
+    with fs.atomic_file(folder / DOCUMENTS) as partial:  # a new file: the linked one stays
+        shutil.copyfile(folder / DOCUMENTS, partial)
+        with partial.open("ab") as handle:
+            handle.writelines(lines)
     offsets = np.asarray(collection.offsets)
     ends = offsets[-1] + np.cumsum([len(line) for line in lines], dtype=np.int64)
-    _save_array(folder / OFFSETS, np.concatenate([offsets, ends]))
+    fs.save_array(folder / OFFSETS, np.concatenate([offsets, ends]))
     rows = np.asarray(
         [(number[p.doc_id], p.chunk, p.start, p.end) for p in passages], dtype=np.int64
     ).reshape(-1, 4)
-    _save_array(folder / PASSAGES, np.concatenate([np.asarray(collection.passages), rows]))
-    _save_array(folder / DELETED, np.concatenate([collection.deleted, np.zeros(len(rows), bool)]))
+    fs.save_array(folder / PASSAGES, np.concatenate([np.asarray(collection.passages), rows]))
+    fs.save_array(folder / DELETED, np.concatenate([collection.deleted, np.zeros(len(rows), bool)]))
     ids = collection.doc_ids + [document.id for document in documents]
-    _write_text(folder / DOC_IDS, json.dumps(ids, ensure_ascii=False))
-
-
-def _add_dense(folder: Path, searcher: Searcher, texts: list[str]) -> None:
-    retriever = searcher.retriever("dense")
-    index = retriever.index.index
-    index.add(retriever.encoder.encode_documents(texts))
-    path = folder / "dense" / INDEX_FILE
-    partial = path.with_name(f".partial.{INDEX_FILE}")
-    faiss.write_index(index, str(partial))
-    os.replace(partial, path)
-
-
-def _add_colbert(folder: Path, searcher: Searcher, texts: list[str]) -> bool:
-    """Compress the new passages with the existing centroids; re-cluster when outgrown."""
-    encoder = searcher.retriever("colbert").encoder
-    embeddings, doclens = encoder.encode_documents(texts)
-    result = add_passages(folder / LATE_FOLDER, embeddings, doclens, device=encoder.device)
-    if result.recluster_advised:
-        recluster(folder / LATE_FOLDER, device=encoder.device)
-    return result.recluster_advised
-
-
-def _rebuild_bm25(folder: Path, manifest: Manifest) -> None:
-    """Re-index BM25 over every stored passage (deleted ones stay, skipped at search)."""
-    settings = manifest.retrievers["bm25"]
-    collection = Collection(folder)
-    builder = BM25Builder(analyzer_from_config(settings["analyzer"]))
-    rows = range(collection.num_passages)
-    for start in range(0, len(rows), 4096):
-        builder.add([indexable_text(collection.passage(r)) for r in rows[start : start + 4096]])
-    collection.close()
-    shutil.rmtree(folder / "bm25")
-    builder.save(folder / "bm25", settings["method"], settings["k1"], settings["b"])
-    settings["vocabulary"] = len(builder.vocab)
+    fs.write_text(folder / DOC_IDS, json.dumps(ids, ensure_ascii=False))

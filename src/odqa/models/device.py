@@ -29,7 +29,9 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def use_bf16(device: torch.device, precision: str) -> bool:
-    """``auto`` means bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere."""
+    """``auto`` means bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere.
+
+    The one precision rule: encoding, indexing, reading and every trainer follow it."""
     if precision not in PRECISIONS:
         raise OdqaError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":

@@ -24,29 +24,31 @@ def evidence_from_hit(hit: Hit) -> Evidence:
 
 
 class Pipeline:
-    """Open-domain QA: the top passages of ``searcher`` (one per document, best first) read
-    by ``reader``. ``retriever_name`` picks the index's retriever (default: its default)."""
+    """Open-domain QA: the top ``k`` passages of ``searcher`` (one per document, best first)
+    read by ``reader``. ``retriever`` picks the index's retriever (default: its default).
 
-    def __init__(
-        self, searcher: Searcher, reader: Reader, *, retriever_name: str | None = None
-    ) -> None:
+    Any object with ``read(question, passages) -> Answer`` is a reader (see
+    :class:`~odqa.read.answer.Reader`); :func:`~odqa.read.factory.make_reader` builds odqa's.
+    """
+
+    def __init__(self, searcher: Searcher, reader: Reader, *, retriever: str | None = None) -> None:
         self.searcher = searcher
         self.reader = reader
-        self.retriever_name = retriever_name
+        self.retriever = retriever
 
-    def retrieve(self, questions: Sequence[str], top_k: int) -> list[list[Evidence]]:
-        """The top ``top_k`` passages of each question, as evidence."""
-        results = self.searcher.search(questions, top_k, retriever=self.retriever_name)
+    def retrieve(self, questions: Sequence[str], k: int) -> list[list[Evidence]]:
+        """The top ``k`` passages of each question, as evidence."""
+        results = self.searcher.search(questions, k, retriever=self.retriever)
         return [[evidence_from_hit(hit) for hit in hits] for hits in results]
 
-    def ask(self, question: str, *, top_k: int = 3) -> Answer:
-        """The answer to one question from its ``top_k`` passages."""
+    def ask(self, question: str, *, k: int = 3) -> Answer:
+        """The answer to one question from its top ``k`` passages."""
         if not question.strip():
             raise OdqaError("empty question")
-        return self.reader.read(question, self.retrieve([question], top_k)[0])
+        return self.reader.read(question, self.retrieve([question], k)[0])
 
     def ask_many(
-        self, questions: Sequence[str], *, top_k: int = 3, show_progress: bool = False
+        self, questions: Sequence[str], *, k: int = 3, show_progress: bool = False
     ) -> list[Answer]:
         """Answers to ``questions``, in order; retrieval runs in batches."""
         blank = next((i for i, question in enumerate(questions) if not question.strip()), None)
@@ -58,7 +60,7 @@ class Pipeline:
         )
         for first in range(0, len(questions), SEARCH_BATCH):
             batch = questions[first : first + SEARCH_BATCH]
-            for question, evidence in zip(batch, self.retrieve(batch, top_k), strict=True):
+            for question, evidence in zip(batch, self.retrieve(batch, k), strict=True):
                 answers.append(self.reader.read(question, evidence))
                 progress.update()
         progress.close()

@@ -1,4 +1,4 @@
-"""The retriever protocol and the step shared by all retrievers: rows to hits."""
+"""The retriever protocol, and the one retriever over any kind of an index: rows to hits."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from odqa.index.collection import Collection
+from odqa.index.kind import RowSearcher
 from odqa.retrieve.hit import Hit
 
 
@@ -43,3 +44,23 @@ def hits_from_rows(collection: Collection, rows: np.ndarray, scores: np.ndarray)
             ]
         )
     return results
+
+
+class IndexRetriever:
+    """A retriever kind of an index opened for search (``engine``), its rows turned into
+    hits; deleted passages never come back."""
+
+    def __init__(self, name: str, engine: RowSearcher, collection: Collection) -> None:
+        self.name = name
+        self.engine = engine
+        self.collection = collection
+
+    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        extra = self.collection.num_deleted if self.engine.returns_deleted else 0
+        rows, scores = self.engine.search(queries, k + extra)
+        return [hits[:k] for hits in hits_from_rows(self.collection, rows, scores)]
+
+    def rescore(self, query: str, rows: Sequence[int], k: int) -> list[Hit]:
+        """Exact re-scoring of ``query`` over the given rows, for engines that can."""
+        found, scores = self.engine.rescore(query, rows, k)
+        return hits_from_rows(self.collection, found, scores)[0]

@@ -52,6 +52,13 @@ def _contributions(ranked: Ranked, method: str, rrf_k: int) -> tuple[dict, float
     return dict(zip(keys, values, strict=True)), min(values)
 
 
+def check_method(method: str) -> str:
+    """``method`` if it is a fusion method odqa knows, else an :class:`OdqaError`."""
+    if method not in METHODS:
+        raise OdqaError(f"fusion method must be one of {', '.join(METHODS)}, got {method!r}")
+    return method
+
+
 def fuse(
     lists: Sequence[Ranked],
     method: str = DEFAULT_METHOD,
@@ -63,12 +70,16 @@ def fuse(
     ``minmax`` and ``zscore`` normalise each list, then add them with ``weights``; a key absent
     from a list gets 0 there (minmax) or that list's lowest z-score (zscore). ``rrf`` adds
     ``weight / (rrf_k + rank)``; an absent key adds nothing.
+
+    >>> fuse([[("a", 3.0), ("b", 1.0)], [("b", 0.9), ("c", 0.5)]], "rrf")
+    [('b', 0.03252247488101534), ('a', 0.01639344262295082), ('c', 0.016129032258064516)]
     """
-    if method not in METHODS:
-        raise OdqaError(f"fusion method must be one of {METHODS}, got {method!r}")
+    check_method(method)
     weights = list(weights) if weights is not None else [1.0] * len(lists)
     if len(weights) != len(lists):
         raise OdqaError(f"{len(weights)} weights given for {len(lists)} lists")
+    if not all(math.isfinite(weight) for weight in weights):
+        raise OdqaError(f"weights must be finite numbers, got {weights}")
     fused: dict = {}
     best_rank: dict = {}
     parts = [_contributions(ranked, method, rrf_k) for ranked in lists]

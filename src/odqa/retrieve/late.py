@@ -1,53 +1,17 @@
-"""Late-interaction retrieval (ColBERT) over the compressed index, and reranking."""
+"""Reranking by late interaction (ColBERT MaxSim): an index's first-stage hits, or any texts."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from odqa.index.collection import Collection
-from odqa.index.late import LateIndex, PlaidSettings, maxsim
+from odqa.index.late import maxsim
 from odqa.index.late.exact import padded
 from odqa.models.colbert import ColBERTEncoder
-from odqa.retrieve.base import Retriever, hits_from_rows
+from odqa.retrieve.base import IndexRetriever, Retriever
 from odqa.retrieve.hit import Hit
 
 RERANK_DEPTH = 100
-
-
-class ColBERTRetriever:
-    """PLAID search (``exhaustive=False``, tuned by ``plaid``) or exact MaxSim over every
-    passage."""
-
-    name = "colbert"
-
-    def __init__(
-        self,
-        index: LateIndex,
-        encoder: ColBERTEncoder,
-        collection: Collection,
-        exhaustive: bool = False,
-        plaid: PlaidSettings | None = None,
-    ) -> None:
-        self.index = index
-        self.encoder = encoder
-        self.collection = collection
-        self.exhaustive = exhaustive
-        self.plaid = plaid or PlaidSettings()
-
-    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
-        Q, qmask = self.encoder.encode_queries(list(queries))
-        if self.exhaustive:
-            rows, scores = self.index.exhaustive(Q, qmask, k)
-        else:
-            rows, scores = self.index.search(Q, qmask, k, **asdict(self.plaid))
-        return hits_from_rows(self.collection, rows, scores)
-
-    def rescore(self, query: str, rows: Sequence[int], k: int) -> list[Hit]:
-        """Exact MaxSim of ``query`` over the given passage rows only, best ``k``."""
-        Q, qmask = self.encoder.encode_queries([query])
-        found, scores = self.index.exhaustive(Q, qmask, k, subset=list(rows))
-        return hits_from_rows(self.collection, found, scores)[0]
 
 
 @dataclass
@@ -55,7 +19,7 @@ class RerankRetriever:
     """A first-stage retriever's top ``depth`` passages, re-scored by ColBERT MaxSim."""
 
     first: Retriever
-    late: ColBERTRetriever
+    late: IndexRetriever
     depth: int = RERANK_DEPTH
 
     @property

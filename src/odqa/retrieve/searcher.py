@@ -7,24 +7,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from odqa.errors import ModelMismatchError, OdqaError
-from odqa.index.analysis import analyzer_from_config
-from odqa.index.bm25 import BM25Index
-from odqa.index.colbert import LATE_FOLDER
+from odqa.errors import OdqaError
 from odqa.index.collection import Collection
-from odqa.index.dense import DenseIndex
-from odqa.index.late import LateIndex
 from odqa.index.manifest import Manifest
-from odqa.models import DenseEncoder
-from odqa.models.checkpoint import EMBEDDED_NAME, ModelRef
-from odqa.models.colbert import ColBERTEncoder
-from odqa.retrieve.base import Retriever
-from odqa.retrieve.dense import DenseRetriever
+from odqa.index.registry import kind_named
+from odqa.retrieve.base import IndexRetriever, Retriever
 from odqa.retrieve.hit import Hit
 from odqa.retrieve.hybrid import HybridRetriever
-from odqa.retrieve.late import ColBERTRetriever, RerankRetriever
+from odqa.retrieve.late import RerankRetriever
 from odqa.retrieve.options import SearchOptions, search_options
-from odqa.retrieve.sparse import BM25Retriever
 
 UNITS = ("document", "passage")
 
@@ -101,64 +92,15 @@ class Searcher:
         return self._retrievers[name]
 
     def _make(self, name: str) -> Retriever:
-        settings = self.manifest.retrievers.get(name, {})
-        if name == "bm25":
-            index = BM25Index(self.path / "bm25")
-            return BM25Retriever(index, analyzer_from_config(settings["analyzer"]), self.collection)
-        if name == "dense":
-            encoder = self._encoder(settings)
-            return DenseRetriever(DenseIndex(self.path / "dense"), encoder, self.collection)
-        if name == "colbert":
-            return self._colbert(settings)
+        if name in self.manifest.retrievers:
+            kind = kind_named(name)
+            engine = kind.open(self.path, self.manifest.retrievers[name], self.options)
+            return IndexRetriever(name, engine, self.collection)
         if name.endswith("+colbert"):
             first = self.retriever(name.removesuffix("+colbert"))
             return RerankRetriever(first, self.retriever("colbert"))
         parts = [self.retriever(part) for part in self.manifest.retrievers]
         return HybridRetriever(parts, self.options.fusion, self.options.weights)
-
-    def _colbert(self, settings: dict) -> ColBERTRetriever:
-        encoder = ColBERTEncoder(
-            self._wanted_model(settings),
-            device=self.options.device,
-            precision=self.options.precision,
-            query_maxlen=settings["query_maxlen"],
-            doc_maxlen=settings["doc_maxlen"],
-        )
-        self._check_same_model(settings, encoder.ref)
-        index = LateIndex(self.path / LATE_FOLDER, device=encoder.device)
-        return ColBERTRetriever(
-            index, encoder, self.collection, self.options.exhaustive, self.options.plaid
-        )
-
-    def _wanted_model(self, settings: dict) -> str:
-        """The model given at search time, else the one the index recorded (if still there)."""
-        recorded = settings["model"]
-        if self.options.model is None and recorded != EMBEDDED_NAME and not Path(recorded).is_dir():
-            raise OdqaError(
-                f"{self.path}: the index was built with the model at {recorded}, which is not "
-                "there any more; pass --model with a copy of it"
-            )
-        return self.options.model if self.options.model is not None else recorded
-
-    def _check_same_model(self, settings: dict, ref: ModelRef) -> None:
-        if ref.sha256 != settings["sha256"]:
-            raise ModelMismatchError(
-                f"the index at {self.path} was built with {settings['model']} (weights sha256 "
-                f"{settings['sha256'][:12]}…) but the model given is {ref.name} "
-                f"(sha256 {ref.sha256[:12]}…); use the same model or rebuild the index"
-            )
-
-    def _encoder(self, settings: dict) -> DenseEncoder:
-        encoder = DenseEncoder(
-            self._wanted_model(settings),
-            pooling=settings["pooling"],
-            normalize=settings["normalize"],
-            max_length=settings["max_length"],
-            device=self.options.device,
-            precision=self.options.precision,
-        )
-        self._check_same_model(settings, encoder.ref)
-        return encoder
 
     def search(
         self,

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from odqa._version import __version__
 from odqa.errors import OdqaError
 from odqa.read.answer import Reader
+from odqa.retrieve.options import SearchOptions, search_options
 from odqa.server import handlers, routes
 from odqa.server.auth import API_KEY_ENV, WritePolicy
 from odqa.server.limits import BodyLimit, Limits
@@ -25,29 +26,32 @@ reader, add and delete documents. Errors are JSON: `{"detail": "what was wrong"}
 
 def create_app(
     index_dir: str | Path,
+    options: SearchOptions | None = None,
     *,
     reader: Reader | None = None,
-    top_k: int = 3,
-    model: str | None = None,
-    device: str | None = None,
+    k: int = 3,
     limits: Limits | None = None,
     api_key: str | None = None,
     allow_writes: bool = False,
     batch_window: float = 0.002,
+    **settings,
 ) -> FastAPI:
     """The service for the index at ``index_dir``, opened (and its models loaded) now.
 
-    ``reader`` answers ``/ask`` from ``top_k`` passages by default (without one, ``/ask``
-    answers 409). ``api_key`` (default: the ``ODQA_API_KEY`` environment variable) guards
-    the write endpoints; without a key they are open only with ``allow_writes``.
-    ``batch_window`` is how long, in seconds, a search waits for others to batch with.
-    Serve it with its lifespan (uvicorn does; so does ``TestClient`` used in ``with``).
+    ``options`` (a :class:`~odqa.retrieve.SearchOptions`, or its fields as keywords, as for
+    :class:`~odqa.retrieve.Searcher`) say how the index is searched; its ``retriever`` is the
+    one a request naming none gets. ``reader`` (see :func:`odqa.make_reader`) answers
+    ``/ask`` from ``k`` passages by default (without one, ``/ask`` answers 409). ``api_key``
+    (default: the ``ODQA_API_KEY`` environment variable) guards the write endpoints; without
+    a key they are open only with ``allow_writes``. ``batch_window`` is how long, in
+    seconds, a search waits for others to batch with. Serve it with its lifespan (uvicorn
+    does; so does ``TestClient`` used in ``with``).
     """
     limits = limits or Limits()
-    if not 1 <= top_k <= limits.max_k:
-        raise OdqaError(f"top_k must be between 1 and max_k ({limits.max_k}), got {top_k}")
+    if not 1 <= k <= limits.max_k:
+        raise OdqaError(f"k must be between 1 and max_k ({limits.max_k}), got {k}")
     service = IndexService(
-        index_dir, reader=reader, model=model, device=device, batch_window=batch_window
+        index_dir, search_options(options, settings), reader=reader, batch_window=batch_window
     )
 
     @asynccontextmanager
@@ -61,7 +65,7 @@ def create_app(
     app = FastAPI(title="odqa", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.service = service
     app.state.limits = limits
-    app.state.top_k = top_k
+    app.state.k = k
     app.state.writes = WritePolicy(api_key or os.environ.get(API_KEY_ENV) or None, allow_writes)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.add_exception_handler(RequestValidationError, handlers.validation_error)

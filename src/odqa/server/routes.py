@@ -70,10 +70,10 @@ async def ask(
             "no reader is configured, so /ask is off (/search works): start odqa serve with "
             "--reader-model DIR, or --reader generative with --api-base and --api-model",
         )
-    top_k = body.top_k or request.app.state.top_k
-    limits.check(body.question, top_k, text_name="question", k_name="top_k")
+    k = body.top_k or request.app.state.k
+    limits.check(body.question, k, text_name="question", k_name="top_k")
     retriever = service.resolve(body.retriever)
-    answer, hits = await service.ask(body.question, top_k, retriever)
+    answer, hits = await service.ask(body.question, k, retriever)
     return AskResponse.of(body.question, retriever, answer, hits)
 
 
@@ -100,7 +100,7 @@ async def info(request: Request, service: Service, limits: RequestLimits) -> Inf
             created_with=manifest.created_with,
         ),
         reader=None if service.reader is None else type(service.reader).__name__,
-        top_k=request.app.state.top_k,
+        top_k=request.app.state.k,
         writes=request.app.state.writes.mode,
         limits=asdict(limits),
     )

@@ -3,13 +3,13 @@ refused (422, naming the field) rather than guessed at."""
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from odqa.corpus import Document
 from odqa.read.answer import Answer, Evidence
+from odqa.render import answer_dict, evidence_dict, hit_dict
 from odqa.retrieve.hit import Hit
 
 
@@ -64,12 +64,9 @@ class AddDocumentsRequest(Strict):
         return self
 
 
-def finite(value: float) -> float | None:
-    """JSON has no NaN: a score that is not a number is ``null``."""
-    return value if math.isfinite(value) else None
-
-
 class HitOut(BaseModel):
+    """A hit as :func:`odqa.render.hit_dict` gives it (a score that is not finite is null)."""
+
     rank: int
     score: float | None
     doc_id: str
@@ -81,18 +78,7 @@ class HitOut(BaseModel):
 
     @classmethod
     def of(cls, hit: Hit) -> HitOut:
-        passage = hit.passage
-        assert passage is not None, "the searcher attaches text"
-        return cls(
-            rank=hit.rank,
-            score=finite(hit.score),
-            doc_id=hit.doc_id,
-            passage_id=hit.passage_id,
-            title=passage.title,
-            text=passage.text,
-            start=passage.start,
-            end=passage.end,
-        )
+        return cls(**hit_dict(hit))
 
 
 class SearchResponse(BaseModel):
@@ -103,6 +89,8 @@ class SearchResponse(BaseModel):
 
 
 class EvidenceOut(BaseModel):
+    """Evidence as :func:`odqa.render.evidence_dict` gives it."""
+
     doc_id: str
     passage_id: str
     title: str
@@ -114,16 +102,7 @@ class EvidenceOut(BaseModel):
 
     @classmethod
     def of(cls, item: Evidence) -> EvidenceOut:
-        return cls(
-            doc_id=item.doc_id,
-            passage_id=item.passage_id,
-            title=item.title,
-            text=item.text,
-            retrieval_score=finite(item.retrieval_score),
-            start=item.start,
-            end=item.end,
-            citation=item.citation,
-        )
+        return cls(**evidence_dict(item))
 
 
 class AskResponse(BaseModel):
@@ -137,13 +116,14 @@ class AskResponse(BaseModel):
 
     @classmethod
     def of(cls, question: str, retriever: str, answer: Answer, hits: list[Hit]) -> AskResponse:
+        record = answer_dict(answer)
         return cls(
             question=question,
             retriever=retriever,
-            answer=answer.text,
-            kind=answer.kind,
-            score=finite(answer.score),
-            evidence=[EvidenceOut.of(item) for item in answer.evidence],
+            answer=record["text"],
+            kind=record["kind"],
+            score=record["score"],
+            evidence=[EvidenceOut(**item) for item in record["evidence"]],
             passages=[HitOut.of(hit) for hit in hits],
         )
 

@@ -20,14 +20,16 @@ from odqa.index.updates import add_documents, delete_documents
 from odqa.qa.pipeline import evidence_from_hit
 from odqa.read.answer import Answer, Reader
 from odqa.retrieve.hit import Hit
+from odqa.retrieve.options import SearchOptions
 from odqa.retrieve.searcher import Searcher
 from odqa.server.batching import SearchBatcher
 
 
-def open_warm(path: Path, model: str | None, device: str | None) -> Searcher:
+def open_warm(path: Path, options: SearchOptions) -> Searcher:
     """A searcher with every retriever built and used once, so that nothing is read from
     the index directory later (it may have been swapped by then)."""
-    searcher = Searcher(path, model=model, device=device)
+    searcher = Searcher(path, options)
+    searcher.retriever()  # the default retriever (the options' choice) exists, or an error
     for name in searcher.available:
         if "+" not in name:
             searcher.search(["warm-up"], 1, retriever=name)
@@ -35,7 +37,8 @@ def open_warm(path: Path, model: str | None, device: str | None) -> Searcher:
 
 
 class IndexService:
-    """An index opened for the service, with an optional ``reader`` for questions.
+    """An index opened for the service with ``options`` (default: the defaults), and an
+    optional ``reader`` for questions.
 
     :meth:`start` and :meth:`stop` bracket serving (the app's lifespan); :meth:`stop` waits
     for an update in progress to finish.
@@ -44,18 +47,16 @@ class IndexService:
     def __init__(
         self,
         index_dir: str | Path,
+        options: SearchOptions | None = None,
         *,
         reader: Reader | None = None,
-        model: str | None = None,
-        device: str | None = None,
         batch_window: float = 0.002,
     ) -> None:
         self.path = Path(index_dir).resolve()
+        self.options = options or SearchOptions()
         self.reader = reader
-        self._model = model
-        self._device = device
         self._batch_window = batch_window
-        self.searcher = open_warm(self.path, model, device)
+        self.searcher = open_warm(self.path, self.options)
 
     async def start(self) -> None:
         self._search_thread = ThreadPoolExecutor(1, thread_name_prefix="odqa-search")
@@ -75,19 +76,24 @@ class IndexService:
         """The top ``k`` documents (best passage each) for ``query``, batched."""
         return await self._batcher.search(query, k, self.resolve(retriever))
 
-    async def ask(
-        self, question: str, top_k: int, retriever: str | None
-    ) -> tuple[Answer, list[Hit]]:
-        """The reader's answer from the top ``top_k`` passages, and those passages."""
+    async def ask(self, question: str, k: int, retriever: str | None) -> tuple[Answer, list[Hit]]:
+        """The reader's answer from the top ``k`` passages, and those passages."""
         assert self.reader is not None, "the app checks for a reader"
-        hits = await self.search(question, top_k, retriever)
+        hits = await self.search(question, k, retriever)
         evidence = [evidence_from_hit(hit) for hit in hits]
         loop = asyncio.get_running_loop()
         answer = await loop.run_in_executor(self._read_thread, self.reader.read, question, evidence)
         return answer, hits
 
     async def add(self, documents: Sequence[Document]) -> dict[str, int | bool]:
-        return await self._update(lambda: add_documents(self.path, documents, device=self._device))
+        return await self._update(
+            lambda: add_documents(
+                self.path,
+                documents,
+                device=self.options.device,
+                precision=self.options.precision,
+            )
+        )
 
     async def delete(self, doc_ids: Sequence[str]) -> dict[str, int]:
         return await self._update(lambda: delete_documents(self.path, doc_ids))
@@ -100,7 +106,7 @@ class IndexService:
         """On the update thread: change the index, then serve the new one. Done here rather
         than on the event loop so that a cancelled request cannot leave a stale searcher."""
         report = change()
-        old, self.searcher = self.searcher, open_warm(self.path, self._model, self._device)
+        old, self.searcher = self.searcher, open_warm(self.path, self.options)
         self._search_thread.submit(old.collection.close)  # after any search still using it
         return report
 

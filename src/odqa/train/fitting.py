@@ -1,9 +1,12 @@
-"""The fine-tuning loop shared by the readers: AdamW, warm-up then linear decay, clipping.
+"""Fine-tuning a reader (extractive or yes/no): the steps the two reader trainers share.
 
-Each caller supplies only how a batch of item indexes becomes a loss; the loop owns the seeded
-order, the schedule, bf16 autocast where asked, and the progress bar.
+:class:`FineTuneConfig` holds the settings both take; :func:`fine_tuning` loads the base model
+into a temporary sibling of the output folder (seeded, so the new head starts the same way each
+time); :meth:`FineTuning.fit` trains it on :class:`~odqa.train.loop.StepLoop`, the loop the
+retriever trainer uses too; :meth:`FineTuning.save` writes the model, its tokenizer and the
+``odqa_training.json`` record, and the folder is renamed into place when the block ends.
 
-Given the items' token lengths, the loop batches items of similar length together (shuffled
+Given the items' token lengths, :func:`fit` batches items of similar length together (shuffled
 pools of :data:`POOL_BATCHES` batches, each pool sorted by length, the batches of all pools
 shuffled), so little of a batch is padding, and runs each batch as micro-batches of at most
 ``max_tokens`` padded tokens whose gradients add up to the batch's. On a CPU one forward pass
@@ -12,31 +15,167 @@ over 32 x 384 tokens costs about three times more per token than four passes ove
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import torch
-from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 
-from odqa.models.device import autocast_context
+from odqa.errors import OdqaError
+from odqa.fs import atomic_directory
+from odqa.models.checkpoint import ModelRef, resolve_model
+from odqa.models.device import PRECISIONS, pick_device
+from odqa.read.extractive import quiet_transformers
+from odqa.train.loop import MicroLoss, StepLoop, seeded_order
 
-WARMUP_SHARE = 0.1
 POOL_BATCHES = 50
 MAX_TOKENS = 4096
+TRAINING_RECORD = "odqa_training.json"
 
 BatchLoss = Callable[[list[int]], torch.Tensor]
+Features = list[dict[str, Any]]
+"""Tokenised examples, one dict of model inputs (``input_ids`` ...) each."""
+ModelLoader = Callable[..., tuple[Any, Any]]
+"""``load(folder, need_head=False)`` -> ``(tokenizer, model)``."""
+
+
+@dataclass(frozen=True)
+class FineTuneConfig:
+    """The settings every reader trainer takes: passes, batch, peak learning rate, tokens per
+    example, seed (head initialisation, dropout, order), torch device and precision."""
+
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    max_length: int = 384
+    seed: int = 0
+    device: str | None = None
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if min(self.epochs, self.batch_size) < 1 or not self.peak_learning_rate > 0:
+            raise OdqaError("epochs and batch_size must be at least 1, learning_rate positive")
+        if self.precision not in PRECISIONS:
+            raise OdqaError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+    @property
+    def peak_learning_rate(self) -> float:
+        """The learning rate the schedule warms up to."""
+        return self.learning_rate
+
+    def record(self) -> dict[str, Any]:
+        """The settings ``odqa_training.json`` keeps (device and precision are not kept)."""
+        return {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.peak_learning_rate,
+            "max_length": self.max_length,
+            **self.own_record(),
+            "seed": self.seed,
+        }
+
+    def own_record(self) -> dict[str, Any]:
+        """A trainer's own settings in the record."""
+        return {}
+
+
+@dataclass
+class FineTuning:
+    """A reader being fine-tuned: its base, tokenizer, model and the folder being written."""
+
+    config: FineTuneConfig
+    staging: Path
+    base: ModelRef
+    tokenizer: Any
+    model: Any
+    device: torch.device
+    began: float
+
+    def inputs(self, features: Features) -> dict[str, torch.Tensor]:
+        """``features`` padded into a batch of tensors on the training device."""
+        batch = self.tokenizer.pad(features, return_tensors="pt")
+        return {name: value.to(self.device) for name, value in batch.items()}
+
+    def fit(
+        self, features: Features, batch_loss: BatchLoss, description: str, show_progress: bool
+    ) -> tuple[list[float], int]:
+        """Train the model on ``features`` by ``batch_loss`` (see :func:`fit`)."""
+        return fit(
+            self.model,
+            len(features),
+            batch_loss,
+            self.config,
+            device=self.device,
+            description=description,
+            show_progress=show_progress,
+            lengths=[len(item["input_ids"]) for item in features],
+        )
+
+    def save(
+        self,
+        model: Any,
+        losses: list[float],
+        steps: int,
+        counts: dict[str, Any],
+        sources: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write ``model``, the tokenizer and the training record; returns the summary
+        (``steps``, ``seconds``, the ``counts`` and ``loss``, the mean of each epoch)."""
+        with quiet_transformers():
+            model.to("cpu").save_pretrained(self.staging)
+            self.tokenizer.save_pretrained(self.staging)
+        summary = {
+            "steps": steps,
+            "seconds": round(time.perf_counter() - self.began, 1),
+            **counts,
+            "loss": losses,
+        }
+        base = {"base": self.base.name, "base_sha256": self.base.sha256}
+        record = {**base, **(sources or {}), **self.config.record(), **summary}
+        text = json.dumps(record, indent=2) + "\n"
+        (self.staging / TRAINING_RECORD).write_text(text, encoding="utf-8")
+        return summary
+
+
+@contextlib.contextmanager
+def fine_tuning(
+    out_dir: str | Path,
+    config: FineTuneConfig,
+    base: str | Path | None,
+    load: ModelLoader,
+    *,
+    overwrite: bool,
+) -> Iterator[FineTuning]:
+    """The base model (``None``: the embedded all-MiniLM-L6-v2) loaded with a fresh head,
+    seeded, and ``config.max_length`` capped at the model's positions; the folder written
+    inside the block replaces ``out_dir`` at its end (an existing one is refused unless
+    ``overwrite``), or is removed if the block fails."""
+    began = time.perf_counter()
+    with atomic_directory(out_dir, overwrite=overwrite) as staging:
+        ref = resolve_model(base)
+        torch.manual_seed(config.seed)
+        tokenizer, model = load(ref.path, need_head=False)
+        positions = getattr(model.config, "max_position_embeddings", 512)
+        config = replace(config, max_length=min(config.max_length, positions))
+        device = pick_device(config.device)
+        yield FineTuning(config, staging, ref, tokenizer, model, device, began)
 
 
 def epoch_batches(
     count: int,
     batch_size: int,
-    generator: torch.Generator,
+    seed: int,
+    epoch: int,
     lengths: Sequence[int] | None = None,
 ) -> list[list[int]]:
     """One epoch's batches of item indexes: a seeded shuffle, with similar lengths grouped
     when ``lengths`` is given."""
-    order = torch.randperm(count, generator=generator).tolist()
+    order = seeded_order(count, seed, epoch)
     if lengths is None:
         return [order[first : first + batch_size] for first in range(0, count, batch_size)]
     pool_size = POOL_BATCHES * batch_size
@@ -44,8 +183,7 @@ def epoch_batches(
     for first in range(0, count, pool_size):
         pool = sorted(order[first : first + pool_size], key=lambda item: lengths[item])
         batches += [pool[start : start + batch_size] for start in range(0, len(pool), batch_size)]
-    shuffled = torch.randperm(len(batches), generator=generator).tolist()
-    return [batches[position] for position in shuffled]
+    return [batches[position] for position in seeded_order(len(batches), seed, epoch, "batches")]
 
 
 def micro_batches(
@@ -73,49 +211,40 @@ def fit(
     model: torch.nn.Module,
     count: int,
     batch_loss: BatchLoss,
+    config: FineTuneConfig,
     *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
     device: torch.device,
-    precision: str,
-    show_progress: bool,
     description: str,
+    show_progress: bool = False,
     lengths: Sequence[int] | None = None,
     max_tokens: int = MAX_TOKENS,
 ) -> tuple[list[float], int]:
-    """Train ``model`` in place over ``count`` items; the mean loss of each epoch and the
-    number of optimiser steps. Only parameters that require gradients are trained.
+    """Train ``model`` in place over ``count`` items for ``config.epochs`` passes of
+    ``config.batch_size`` items; the mean loss of each epoch and the number of optimiser steps.
+    Only parameters that require gradients are trained.
 
     ``batch_loss`` must return the mean loss over the items it is given; micro-batch losses
     are weighted by their share of the batch, so the gradient is the whole batch's mean.
     """
     model.to(device).train()
-    per_epoch = math.ceil(count / batch_size)
-    total = epochs * per_epoch
+    per_epoch = math.ceil(count / config.batch_size)
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.01)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(WARMUP_SHARE * total), total)
-    generator = torch.Generator().manual_seed(seed)
+    loop = StepLoop(
+        [{"params": trainable, "lr": config.peak_learning_rate}],
+        config.epochs * per_epoch,
+        device=device,
+        precision=config.precision,
+    )
+
+    def share_of(batch: list[int], run: list[int]) -> MicroLoss:
+        return lambda: batch_loss(run) * (len(run) / len(batch))
+
     losses = []
-    progress = tqdm(total=total, desc=description, unit="step", disable=not show_progress)
-    for _ in range(epochs):
-        running = 0.0
-        for batch in epoch_batches(count, batch_size, generator, lengths):
-            batch_mean = 0.0
-            for run in micro_batches(batch, lengths, max_tokens):
-                with autocast_context(device, precision):
-                    loss = batch_loss(run) * (len(run) / len(batch))
-                loss.backward()
-                batch_mean += loss.item()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            running += batch_mean
-            progress.update()
-            progress.set_postfix(loss=f"{batch_mean:.3f}")
-        losses.append(running / per_epoch)
-    progress.close()
-    return losses, total
+    with loop.progress(description, show_progress):
+        for epoch in range(config.epochs):
+            running = 0.0
+            for batch in epoch_batches(count, config.batch_size, config.seed, epoch, lengths):
+                runs = micro_batches(batch, lengths, max_tokens)
+                running += loop.step([share_of(batch, run) for run in runs])
+            losses.append(running / per_epoch)
+    return losses, loop.total_steps

@@ -73,9 +73,7 @@ def mine_negatives(
     if not isinstance(searcher, Searcher):
         searcher = Searcher(searcher)
     judged = [query for query in queries if _relevant(qrels, query.id)]
-    run = run_queries(
-        searcher, judged, retriever=retriever, depth=last, show_progress=show_progress
-    )
+    run = run_queries(searcher, judged, retriever=retriever, k=last, show_progress=show_progress)
     texts = _Texts(searcher.collection)
     examples: list[MinedExample] = []
     mined = short = missing = 0

@@ -3,16 +3,15 @@
 A question-answering head is put on a base encoder (the embedded all-MiniLM-L6-v2 by default)
 and the whole model is trained to point at each answer's first and last token. Questions are
 read in the reader's own windows (:func:`~odqa.read.extractive.encode_windows`); a window that
-does not hold the whole answer points at ``[CLS]`` (token 0). The loop is ours: AdamW, linear
-warm-up over the first 10% of steps then linear decay, gradient norm clipped at 1.
+does not hold the whole answer points at ``[CLS]`` (token 0). The loop is odqa's own
+(:mod:`odqa.train.loop`): AdamW, linear warm-up over the first 10% of steps then linear decay,
+gradient norm clipped at 1, length-grouped micro-batches (:mod:`odqa.train.fitting`).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,9 @@ from tqdm.auto import tqdm
 
 from odqa.corpus.schema import fail, member, objects
 from odqa.corpus.textio import load_json
-from odqa.errors import OdqaError
-from odqa.fs import atomic_directory
-from odqa.models.checkpoint import resolve_model
-from odqa.models.device import pick_device
-from odqa.read.extractive import (
-    ExtractiveReader,
-    cut_question,
-    encode_windows,
-    load_qa_model,
-    quiet_transformers,
-)
-from odqa.train.fitting import fit
-
-TRAINING_RECORD = "odqa_training.json"
+from odqa.evaluate.answering import evaluate_reader
+from odqa.read.extractive import ExtractiveReader, cut_question, encode_windows, load_qa_model
+from odqa.train.fitting import FineTuneConfig, fine_tuning
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,25 +116,35 @@ def training_windows(
     return windows
 
 
+@dataclass(frozen=True)
+class ReaderTrainConfig(FineTuneConfig):
+    """How an extractive reader is fine-tuned; ``doc_stride`` is the tokens consecutive
+    windows of a paragraph share."""
+
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    max_length: int = 384
+    doc_stride: int = 128
+
+    def own_record(self) -> dict[str, Any]:
+        return {"doc_stride": self.doc_stride}
+
+
 def train_reader(
     squad_json: str | Path,
     out_dir: str | Path,
+    config: ReaderTrainConfig | None = None,
     *,
     base: str | Path | None = None,
-    epochs: int = 2,
-    batch_size: int = 32,
-    learning_rate: float = 1e-4,
-    max_length: int = 384,
-    doc_stride: int = 128,
     articles: range | None = None,
-    seed: int = 0,
-    overwrite: bool = False,
     eval_json: str | Path | None = None,
-    device: str | None = None,
-    precision: str = "auto",
+    overwrite: bool = False,
     show_progress: bool = False,
+    **settings: Any,
 ) -> dict[str, Any]:
-    """Fine-tune a reader on ``squad_json`` and save it (model, tokenizer, and
+    """Fine-tune a reader on ``squad_json`` by ``config`` (any of its fields may be given as
+    keywords instead: ``epochs=1``) and save it (model, tokenizer, and
     ``odqa_training.json`` with the settings) to ``out_dir``, which
     :class:`~odqa.read.extractive.ExtractiveReader` then loads.
 
@@ -158,72 +156,33 @@ def train_reader(
     Returns ``steps``, ``seconds``, ``examples`` (questions), ``windows``, ``skipped``
     (unanswered questions), ``loss`` (mean per epoch) and ``eval`` when asked.
     """
-    if min(epochs, batch_size) < 1 or learning_rate <= 0:
-        raise OdqaError("epochs and batch_size must be at least 1, learning_rate positive")
-    began = time.perf_counter()
-    with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        ref = resolve_model(base)
-        questions, skipped = read_training_questions(squad_json, articles)
-        torch.manual_seed(seed)
-        tokenizer, model = load_qa_model(ref.path, need_head=False)
-        max_length = min(max_length, getattr(model.config, "max_position_embeddings", 512))
+    config = replace(config or ReaderTrainConfig(), **settings)
+    questions, skipped = read_training_questions(squad_json, articles)
+    with fine_tuning(out_dir, config, base, load_qa_model, overwrite=overwrite) as run:
+        config = run.config  # max_length capped at the model's positions
         windows = training_windows(
-            tokenizer, questions, max_length, doc_stride, show_progress=show_progress
+            run.tokenizer,
+            questions,
+            config.max_length,
+            config.doc_stride,
+            show_progress=show_progress,
         )
-        target = pick_device(device)
 
         def batch_loss(chosen: list[int]) -> torch.Tensor:
-            batch = tokenizer.pad([windows[i] for i in chosen], return_tensors="pt")
-            return model(**{name: value.to(target) for name, value in batch.items()}).loss
+            return run.model(**run.inputs([windows[i] for i in chosen])).loss
 
-        losses, steps = fit(
-            model,
-            len(windows),
-            batch_loss,
-            description="training reader",
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            device=target,
-            precision=precision,
-            show_progress=show_progress,
-            lengths=[len(window["input_ids"]) for window in windows],
-        )
-        with quiet_transformers():
-            model.save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
-        summary = {
-            "steps": steps,
-            "seconds": round(time.perf_counter() - began, 1),
-            "examples": len(questions),
-            "windows": len(windows),
-            "skipped": skipped,
-            "loss": losses,
-        }
-        settings = {
-            "base": ref.name,
-            "base_sha256": ref.sha256,
-            "squad": str(squad_json),
-            "articles": None if articles is None else f"{articles.start}-{articles.stop - 1}",
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "learning_rate": learning_rate,
-            "max_length": max_length,
-            "doc_stride": doc_stride,
-            "seed": seed,
-        }
-        record = json.dumps({**settings, **summary}, indent=2)
-        (staging / TRAINING_RECORD).write_text(record + "\n", encoding="utf-8")
+        losses, steps = run.fit(windows, batch_loss, "training reader", show_progress)
+        counts = {"examples": len(questions), "windows": len(windows), "skipped": skipped}
+        span = None if articles is None else f"{articles.start}-{articles.stop - 1}"
+        sources = {"squad": str(squad_json), "articles": span}
+        summary = run.save(run.model, losses, steps, counts, sources)
     if eval_json is not None:
-        from odqa.evaluate.answering import evaluate_reader  # the evaluation face sits above read/
-
         reader = ExtractiveReader(
             out_dir,
-            device=device,
-            precision=precision,
-            max_length=max_length,
-            doc_stride=doc_stride,
+            device=config.device,
+            precision=config.precision,
+            max_length=config.max_length,
+            doc_stride=config.doc_stride,
         )
         summary["eval"] = evaluate_reader(reader, eval_json, show_progress=show_progress)
     return summary

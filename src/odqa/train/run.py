@@ -15,7 +15,7 @@ from pathlib import Path
 from odqa.errors import OdqaError
 from odqa.models.colbert import ColBERTEncoder
 from odqa.models.dense import DenseEncoder
-from odqa.models.device import pick_device
+from odqa.models.device import pick_device, use_bf16
 from odqa.train.checkpoints import start_colbert
 from odqa.train.dev import DevSet
 from odqa.train.examples import TrainingExample
@@ -47,7 +47,8 @@ def train_retriever(
 
     ``base`` is the starting model (default: the embedded all-MiniLM-L6-v2). ColBERT from a
     plain encoder gets a new ``dim``-wide projection (default 128); ``doc_maxlen`` caps the
-    tokens of training texts. ``precision`` ``auto`` trains in fp32 on CPU and bf16 on GPU.
+    tokens of training texts. ``precision`` ``auto`` trains in bf16 autocast on CUDA and on
+    CPUs with native bf16, in fp32 elsewhere (:func:`odqa.models.device.use_bf16`).
     An interrupted run resumes from ``<out>.partial`` when called again with the same
     settings (``restart`` discards it). Returns the summary also written to ``out``.
     """
@@ -61,17 +62,15 @@ def train_retriever(
     if restart and work.exists():
         shutil.rmtree(work)
     torch_device = pick_device(device)
+    use_bf16(torch_device, precision)  # rejects an unknown precision before any work
     model = _model(kind, examples, work, base, dim, doc_maxlen, torch_device)
-    bf16 = precision == "bf16" or (precision == "auto" and torch_device.type == "cuda")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise OdqaError(f"precision must be auto, fp32 or bf16, got {precision!r}")
     trainer = Trainer(
         model,
         examples,
         config,
         work / "state",
         device=torch_device,
-        bf16=bf16,
+        precision=precision,
         evaluate=dev,
         on_step=on_step,
     )

@@ -1,28 +1,28 @@
-"""The training loop: contrastive or distillation training of a retriever, resumable.
+"""The retriever trainer: contrastive or distillation training of a retriever, resumable.
 
-AdamW with linear warmup then linear decay, gradient accumulation and clipping, bf16 autocast
-where asked (the default: fp32 on CPU, bf16 on GPU), a dev evaluation through odqa's own
-metrics, and a checkpoint every ``save_every`` optimizer steps. Batches follow a seeded
-permutation per epoch, so a resumed run replays exactly the schedule it was interrupted in.
+Each optimizer step runs on :class:`~odqa.train.loop.StepLoop`, the loop the readers use too
+(AdamW, linear warm-up then linear decay, clipping, bf16 autocast by the one precision rule:
+bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere). What is the trainer's own: gradient
+accumulation, a dev evaluation through odqa's own metrics, and a checkpoint every
+``save_every`` optimizer steps. Batches follow a seeded permutation per epoch, so a resumed run
+replays exactly the schedule it was interrupted in.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 
 from odqa.errors import OdqaError
 from odqa.fs import atomic_file
 from odqa.train.examples import TrainingExample
+from odqa.train.loop import StepLoop, seeded_order
 from odqa.train.losses import contrastive_loss, distillation_loss
 from odqa.train.retrievers import TrainableRetriever
 
@@ -74,23 +74,26 @@ class Trainer:
         work: Path,
         *,
         device: torch.device,
-        bf16: bool,
+        precision: str = "auto",
         evaluate: DevEvaluation | None = None,
         on_step: StepHook | None = None,
     ) -> None:
         if not examples:
             raise OdqaError("no training examples")
         self.model, self.examples, self.config, self.work = model, list(examples), config, work
-        self.device, self.bf16, self.evaluate, self.on_step = device, bf16, evaluate, on_step
+        self.evaluate, self.on_step = evaluate, on_step
         self.distill = self._uses_distillation()
         self.temperature = config.temperature or model.default_temperature
         per_epoch = math.ceil(len(self.examples) / (config.batch_size * config.accumulation))
         self.steps_per_epoch = per_epoch
         self.total_steps = max(1, math.ceil(per_epoch * config.epochs))
-        groups = model.parameter_groups(config.learning_rate, config.head_learning_rate)
-        self.optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
-        self.scheduler = get_linear_schedule_with_warmup(
-            self.optimizer, int(config.warmup * self.total_steps), self.total_steps
+        self.loop = StepLoop(
+            model.parameter_groups(config.learning_rate, config.head_learning_rate),
+            self.total_steps,
+            device=device,
+            precision=precision,
+            warmup=config.warmup,
+            max_grad_norm=config.max_grad_norm,
         )
         self.step = 0
 
@@ -103,28 +106,14 @@ class Trainer:
         for module in self.model.modules():
             module.train()
         started, trained = time.perf_counter(), 0
-        progress = tqdm(
-            total=self.total_steps, initial=self.step, desc="training", disable=not show_progress
-        )
         last_dev: dict[str, float] = {}
         if resumed_from is None and self.evaluate is not None:
             self._log({"step": 0, "dev": self._dev()})
-        while self.step < self.total_steps:
-            loss = self._optimizer_step(self._batches_of(self.step))
-            trained += self.config.batch_size * self.config.accumulation
-            self.step += 1
-            progress.update(1)
-            progress.set_postfix(loss=f"{loss:.4f}")
-            entry: dict = {"step": self.step, "loss": loss, "lr": self.scheduler.get_last_lr()[0]}
-            if self._due(self.config.eval_every or self.steps_per_epoch):
-                last_dev = self._dev()
-                entry["dev"] = last_dev
-            self._log(entry)
-            if self._due(self.config.save_every):
-                self._save_state()
-            if self.on_step is not None:
-                self.on_step(self.step)
-        progress.close()
+        with self.loop.progress("training", show_progress, done=self.step):
+            while self.step < self.total_steps:
+                dev = self._train_step()
+                last_dev = last_dev if dev is None else dev
+                trained += self.config.batch_size * self.config.accumulation
         seconds = time.perf_counter() - started
         if self.evaluate is not None and not last_dev:
             last_dev = self._dev()
@@ -139,6 +128,23 @@ class Trainer:
             "dev": last_dev,
         }
 
+    def _train_step(self) -> dict[str, float] | None:
+        """One optimizer step, logged, evaluated and saved when due; the dev figures if
+        evaluated."""
+        batches = self._batches_of(self.step)
+        count = len(batches)
+        loss = self.loop.step([lambda batch=batch: self._loss(batch) / count for batch in batches])
+        self.step += 1
+        entry: dict = {"step": self.step, "loss": loss, "lr": self.loop.learning_rate}
+        if self._due(self.config.eval_every or self.steps_per_epoch):
+            entry["dev"] = self._dev()
+        self._log(entry)
+        if self._due(self.config.save_every):
+            self._save_state()
+        if self.on_step is not None:
+            self.on_step(self.step)
+        return entry.get("dev")
+
     def _due(self, every: int) -> bool:
         return every > 0 and (self.step % every == 0 or self.step == self.total_steps)
 
@@ -151,30 +157,11 @@ class Trainer:
         for micro in range(self.config.accumulation):
             start = position + micro * size
             epoch, offset = divmod(start, self.steps_per_epoch * per_step)
-            order = self._order(epoch)
+            order = seeded_order(len(self.examples), self.config.seed, epoch)
             batch = [self.examples[i] for i in order[offset : offset + size]]
             if batch:
                 batches.append(batch)
         return batches
-
-    def _order(self, epoch: int) -> list[int]:
-        order = list(range(len(self.examples)))
-        random.Random(f"{self.config.seed}:{epoch}").shuffle(order)
-        return order
-
-    def _optimizer_step(self, batches: list[list[TrainingExample]]) -> float:
-        self.optimizer.zero_grad(set_to_none=True)
-        total = 0.0
-        for batch in batches:
-            with self._autocast():
-                loss = self._loss(batch) / len(batches)
-            loss.backward()
-            total += float(loss.detach())
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
-        self.optimizer.step()
-        self.scheduler.step()
-        return total
 
     def _loss(self, batch: list[TrainingExample]) -> torch.Tensor:
         limit = self.config.max_negatives
@@ -213,18 +200,13 @@ class Trainer:
             return with_scores == len(self.examples)
         return self.config.loss == "distillation"
 
-    def _autocast(self):
-        if self.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return torch.autocast(self.device.type, enabled=False)
-
     def _dev(self) -> dict[str, float]:
         if self.evaluate is None:
             return {}
         for module in self.model.modules():
             module.eval()
         try:
-            with self._autocast():
+            with self.loop.autocast():
                 return self.evaluate(self.model)
         finally:
             for module in self.model.modules():
@@ -240,8 +222,7 @@ class Trainer:
             "config": asdict(self.config),
             "examples": len(self.examples),
             "modules": [module.state_dict() for module in self.model.modules()],
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            **self.loop.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         }
@@ -260,8 +241,7 @@ class Trainer:
             )
         for module, saved in zip(self.model.modules(), state["modules"], strict=True):
             module.load_state_dict(saved)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.loop.load_state_dict(state)
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])

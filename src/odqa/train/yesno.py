@@ -11,8 +11,9 @@ their mean over the pairs is 1 and each class carries half the total loss. A bat
 the mean of its pairs' weighted losses (divided by the batch size, not by the weights' sum),
 so a batch holding a single class keeps that class's weight.
 
-The loop is the extractive reader's: AdamW, linear warm-up over the first 10% of steps then
-linear decay, gradient norm clipped at 1, seeded head, dropout and order. With ``lora`` only
+The loop and the shared steps are the extractive reader's (:mod:`odqa.train.fitting`): AdamW,
+linear warm-up over the first 10% of steps then linear decay, gradient norm clipped at 1,
+seeded head, dropout and order. With ``lora`` only
 low-rank adapters (peft's defaults for the architecture, e.g. BERT's attention query and value)
 and the classification head are trained; the adapters are merged into the weights before
 saving, so the folder loads as a plain model.
@@ -20,12 +21,10 @@ saving, so the folder loads as a plain model.
 
 from __future__ import annotations
 
-import json
 import math
-import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,8 @@ from transformers import PreTrainedModel
 from odqa.corpus.schema import IdRegistry, fail, member, objects
 from odqa.corpus.textio import load_json
 from odqa.errors import OdqaError
-from odqa.fs import atomic_directory
-from odqa.models.checkpoint import resolve_model
-from odqa.models.device import pick_device
-from odqa.read.extractive import quiet_transformers
 from odqa.read.yesno import LABEL2ID, encode_pairs, load_yesno_model
-from odqa.train.fitting import fit
-from odqa.train.reader import TRAINING_RECORD
+from odqa.train.fitting import FineTuneConfig, fine_tuning
 
 FULL_LEARNING_RATE = 3e-5
 LORA_LEARNING_RATE = 5e-4
@@ -143,110 +137,86 @@ def weights_rule(option: ClassWeights) -> str:
     return "auto" if option == "auto" else "given"
 
 
+@dataclass(frozen=True)
+class YesNoTrainConfig(FineTuneConfig):
+    """How a yes/no reader is fine-tuned: :class:`~odqa.train.fitting.FineTuneConfig`'s
+    settings, the ``class_weights`` rule, and LoRA adapters of rank ``lora_rank`` with
+    ``lora``. ``learning_rate`` ``None`` is 3e-5, or 5e-4 with ``lora``."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    learning_rate: float | None = None
+    max_length: int = 256
+    class_weights: ClassWeights = "auto"
+    lora: bool = False
+    lora_rank: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lora_rank < 1:
+            raise OdqaError(f"lora_rank must be at least 1, got {self.lora_rank}")
+
+    @property
+    def peak_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return LORA_LEARNING_RATE if self.lora else FULL_LEARNING_RATE
+
+    def own_record(self) -> dict[str, Any]:
+        return {
+            "class_weights_rule": weights_rule(self.class_weights),
+            "lora_rank": self.lora_rank if self.lora else None,
+        }
+
+
 def train_yesno(
     questions: Sequence[YesNoQuestion],
     out_dir: str | Path,
+    config: YesNoTrainConfig | None = None,
     *,
     base: str | Path | None = None,
-    epochs: int = 3,
-    batch_size: int = 16,
-    learning_rate: float | None = None,
-    max_length: int = 256,
-    class_weights: ClassWeights = "auto",
-    lora: bool = False,
-    lora_rank: int = 8,
-    seed: int = 0,
     overwrite: bool = False,
-    device: str | None = None,
-    precision: str = "auto",
     show_progress: bool = False,
+    **settings: Any,
 ) -> dict[str, Any]:
     """Fine-tune a yes/no reader on ``questions`` (one example per question and snippet, with
-    the question's answer) and save it (model, tokenizer, ``odqa_training.json`` with the
-    settings) to ``out_dir``, which :class:`~odqa.read.yesno.YesNoReader` then loads.
+    the question's answer) by ``config`` (any of its fields may be given as keywords instead:
+    ``lora=True``) and save it (model, tokenizer, ``odqa_training.json`` with the settings) to
+    ``out_dir``, which :class:`~odqa.read.yesno.YesNoReader` then loads.
 
-    ``base`` is a local encoder folder (default: the embedded all-MiniLM-L6-v2).
-    ``learning_rate`` defaults to 3e-5, or 5e-4 with ``lora`` (rank ``lora_rank``, adapters
-    merged before saving). The folder is written to a temporary sibling and renamed into place
-    at the end; an existing one is refused unless ``overwrite``.
+    ``base`` is a local encoder folder (default: the embedded all-MiniLM-L6-v2). With ``lora``
+    the adapters are merged before saving. The folder is written to a temporary sibling and
+    renamed into place at the end; an existing one is refused unless ``overwrite``.
 
     Returns ``steps``, ``seconds``, ``questions``, ``pairs``, ``class_weights``
     (``[w_no, w_yes]``) and ``loss`` (mean per epoch).
     """
-    default_rate = LORA_LEARNING_RATE if lora else FULL_LEARNING_RATE
-    rate = default_rate if learning_rate is None else learning_rate
-    if min(epochs, batch_size, lora_rank) < 1 or rate <= 0:
-        raise OdqaError(
-            "epochs, batch_size and lora_rank must be at least 1, learning_rate positive"
-        )
+    config = replace(config or YesNoTrainConfig(), **settings)
     pairs = [(item.question, text, item.label) for item in questions for text in item.snippets]
     if not pairs:
         raise OdqaError("no yes/no questions with snippets to train on")
-    weights = resolve_class_weights(class_weights, [label for _, _, label in pairs])
-    began = time.perf_counter()
-    with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        ref = resolve_model(base)
-        torch.manual_seed(seed)
-        tokenizer, model = load_yesno_model(ref.path, need_head=False)
-        max_length = min(max_length, getattr(model.config, "max_position_embeddings", 512))
-        if lora:
-            model = with_lora(model, lora_rank)
+    labels = [LABEL2ID[label] for _, _, label in pairs]
+    weights = resolve_class_weights(config.class_weights, [label for _, _, label in pairs])
+    with fine_tuning(out_dir, config, base, load_yesno_model, overwrite=overwrite) as run:
+        if config.lora:
+            run.model = with_lora(run.model, config.lora_rank)
         features = encode_pairs(
-            tokenizer, [q for q, _, _ in pairs], [t for _, t, _ in pairs], max_length
+            run.tokenizer, [q for q, _, _ in pairs], [t for _, t, _ in pairs], run.config.max_length
         )
-        names = [name for name in tokenizer.model_input_names if name in features]
+        names = [name for name in run.tokenizer.model_input_names if name in features]
         examples = [{name: features[name][i] for name in names} for i in range(len(pairs))]
-        labels = [LABEL2ID[label] for _, _, label in pairs]
-        target = pick_device(device)
-        class_weight = torch.tensor(weights, device=target)
+        class_weight = torch.tensor(weights, device=run.device)
 
         def batch_loss(chosen: list[int]) -> torch.Tensor:
-            batch = tokenizer.pad([examples[i] for i in chosen], return_tensors="pt")
-            gold = torch.tensor([labels[i] for i in chosen], device=target)
-            logits = model(**{name: value.to(target) for name, value in batch.items()}).logits
+            gold = torch.tensor([labels[i] for i in chosen], device=run.device)
+            logits = run.model(**run.inputs([examples[i] for i in chosen])).logits
             each = F.cross_entropy(logits.float(), gold, reduction="none")
             return (each * class_weight[gold]).mean()
 
-        losses, steps = fit(
-            model,
-            len(examples),
-            batch_loss,
-            description="training yes/no",
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=rate,
-            seed=seed,
-            device=target,
-            precision=precision,
-            show_progress=show_progress,
-            lengths=[len(example["input_ids"]) for example in examples],
-        )
-        if lora:
-            model = model.merge_and_unload()
-        with quiet_transformers():
-            model.to("cpu").save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
-        summary = {
-            "steps": steps,
-            "seconds": round(time.perf_counter() - began, 1),
-            "questions": len(questions),
-            "pairs": len(pairs),
-            "class_weights": list(weights),
-            "loss": losses,
-        }
-        settings = {
-            "base": ref.name,
-            "base_sha256": ref.sha256,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "learning_rate": rate,
-            "max_length": max_length,
-            "class_weights_rule": weights_rule(class_weights),
-            "lora_rank": lora_rank if lora else None,
-            "seed": seed,
-        }
-        record = json.dumps({**settings, **summary}, indent=2)
-        (staging / TRAINING_RECORD).write_text(record + "\n", encoding="utf-8")
+        losses, steps = run.fit(examples, batch_loss, "training yes/no", show_progress)
+        model = run.model.merge_and_unload() if config.lora else run.model
+        counts = {"questions": len(questions), "pairs": len(pairs), "class_weights": list(weights)}
+        summary = run.save(model, losses, steps, counts)
     return summary
 
 

@@ -1,0 +1,100 @@
+"""``odqa index`` and ``odqa info``: build an index directory, describe one."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from odqa.cli.errors import user_errors
+from odqa.cli.options import AsJson, Device, Model, Precision, split_list
+
+INDEX_EPILOG = "Example: odqa index corpus.jsonl my-index --retrievers bm25,dense --language auto"
+INFO_EPILOG = "Example: odqa info my-index"
+
+
+def index(
+    corpus: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL, CSV/TSV, BEIR folder, SQuAD or BioASQ JSON, or a folder of .txt/.md."
+        ),
+    ],
+    index_dir: Annotated[Path, typer.Argument(help="Where the index directory goes.")],
+    retrievers: Annotated[
+        str, typer.Option(help="Comma list of bm25, dense, colbert.")
+    ] = "bm25,dense",
+    model: Model = None,
+    colbert_model: Annotated[
+        str | None,
+        typer.Option(help="ColBERT checkpoint (Stanford, PyLate or plain); default: --model."),
+    ] = None,
+    nbits: Annotated[
+        int, typer.Option(help="ColBERT residual bits per dimension: 1, 2, 4, 8.")
+    ] = 2,
+    colbert_sample: Annotated[
+        int, typer.Option(help="Documents sampled to train ColBERT centroids.")
+    ] = 2048,
+    language: Annotated[str, typer.Option(help="BM25 analysis: en, ko, generic or auto.")] = "auto",
+    input_format: Annotated[
+        str, typer.Option("--format", help="auto, jsonl, csv, tsv, beir, squad, bioasq, textdir.")
+    ] = "auto",
+    chunk_tokens: Annotated[int, typer.Option(help="Passage window, in the model's tokens.")] = 256,
+    chunk_overlap: Annotated[int, typer.Option(help="Tokens shared by consecutive windows.")] = 64,
+    dense_index: Annotated[
+        str, typer.Option(help="faiss kind: flat (exact), hnsw, ivf, ivfpq.")
+    ] = "flat",
+    dense_dtype: Annotated[
+        str, typer.Option(help="Vector storage: float32 or float16.")
+    ] = "float32",
+    k1: Annotated[float, typer.Option(help="BM25 k1.")] = 0.9,
+    b: Annotated[float, typer.Option(help="BM25 b.")] = 0.4,
+    batch_size: Annotated[int, typer.Option(help="Texts per encoding batch.")] = 64,
+    device: Device = None,
+    precision: Precision = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing index directory.")] = False,
+) -> None:
+    """Build an index directory from a corpus (atomically: a failed run leaves nothing)."""
+    from odqa.corpus import ChunkSpec
+    from odqa.index import (
+        BM25Settings,
+        BuildOptions,
+        ColBERTSettings,
+        DenseSettings,
+        Manifest,
+        build_index,
+    )
+
+    with user_errors():
+        options = BuildOptions(
+            retrievers=split_list(retrievers),
+            model=model,
+            language=language,
+            chunk=ChunkSpec(tokens=chunk_tokens, overlap=chunk_overlap),
+            bm25=BM25Settings(k1=k1, b=b),
+            dense=DenseSettings(index=dense_index, dtype=dense_dtype),
+            colbert=ColBERTSettings(model=colbert_model, nbits=nbits, sample=colbert_sample),
+            encode_batch=batch_size,
+            device=device,
+            precision=precision,
+            input_format=input_format,
+            overwrite=overwrite,
+            show_progress=True,
+        )
+        path = build_index(corpus, index_dir, options)
+        typer.echo(Manifest.read(path).describe())
+        typer.echo(f"index written to {path}")
+
+
+def info(
+    index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
+    as_json: AsJson = False,
+) -> None:
+    """Describe an index: format, source, counts, chunking and retrievers."""
+    from dataclasses import asdict
+
+    from odqa.index import Manifest
+
+    with user_errors():
+        manifest = Manifest.read(index_dir)
+        typer.echo(json.dumps(asdict(manifest), indent=2) if as_json else manifest.describe())

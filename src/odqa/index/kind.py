@@ -1,0 +1,142 @@
+"""The seam every retriever kind (bm25, dense, colbert) fits: one module a kind.
+
+A kind knows its folder inside an index, its build settings, how it is built from streamed
+passages, how passages are added to and deleted from it, and how it is opened for search.
+Build (:mod:`odqa.index.builder`), update (:mod:`odqa.index.updates`) and search
+(:class:`odqa.retrieve.Searcher`) loop over the kinds an index holds and never branch on
+their names; adding a kind means adding one module and naming it in
+:mod:`odqa.index.registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from odqa.corpus import Document, Passage
+from odqa.errors import ModelMismatchError, OdqaError
+from odqa.models.checkpoint import EMBEDDED_NAME, ModelRef
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from odqa.index.late import PlaidSettings
+    from odqa.index.options import BuildOptions
+
+Settings = dict[str, Any]
+"""What the manifest records about one kind (``manifest.retrievers[name]``)."""
+
+
+@dataclass(frozen=True)
+class PassageBatch:
+    """Documents (non-empty, in corpus order), their passages, and the passages' texts."""
+
+    documents: Sequence[Document]
+    passages: Sequence[Passage]
+    texts: Sequence[str]
+
+
+@dataclass(frozen=True)
+class CorpusPass:
+    """What a builder may ask of the corpus before the main pass: a fresh read of it from
+    the start, and the index's own way of cutting documents into passages."""
+
+    reread: Callable[[], Iterable[Document]]
+    chunk: Callable[[Sequence[Document]], list[Passage]]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how encoders run while an index is built, updated or searched."""
+
+    device: str | None = None
+    precision: str = "auto"
+    model: str | None = None
+    """A query-encoder override given at search time (it must be the index's model)."""
+
+
+class SearchSettings(Protocol):
+    """The search options a kind reads when opened (``odqa.retrieve.SearchOptions``)."""
+
+    model: str | None
+    device: str | None
+    precision: str
+    exhaustive: bool
+    plaid: PlaidSettings
+
+
+class RowSearcher(Protocol):
+    """A kind opened for search: passage rows and scores for query texts.
+
+    ``search`` returns arrays of shape ``(len(queries), <= k)``; row -1 means no match.
+    ``returns_deleted`` says whether deleted rows may come back (the caller then asks for
+    more and drops them).
+    """
+
+    returns_deleted: bool
+
+    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class KindBuilder(Protocol):
+    """One kind's share of a build, fed the same batches as every other kind."""
+
+    def tokenizer(self) -> tuple[PreTrainedTokenizerBase, ModelRef] | None:
+        """Its encoder's tokenizer, which then cuts the passages; None without an encoder."""
+        ...
+
+    def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
+        """Called once, before any batch: ``folder`` is the index being written, ``first``
+        the corpus's first documents (as read, empty ones included)."""
+        ...
+
+    def add(self, batch: PassageBatch) -> None: ...
+
+    def finish(self) -> Settings:
+        """Write the kind's files; returns what the manifest records about it."""
+        ...
+
+
+class RetrieverKind(Protocol):
+    """One retriever kind: its name, its folder, and its verbs."""
+
+    name: str
+    folder: str
+
+    def builder(self, options: BuildOptions) -> KindBuilder: ...
+
+    def add(self, index: Path, settings: Settings, batch: PassageBatch, runtime: Runtime) -> dict:
+        """Add passages already appended to the index's collection; may update ``settings``
+        in place; returns what the update report should say (may be empty)."""
+        ...
+
+    def delete(self, index: Path, settings: Settings, rows: np.ndarray) -> None:
+        """Passage ``rows`` were marked deleted in the collection."""
+        ...
+
+    def open(self, index: Path, settings: Settings, options: SearchSettings) -> RowSearcher: ...
+
+
+def wanted_model(index: Path, settings: Settings, override: str | None) -> str:
+    """The model given at search time, else the one the index recorded (if still there)."""
+    recorded = settings["model"]
+    if override is None and recorded != EMBEDDED_NAME and not Path(recorded).is_dir():
+        raise OdqaError(
+            f"{index}: the index was built with the model at {recorded}, which is not "
+            "there any more; pass --model with a copy of it"
+        )
+    return override if override is not None else recorded
+
+
+def check_same_model(index: Path, settings: Settings, ref: ModelRef) -> None:
+    """Refuse a query encoder whose weights are not the ones the index was built with."""
+    if ref.sha256 != settings["sha256"]:
+        raise ModelMismatchError(
+            f"the index at {index} was built with {settings['model']} (weights sha256 "
+            f"{settings['sha256'][:12]}…) but the model given is {ref.name} "
+            f"(sha256 {ref.sha256[:12]}…); use the same model or rebuild the index"
+        )

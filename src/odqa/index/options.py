@@ -1,0 +1,44 @@
+"""``BuildOptions``: everything ``build_index`` can be told, shared settings then per kind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+
+from odqa.corpus import ChunkSpec
+from odqa.errors import OdqaError
+from odqa.index.bm25 import BM25Settings
+from odqa.index.colbert import ColBERTSettings
+from odqa.index.dense import DenseSettings
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """The documented defaults. ``model`` is the encoder (dense, and ColBERT unless
+    ``colbert.model`` names another); its tokenizer cuts the passages. ``language`` picks
+    BM25's analysis (en, ko, generic or auto). ``bm25``, ``dense`` and ``colbert`` hold each
+    kind's own settings."""
+
+    retrievers: Sequence[str] = ("bm25", "dense")
+    model: str | None = None
+    language: str = "auto"
+    chunk: ChunkSpec = field(default_factory=ChunkSpec)
+    bm25: BM25Settings = field(default_factory=BM25Settings)
+    dense: DenseSettings = field(default_factory=DenseSettings)
+    colbert: ColBERTSettings = field(default_factory=ColBERTSettings)
+    batch_docs: int = 512
+    encode_batch: int = 64
+    device: str | None = None
+    precision: str = "auto"
+    input_format: str = "auto"
+    overwrite: bool = False
+    show_progress: bool = False
+
+
+def build_options(options: BuildOptions | None, settings: dict) -> BuildOptions:
+    """``options`` (default: the defaults) with ``settings`` (its fields) put over it."""
+    known = {item.name for item in fields(BuildOptions)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise OdqaError(f"unknown build settings {unknown}; known: {sorted(known)}")
+    return replace(options or BuildOptions(), **settings)

@@ -1,0 +1,107 @@
+"""Atomic writes, the directory swap and its recovery, writer locks, and what --overwrite
+may replace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import odqa
+from helpers import listing
+from odqa import fs
+from odqa.corpus import ChunkSpec
+
+
+def bm25_index(corpus: Path, target: Path, **settings) -> Path:
+    chunk = ChunkSpec(tokens=32, overlap=8)
+    return odqa.build_index(corpus, target, retrievers=["bm25"], chunk=chunk, **settings)
+
+
+def test_atomic_file_leaves_the_old_content_when_the_writer_fails(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    fs.write_text(path, "old")
+    with pytest.raises(KeyboardInterrupt), fs.atomic_file(path) as partial:
+        partial.write_text("half")
+        raise KeyboardInterrupt
+    assert path.read_text() == "old" and listing(tmp_path) == ["a.txt"]
+
+
+def test_the_swap_exchanges_both_names_in_one_step(tmp_path: Path) -> None:
+    target, staging = tmp_path / "idx", tmp_path / ".idx.partial-1"
+    for folder, text in ((target, "old"), (staging, "new")):
+        folder.mkdir()
+        (folder / "x").write_text(text)
+    if not fs.exchange(staging, target):
+        pytest.skip("this file system cannot exchange names (renameat2)")
+    fs.exchange(staging, target)  # back
+    fs.replace_directory(staging, target)
+    assert (target / "x").read_text() == "new" and listing(tmp_path) == ["idx"]
+
+
+def test_a_swap_cut_between_two_renames_is_undone_on_open(
+    tmp_path: Path, small_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = bm25_index(small_corpus, tmp_path / "idx")
+    monkeypatch.setattr(fs, "exchange", lambda first, second: False)  # the two-rename path
+    real_rename = os.rename
+
+    def killed_after_first(source, target) -> None:
+        real_rename(source, target)
+        if ".old-" in str(target):
+            raise KeyboardInterrupt  # killed between the renames
+
+    monkeypatch.setattr(fs.os, "rename", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        odqa.add_documents(index, [odqa.Document("n1", "Pellagra follows a lack of niacin.")])
+    monkeypatch.setattr(fs.os, "rename", real_rename)
+    assert not index.exists()  # the window the swap had
+    manifest = odqa.Manifest.read(index)  # opening puts the old index back
+    assert manifest.counts["documents"] == 6
+    assert odqa.Searcher(index).search(["vitamin C"], 1)[0][0].doc_id == "d1"
+
+
+def test_two_writers_at_once_lose_nothing(tmp_path: Path, small_corpus: Path) -> None:
+    index = bm25_index(small_corpus, tmp_path / "idx")
+    script = (
+        "import sys, odqa\n"
+        "prefix = sys.argv[2]\n"
+        "docs = [odqa.Document(f'{prefix}{i}', 'alpha beta') for i in range(20)]\n"
+        "odqa.add_documents(sys.argv[1], docs)\n"
+    )
+    writers = [
+        subprocess.Popen([sys.executable, "-c", script, str(index), prefix], stderr=subprocess.PIPE)
+        for prefix in ("a", "b")
+    ]
+    for writer in writers:
+        assert writer.wait(300) == 0, writer.stderr.read().decode()
+    manifest = odqa.Manifest.read(index)
+    assert manifest.counts["documents"] == 6 + 40
+    with odqa.Searcher(index) as searcher:
+        ids = set(searcher.collection.doc_ids)
+    assert {f"{p}{i}" for p in "ab" for i in range(20)} <= ids
+    assert listing(tmp_path) == ["corpus.jsonl", "idx"]
+
+
+def test_overwrite_replaces_only_an_index_or_an_empty_folder(
+    tmp_path: Path, small_corpus: Path
+) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "thesis.tex").write_text("x")
+    with pytest.raises(odqa.OdqaError, match=r"holds 1 entries \(thesis.tex\)"):
+        bm25_index(small_corpus, notes, overwrite=True)
+    assert (notes / "thesis.tex").read_text() == "x"
+    plain = tmp_path / "plain.txt"
+    plain.write_text("keep")
+    with pytest.raises(odqa.OdqaError, match="is a file, not an odqa index"):
+        bm25_index(small_corpus, plain, overwrite=True)
+    assert plain.read_text() == "keep"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert odqa.Manifest.read(bm25_index(small_corpus, empty, overwrite=True))
+    again = bm25_index(small_corpus, empty, overwrite=True)  # an index: replaced
+    assert odqa.Manifest.read(again).counts["documents"] == 6
