@@ -110,6 +110,7 @@ class BM25Kind:
 
     name = "bm25"
     folder = FOLDER
+    reranks = False
 
     def builder(self, options: BuildOptions) -> BM25Builder:
         return BM25Builder(options.bm25, options.language)

@@ -192,6 +192,7 @@ class ColBERTKind:
 
     name = "colbert"
     folder = FOLDER
+    reranks = True
 
     def builder(self, options: BuildOptions) -> ColBERTBuild:
         encoder = ColBERTEncoder(

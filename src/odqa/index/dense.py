@@ -189,6 +189,7 @@ class DenseKind:
 
     name = "dense"
     folder = FOLDER
+    reranks = False
 
     def builder(self, options: BuildOptions) -> DenseBuilder:
         return DenseBuilder(options)

@@ -102,10 +102,12 @@ class KindBuilder(Protocol):
 
 
 class RetrieverKind(Protocol):
-    """One retriever kind: its name, its folder, and its verbs."""
+    """One retriever kind: its name, its folder, and its verbs. A kind that ``reranks``
+    opens an engine that also has ``rescore(query, rows, k)`` (exact scores of given rows)."""
 
     name: str
     folder: str
+    reranks: bool
 
     def builder(self, options: BuildOptions) -> KindBuilder: ...
 

@@ -14,8 +14,8 @@ from odqa.index.registry import kind_named
 from odqa.retrieve.base import IndexRetriever, Retriever
 from odqa.retrieve.hit import Hit
 from odqa.retrieve.hybrid import HybridRetriever
-from odqa.retrieve.late import RerankRetriever
 from odqa.retrieve.options import SearchOptions, search_options
+from odqa.retrieve.rerank import RerankRetriever
 
 UNITS = ("document", "passage")
 
@@ -66,12 +66,11 @@ class Searcher:
     @property
     def available(self) -> list[str]:
         """Retriever names this index supports: those built, ``hybrid`` when there are
-        several, and ``FIRST+colbert`` (ColBERT reranking) when ColBERT is built."""
+        several, and ``FIRST+RERANKER`` for each built kind that reranks (``bm25+colbert``)."""
         names = list(self.manifest.retrievers)
         fusable = [*names, "hybrid"] if len(names) > 1 else names
-        if "colbert" not in names:
-            return fusable
-        return fusable + [f"{name}+colbert" for name in fusable if name != "colbert"]
+        rerankers = [name for name in names if kind_named(name).reranks]
+        return fusable + [f"{first}+{r}" for r in rerankers for first in fusable if first != r]
 
     @property
     def default_retriever(self) -> str:
@@ -96,9 +95,9 @@ class Searcher:
             kind = kind_named(name)
             engine = kind.open(self.path, self.manifest.retrievers[name], self.options)
             return IndexRetriever(name, engine, self.collection)
-        if name.endswith("+colbert"):
-            first = self.retriever(name.removesuffix("+colbert"))
-            return RerankRetriever(first, self.retriever("colbert"))
+        if "+" in name:
+            first, reranker = name.rsplit("+", 1)
+            return RerankRetriever(self.retriever(first), self.retriever(reranker))
         parts = [self.retriever(part) for part in self.manifest.retrievers]
         return HybridRetriever(parts, self.options.fusion, self.options.weights)
 

@@ -1,4 +1,5 @@
-"""Reranking by late interaction (ColBERT MaxSim): an index's first-stage hits, or any texts."""
+"""Reranking: a first stage's hits re-scored by a kind that reranks (ColBERT MaxSim), or any
+texts ordered by MaxSim with no index at all."""
 
 from __future__ import annotations
 
@@ -16,20 +17,21 @@ RERANK_DEPTH = 100
 
 @dataclass
 class RerankRetriever:
-    """A first-stage retriever's top ``depth`` passages, re-scored by ColBERT MaxSim."""
+    """A first-stage retriever's top ``depth`` passages, re-scored exactly by ``reranker``
+    (an index kind that reranks, e.g. ColBERT MaxSim)."""
 
     first: Retriever
-    late: IndexRetriever
+    reranker: IndexRetriever
     depth: int = RERANK_DEPTH
 
     @property
     def name(self) -> str:
-        return f"{self.first.name}+colbert"
+        return f"{self.first.name}+{self.reranker.name}"
 
     def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
         candidates = self.first.search(queries, max(k, self.depth))
         return [
-            self.late.rescore(query, [hit.row for hit in hits], k) if hits else []
+            self.reranker.rescore(query, [hit.row for hit in hits], k) if hits else []
             for query, hits in zip(queries, candidates, strict=True)
         ]
 

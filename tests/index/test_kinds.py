@@ -60,6 +60,7 @@ class OverlapBuilder:
 class OverlapKind:
     name = "overlap"
     folder = FOLDER
+    reranks = False
 
     def builder(self, options) -> OverlapBuilder:
         return OverlapBuilder()

@@ -14,7 +14,7 @@ from odqa.cli import app
 from odqa.corpus import ChunkSpec
 from odqa.errors import InputError, ModelMismatchError
 from odqa.models.colbert import ColBERTEncoder
-from odqa.retrieve.late import rerank
+from odqa.retrieve.rerank import rerank
 
 
 def build(corpus: Path, target: Path, model: Path, **settings) -> Path:
