@@ -105,3 +105,20 @@ def test_overwrite_replaces_only_an_index_or_an_empty_folder(
     assert odqa.Manifest.read(bm25_index(small_corpus, empty, overwrite=True))
     again = bm25_index(small_corpus, empty, overwrite=True)  # an index: replaced
     assert odqa.Manifest.read(again).counts["documents"] == 6
+
+
+def test_the_next_run_removes_what_killed_runs_left_and_says_so(
+    tmp_path: Path, small_corpus: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = bm25_index(small_corpus, tmp_path / "idx")
+    for name in (".idx.partial-0a1b", ".idx.old-2c3d", ".idx.building-legacy"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "passages.npy").write_bytes(b"half")
+    with caplog.at_level("WARNING", logger="odqa"):
+        odqa.add_documents(index, [odqa.Document("n1", "Pellagra follows a lack of niacin.")])
+    assert listing(tmp_path) == ["corpus.jsonl", "idx"]
+    assert "removed 3 leftover(s) of interrupted runs" in caplog.text
+    assert odqa.Manifest.read(index).counts["documents"] == 7
+    (tmp_path / ".idx.partial-4e5f").mkdir()
+    bm25_index(small_corpus, index, overwrite=True)
+    assert listing(tmp_path) == ["corpus.jsonl", "idx"]

@@ -169,6 +169,27 @@ def exchange(first: Path, second: Path) -> bool:
     raise OSError(code, os.strerror(code), str(second))
 
 
+LEGACY = ("building", "updating")
+"""Purposes of temporaries that odqa 0.1's first releases named by another rule."""
+
+
+def remove_leftovers(target: str | Path) -> list[str]:
+    """Delete the temporaries of interrupted runs beside ``target`` (after a cut swap is
+    recovered); returns their names. Call it holding :func:`writer_lock`: no live writer of
+    ``target`` can own one then."""
+    target = Path(target)
+    recover_directory(target)
+    removed = []
+    for purpose in (PARTIAL, RETIRED, *LEGACY):
+        for entry in sorted(target.parent.glob(f".{target.name}.{purpose}-*")):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
+
+
 def recover_directory(target: str | Path) -> bool:
     """Undo a swap cut between its two renames: with nothing at ``target`` and the old
     directory retired beside it, put the old one back. True when it did."""

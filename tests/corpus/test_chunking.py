@@ -176,3 +176,19 @@ def test_scifact_offsets(tokenizer: Any) -> None:
     assert {p.doc_id for p in passages} == set(by_doc)
     for doc_id, group in itertools.groupby(passages, key=lambda p: p.doc_id):
         check_windows(by_doc[doc_id], list(group), tokenizer, spec)
+
+
+def test_a_long_document_is_tokenized_by_segments_with_the_same_passages(
+    tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    words = ["vitamin", "C,", "naïve", "co-operation", "東京", "(2024).", "\n\n", "état"]
+    text = " ".join(words[(i * 7) % len(words)] for i in range(6000))
+    document = Document("long", text, "Title")
+    spec = ChunkSpec(tokens=48, overlap=12)
+    whole = list(chunk_documents([document], tokenizer, spec))
+    monkeypatch.setattr("odqa.corpus.chunking.SEGMENT_CHARS", 1000)
+    assert list(chunk_documents([document], tokenizer, spec)) == whole
+    unspaced = Document("blob", "x" * 5000, "")  # no whitespace: cut at the segment size
+    passages = list(chunk_documents([unspaced], tokenizer, spec))
+    assert passages[0].start == 0 and passages[-1].end == 5000
+    assert all(a.start < b.start for a, b in itertools.pairwise(passages))

@@ -3,6 +3,10 @@
 A document of ``n`` tokens gives windows starting at ``0, stride, 2 * stride, ...`` (stride =
 ``tokens - overlap``), each ``tokens`` long or cut at the last token; the first window that
 reaches the last token is the last one, so consecutive windows share exactly ``overlap`` tokens.
+
+A document longer than :data:`SEGMENT_CHARS` is tokenized a segment at a time, each cut at a
+whitespace (so the tokens are the ones the whole text gives), and its token offsets are kept
+as a compact array: memory grows with the document's size, not 100-fold.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from odqa.corpus.records import Document, Passage
 from odqa.errors import OdqaError
 
 MIN_TOKENS = 8
+SEGMENT_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -76,14 +83,51 @@ def chunk_documents(
 
 
 def _chunk_batch(batch: list[Document], tokenizer: Any, spec: ChunkSpec) -> Iterator[Passage]:
-    texts = [document.text for document in batch if document.text.strip()]
-    offsets = iter(_token_offsets(texts, tokenizer))
+    short = [d.text for d in batch if d.text.strip() and len(d.text) <= SEGMENT_CHARS]
+    offsets = iter(_token_offsets(short, tokenizer))
     for document in batch:
         if is_empty(document):
             continue
-        spans = next(offsets) if document.text.strip() else []
+        if not document.text.strip():
+            spans: Sequence[tuple[int, int]] | np.ndarray = []
+        elif len(document.text) > SEGMENT_CHARS:
+            spans = _long_token_offsets(document.text, tokenizer)
+        else:
+            spans = next(offsets)
         passages = list(_passages(document, spans, spec))
         yield from passages or [Passage(document.id, 0, "", document.title, 0, 0)]
+
+
+def _long_token_offsets(text: str, tokenizer: Any) -> np.ndarray:
+    """Token offsets of a long text, ``(n, 2)``, tokenized a segment at a time."""
+    dtype = np.int32 if len(text) < 2**31 else np.int64
+    parts = []
+    for start, end in _segments(text, SEGMENT_CHARS):
+        spans = _token_offsets([text[start:end]], tokenizer)[0]
+        if spans:
+            parts.append(np.asarray(spans, dtype=dtype) + dtype(start))
+    return np.concatenate(parts) if parts else np.zeros((0, 2), dtype)
+
+
+def _segments(text: str, size: int) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` pieces of about ``size`` characters, each ending after a whitespace
+    (a piece with none is cut at ``size``)."""
+    start = 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text):
+            cut = _last_space(text, start, end)
+            end = cut if cut > start else end
+        yield start, end
+        start = end
+
+
+def _last_space(text: str, start: int, end: int) -> int:
+    """One past the last whitespace in ``text[start:end]``; ``start`` when there is none."""
+    for position in range(end - 1, start - 1, -1):
+        if text[position].isspace():
+            return position + 1
+    return start
 
 
 def _token_offsets(texts: list[str], tokenizer: Any) -> list[list[tuple[int, int]]]:
@@ -103,8 +147,8 @@ def _token_offsets(texts: list[str], tokenizer: Any) -> list[list[tuple[int, int
 
 
 def _passages(
-    document: Document, spans: Sequence[tuple[int, int]], spec: ChunkSpec
+    document: Document, spans: Sequence[tuple[int, int]] | np.ndarray, spec: ChunkSpec
 ) -> Iterator[Passage]:
     for chunk, (first, stop) in enumerate(windows(len(spans), spec)):
-        start, end = spans[first][0], spans[stop - 1][1]
+        start, end = int(spans[first][0]), int(spans[stop - 1][1])
         yield Passage(document.id, chunk, document.text[start:end], document.title, start, end)

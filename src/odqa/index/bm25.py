@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 FOLDER = "bm25"
 REBUILD_BATCH = 4096
+ANALYSIS_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,13 @@ class BM25Builder:
         self.analyzer = make_analyzer(self.language, [f"{d.title} {d.text}" for d in first])
 
     def add(self, batch: PassageBatch) -> None:
-        for tokens in self.analyzer.tokenize(batch.texts):
-            self.token_ids.append(
-                [self.vocab.setdefault(token, len(self.vocab)) for token in tokens]
-            )
+        """Analyse a few passages at a time: their token strings never pile up."""
+        texts = batch.texts
+        for first in range(0, len(texts), ANALYSIS_BATCH):
+            for tokens in self.analyzer.tokenize(texts[first : first + ANALYSIS_BATCH]):
+                self.token_ids.append(
+                    [self.vocab.setdefault(token, len(self.vocab)) for token in tokens]
+                )
 
     def finish(self) -> Settings:
         model = bm25s.BM25(**asdict(self.settings))

@@ -7,15 +7,23 @@ encoding, compression) is its builder's (:mod:`odqa.index.kind`), fed the same b
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from odqa.corpus import chunk_documents, indexable_text, is_empty, read_documents
+from odqa.corpus import (
+    Document,
+    Passage,
+    chunk_documents,
+    indexable_text,
+    is_empty,
+    read_documents,
+)
 from odqa.errors import InputError, OdqaError
-from odqa.fs import atomic_directory, writer_lock
+from odqa.fs import atomic_directory, remove_leftovers, writer_lock
 from odqa.index.collection import CollectionWriter
 from odqa.index.kind import CorpusPass, KindBuilder, PassageBatch
 from odqa.index.manifest import Manifest, is_index
@@ -25,6 +33,7 @@ from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
 from odqa.models.device import pick_device
 
 SKIPPED_IDS_KEPT = 100
+LOG = logging.getLogger("odqa")
 
 
 def batches(items: Iterable, size: int) -> Iterator[list]:
@@ -53,51 +62,87 @@ def build_index(
         name: kind_named(name).builder(options) for name in names if name in options.retrievers
     }
     tokenizer, model_ref = chunking_tokenizer(options.model, builders.values())
-    chunk = lambda documents: list(chunk_documents(documents, tokenizer, options.chunk))  # noqa: E731
-    documents = read_documents(corpus, options.input_format)
-    with (
-        writer_lock(index_dir),
-        atomic_directory(index_dir, options.overwrite, is_index, "odqa index") as staging,
-    ):
-        first = list(itertools.islice(documents, options.batch_docs))
+    with writer_lock(index_dir):
+        report_leftovers(index_dir, remove_leftovers(index_dir))
+        with atomic_directory(index_dir, options.overwrite, is_index, "odqa index") as staging:
+            run = _BuildRun(corpus, options, builders, tokenizer)
+            counts, skipped_ids = run.fill(staging)
+            manifest = Manifest(
+                source=str(Path(corpus).resolve()),
+                counts=counts,
+                chunking={
+                    "tokens": options.chunk.tokens,
+                    "overlap": options.chunk.overlap,
+                    "tokenizer": model_ref.name,
+                },
+                retrievers={name: builder.finish() for name, builder in builders.items()},
+                skipped_ids=skipped_ids,
+            )
+            manifest.write(staging)
+    return Path(index_dir).resolve()
+
+
+def report_leftovers(index_dir: str | Path, removed: list[str]) -> None:
+    """Say (as a warning: the CLI shows it) what earlier interrupted runs had left behind."""
+    if removed:
+        shown = ", ".join(removed[:3]) + (", …" if len(removed) > 3 else "")
+        LOG.warning(
+            "removed %d leftover(s) of interrupted runs beside %s: %s",
+            len(removed),
+            index_dir,
+            shown,
+        )
+
+
+class _BuildRun:
+    """One pass over the corpus: the collection written, every kind's builder fed."""
+
+    def __init__(
+        self,
+        corpus: str | Path,
+        options: BuildOptions,
+        builders: dict[str, KindBuilder],
+        tokenizer: PreTrainedTokenizerBase,
+    ) -> None:
+        self.corpus, self.options, self.builders = corpus, options, builders
+        self.tokenizer = tokenizer
+
+    def chunk(self, documents: Sequence[Document]) -> list[Passage]:
+        return list(chunk_documents(documents, self.tokenizer, self.options.chunk))
+
+    def read(self) -> Iterator[Document]:
+        return read_documents(self.corpus, self.options.input_format)
+
+    def fill(self, staging: Path) -> tuple[dict[str, int], list[str]]:
+        """Stream the corpus in; returns the counts and the first skipped (empty) ids."""
+        documents = self.read()
+        first = list(itertools.islice(documents, self.options.batch_docs))
         if not first:
-            raise InputError("the corpus holds no documents", path=corpus)
-        source = CorpusPass(lambda: read_documents(corpus, options.input_format), chunk)
-        for builder in builders.values():
-            builder.start(staging, first, source)
+            raise InputError("the corpus holds no documents", path=self.corpus)
+        for builder in self.builders.values():
+            builder.start(staging, first, CorpusPass(self.read, self.chunk))
         collection = CollectionWriter(staging)
         skipped_ids: list[str] = []
         skipped = 0
-        progress = tqdm(desc="indexing", unit="doc", disable=not options.show_progress)
-        for batch in batches(itertools.chain(first, documents), options.batch_docs):
+        progress = tqdm(desc="indexing", unit="doc", disable=not self.options.show_progress)
+        for batch in batches(itertools.chain(first, documents), self.options.batch_docs):
             kept = [document for document in batch if not is_empty(document)]
-            skipped += len(batch) - len(kept)
             empty = [document.id for document in batch if is_empty(document)]
+            skipped += len(empty)
             skipped_ids += empty[: SKIPPED_IDS_KEPT - len(skipped_ids)]
-            passages = chunk(kept)
+            passages = self.chunk(kept)
             collection.add_documents(kept)
             collection.add_passages(passages)
-            passage_batch = PassageBatch(kept, passages, [indexable_text(p) for p in passages])
-            for builder in builders.values():
-                builder.add(passage_batch)
+            texts = [indexable_text(passage) for passage in passages]
+            for builder in self.builders.values():
+                builder.add(PassageBatch(kept, passages, texts))
             progress.update(len(batch))
         progress.close()
         num_documents, num_passages = collection.close()
         if num_passages == 0:
-            raise InputError("every document of the corpus is empty", path=corpus)
-        manifest = Manifest(
-            source=str(Path(corpus).resolve()),
-            counts={"documents": num_documents, "passages": num_passages, "skipped_empty": skipped},
-            chunking={
-                "tokens": options.chunk.tokens,
-                "overlap": options.chunk.overlap,
-                "tokenizer": model_ref.name,
-            },
-            retrievers={name: builder.finish() for name, builder in builders.items()},
-            skipped_ids=skipped_ids,
-        )
-        manifest.write(staging)
-    return Path(index_dir).resolve()
+            raise InputError("every document of the corpus is empty", path=self.corpus)
+        counts = {"documents": num_documents, "passages": num_passages, "skipped_empty": skipped}
+        return counts, skipped_ids
 
 
 def chunking_tokenizer(

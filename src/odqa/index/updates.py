@@ -28,6 +28,7 @@ from odqa import fs
 from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, indexable_text, is_empty
 from odqa.errors import InputError
 from odqa.fs import replace_directory
+from odqa.index.builder import report_leftovers
 from odqa.index.collection import DELETED, DOC_IDS, DOCUMENTS, OFFSETS, PASSAGES, Collection
 from odqa.index.kind import PassageBatch, Runtime
 from odqa.index.manifest import Manifest
@@ -41,6 +42,7 @@ def staged_copy(index_dir: str | Path) -> Iterator[Path]:
     """A hard-linked copy of ``index_dir`` to change; it replaces the index on success."""
     target = Path(index_dir).resolve()
     with fs.writer_lock(target):  # a second writer waits, then changes the first's result
+        report_leftovers(target, fs.remove_leftovers(target))
         Manifest.read(target)
         staging = fs.temporary_sibling(target)
         try:
