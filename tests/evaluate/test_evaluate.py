@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import random
 from pathlib import Path
@@ -172,3 +173,101 @@ def test_unreadable_files_are_input_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.gz").write_bytes(b"not gzip")
     with pytest.raises(InputError, match=r"bad\.gz"):
         read_trec_run(tmp_path / "bad.gz")
+
+
+@pytest.mark.parametrize(
+    ("run", "expected"),
+    [
+        ({"q 1": {"a": 1.0}}, "query id 'q 1' contains a space"),
+        ({"q": {"a\tb": 1.0}}, "document id 'a\\tb' contains a tab"),
+        ({"q": {"a\nb": 1.0}}, "document id 'a\\nb' contains a line break"),
+        ({"q": {"": 1.0}}, "document id '' is empty"),
+        ({"q": {"a\xa0b": 1.0}}, "contains whitespace ('\\xa0')"),
+        ({"q": {"a": math.inf}}, "score inf is not finite"),
+    ],
+)
+def test_write_refuses_what_a_run_cannot_hold_before_writing(
+    tmp_path: Path, run: Run, expected: str
+) -> None:
+    path = tmp_path / "run.trec"
+    with pytest.raises(InputError) as error:
+        write_trec_run({"a": {"z": 1.0}, **run}, path)
+    assert expected in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_to_a_folder_or_below_a_file_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(InputError, match=r"taken: cannot write the run file: is a folder"):
+        write_trec_run({"q": {"a": 1.0}}, tmp_path / "taken")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match=r"cannot write the run file"):
+        write_trec_run({"q": {"a": 1.0}}, tmp_path / "file" / "run.trec")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "taken"]
+    assert list((tmp_path / "taken").iterdir()) == []
+
+
+def test_reader_rule_and_run_rule_agree(tmp_path: Path) -> None:
+    """Every id the corpus readers accept, write_trec_run accepts; every id they refuse, it
+    refuses: one rule (odqa.corpus.schema.id_problem)."""
+    from odqa.corpus import read_documents
+
+    for value in [
+        "d1",
+        "a:b-1",
+        "é",
+        "x\x00y",
+        " a",
+        "a b",
+        "a\tb",
+        "a\u2028b",
+        "a\x1cb",
+        "",
+        "\x01",
+        "a\ud800",
+    ]:
+        path = tmp_path / "docs.jsonl"
+        path.write_text(json.dumps({"id": value, "text": "t"}) + "\n", encoding="utf-8")
+        try:
+            read = [doc.id for doc in read_documents(path)] == [value]
+        except InputError:
+            read = False
+        try:
+            write_trec_run({"q": {value: 1.0}}, tmp_path / "run.trec")
+            written = read_trec_run(tmp_path / "run.trec") == {"q": {value: 1.0}}
+        except InputError:
+            written = False
+        assert read == written, repr(value)
+
+
+def test_read_names_folders_bad_bytes_and_nul(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a folder, expected a file"):
+        read_trec_run(tmp_path)
+    path = tmp_path / "run.trec"
+    path.write_bytes(b"q1 Q0 d1 1 2.0 tag\nq1 Q0 d\xff 2 1.0 tag\n")
+    with pytest.raises(InputError, match=r"run\.trec:2: not valid UTF-8"):
+        read_trec_run(path)
+    path.write_bytes(b"q1 Q0 d1 1 2.0 tag\x00\n")
+    with pytest.raises(InputError, match=r"run\.trec:1: a NUL byte"):
+        read_trec_run(path)
+
+
+# --- judged queries ----------------------------------------------------------------------------
+
+
+def test_judged_queries_messages_read_well() -> None:
+    from odqa.corpus import Query
+    from odqa.evaluate.retrieval import judged_queries
+
+    queries = [Query(f"q{n}", "text") for n in range(5)]
+    with pytest.raises(InputError) as error:
+        judged_queries(queries, {"x": {"d": 1}}, "q.jsonl", "qrels.tsv")
+    assert str(error.value) == (
+        "q.jsonl: field 'id': none of its 5 query ids appears in qrels.tsv "
+        "(query ids: 'q0', 'q1', 'q2' and 2 more; judged query ids: 'x')"
+    )
+    with pytest.raises(InputError, match=r"^q\.jsonl: holds no queries$"):
+        judged_queries([], {"x": {"d": 1}}, "q.jsonl", "qrels.tsv")
+    with pytest.raises(InputError, match=r"^qrels\.tsv: holds no judgements$"):
+        judged_queries(queries, {}, "q.jsonl", "qrels.tsv")
+    assert judged_queries(queries, {"q3": {"d": 1}}) == [queries[3]]

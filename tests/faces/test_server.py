@@ -65,6 +65,8 @@ def test_health_info_and_openapi(serve) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     info = client.get("/info").json()
     assert info["index"]["documents"] == 6 and info["index"]["retrievers"] == ["bm25"]
+    assert info["index"]["name"] == "idx" and "path" not in info["index"]  # no server paths
+    assert info["index"]["source"] == "corpus.jsonl"
     assert info["reader"] is None and info["writes"] == "disabled"
     assert info["limits"] == {"max_k": 100, "max_query_chars": 2000, "max_body_bytes": 1_000_000}
     schema = client.get("/openapi.json").json()

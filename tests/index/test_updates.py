@@ -95,3 +95,11 @@ def test_interrupted_update_leaves_the_index_as_it_was(index: Path, monkeypatch)
     assert "n1" not in doc_ids(index, "niacin pellagra", "colbert")
     assert "n1" not in doc_ids(index, "niacin pellagra", "bm25")
     assert listing(index.parent) == ["corpus.jsonl", "idx"]
+
+
+@pytest.mark.parametrize("bad", ["two words", "", "tab\there", "nul\0"])
+def test_added_ids_follow_the_readers_id_rule(index: Path, bad: str) -> None:
+    manifest = (index / "manifest.json").read_text()
+    with pytest.raises(InputError, match=r"document 2: id .* (contains|is empty)"):
+        add_documents(index, [Document("ok1", "fine text"), Document(bad, "some text")])
+    assert (index / "manifest.json").read_text() == manifest

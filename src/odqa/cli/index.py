@@ -10,7 +10,7 @@ from odqa.cli.errors import user_errors
 from odqa.cli.options import AsJson, Device, Model, Precision, split_list
 
 INDEX_EPILOG = "Example: odqa index corpus.jsonl my-index --retrievers bm25,dense --language auto"
-INFO_EPILOG = "Example: odqa info my-index"
+INFO_EPILOG = "Example: odqa info my-index --check"
 
 
 def index(
@@ -65,7 +65,7 @@ def index(
         build_index,
     )
 
-    with user_errors():
+    with user_errors(index_dir):
         options = BuildOptions(
             retrievers=split_list(retrievers),
             model=model,
@@ -88,13 +88,51 @@ def index(
 
 def info(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Verify every file against the sizes and sha256 the manifest records, and "
+            "read the collection through.",
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Describe an index: format, source, counts, chunking and retrievers."""
+    """Describe an index: format, source, counts, chunking and retrievers; exit 2 if damaged."""
     from dataclasses import asdict
 
     from odqa.index import Manifest
+    from odqa.index.check import check_index, opening_problems
 
     with user_errors():
-        manifest = Manifest.read(index_dir)
-        typer.echo(json.dumps(asdict(manifest), indent=2) if as_json else manifest.describe())
+        manifest = Manifest.read(index_dir, check=False)
+        if check:
+            report = check_index(index_dir, manifest)
+            problems, notes = report.problems, report.notes
+        else:  # what opening the index checks
+            problems, notes = manifest.damage(index_dir) or opening_problems(index_dir), []
+        if as_json:
+            data = asdict(manifest)
+            if check:
+                data["check"] = {
+                    "ok": not problems,
+                    "problems": problems,
+                    "notes": notes,
+                    "files": report.files,
+                    "checksums": report.checksums,
+                }
+            typer.echo(json.dumps(data, indent=2))
+        else:
+            typer.echo(manifest.describe())
+            for note in notes:
+                typer.echo(f"note: {note}")
+            for problem in problems:
+                typer.echo(f"damaged: {problem}")
+            if check and not problems:
+                typer.echo(
+                    f"check: {report.files} files match the manifest ({report.checksums} "
+                    "sha256 compared), the collection reads through"
+                )
+        if problems:
+            found = f"{len(problems)} problem{'s' if len(problems) > 1 else ''} listed above"
+            raise manifest.damaged(index_dir, [found])

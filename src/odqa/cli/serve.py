@@ -16,6 +16,7 @@ from odqa.cli.options import (
     Threshold,
     with_search_options,
 )
+from odqa.errors import OdqaError
 
 if TYPE_CHECKING:
     from odqa.retrieve.options import SearchOptions
@@ -46,6 +47,14 @@ def serve(
     max_k: Annotated[int, typer.Option(help="Largest k (and top_k) a request may ask.")] = 100,
     max_query_chars: Annotated[int, typer.Option(help="Longest query or question.")] = 2000,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1_000_000,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            help="Close a connection whose request line and headers are not in within this "
+            "time (408 if it sent part of one).",
+        ),
+    ] = 10.0,
     access_log: Annotated[bool, typer.Option(help="Log every request on stderr.")] = True,
     *,
     options: "SearchOptions",
@@ -58,8 +67,13 @@ def serve(
 
     from odqa.read.factory import make_reader
     from odqa.server import Limits, create_app
+    from odqa.server.connections import header_timeout_protocol
 
     with user_errors():
+        if not 0 < header_timeout < float("inf"):  # NaN too
+            raise OdqaError(
+                f"--header-timeout takes a positive number of seconds, got {header_timeout}"
+            )
         chosen = None
         if reader is not None or reader_model is not None or api_base is not None:
             chosen = make_reader(
@@ -79,4 +93,5 @@ def serve(
             limits=Limits(max_k, max_query_chars, max_body_bytes),
             allow_writes=allow_writes,
         )
-    uvicorn.run(app, host=host, port=port, access_log=access_log)
+    protocol = header_timeout_protocol(header_timeout)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, http=protocol)

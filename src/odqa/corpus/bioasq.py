@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from odqa.corpus.records import Document, Qrels, Query
-from odqa.corpus.schema import IdRegistry, fail, member, objects
+from odqa.corpus.schema import IdRegistry, check_id, fail, member, objects
 from odqa.corpus.textio import load_json
 
 ANSWER_TYPES = ("yesno", "factoid", "list")
@@ -24,7 +24,8 @@ def _questions(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
         raise fail("expected a JSON object with a 'questions' array (BioASQ)", (path, None))
     seen = IdRegistry()
     for _, at, question in objects(data, "questions", path):
-        seen.add(member(question, "id", str, path, at), (path, None), f"{at}.id")
+        question_id = check_id(member(question, "id", str, path, at), (path, None), f"{at}.id")
+        seen.add(question_id, (path, None), f"{at}.id")
         yield at, question
 
 
@@ -48,7 +49,9 @@ def _snippet_document(snippet: dict[str, Any], path: str | Path, at: str) -> Doc
     end = member(snippet, "offsetInEndSection", int, path, at)
     text = member(snippet, "text", str, path, at)
     metadata = {"pmid": pmid, "section": section, "url": url}
-    return Document(f"{pmid}:{section}:{begin}-{end}", text, metadata=metadata)
+    field = "beginSection" if any(char.isspace() for char in section) else "document"
+    doc_id = check_id(f"{pmid}:{section}:{begin}-{end}", (path, None), f"{at}.{field}")
+    return Document(doc_id, text, metadata=metadata)
 
 
 def read_documents(path: str | Path) -> Iterator[Document]:

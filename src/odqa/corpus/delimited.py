@@ -1,9 +1,14 @@
-"""Delimited text: CSV/TSV corpora with a header row, MS MARCO query TSV, TREC and BEIR qrels."""
+"""Delimited text: CSV/TSV corpora with a header row, MS MARCO query TSV, TREC and BEIR qrels.
+
+Quoting differs by format. CSV follows RFC 4180: a field in double quotes may hold commas,
+line breaks and doubled quotes (``""``); a quote left open, or text after a closing quote, is
+refused, naming the line where the quoted field began. TSV (documents, queries, BEIR qrels)
+has no quoting: a quote is an ordinary character and every line is one row.
+"""
 
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +17,15 @@ from odqa.corpus.records import Document, Qrels, Query
 from odqa.corpus.schema import (
     ID_KEYS,
     Location,
+    check_id,
     column_count_error,
     describe,
     fail,
     unique_documents,
     unique_queries,
 )
-from odqa.corpus.textio import read_lines
+from odqa.corpus.textio import parse_json, read_lines
+from odqa.errors import InputError
 
 HEADER_IDS = frozenset({"id", "_id", "qid", "query-id", "query_id", "query id"})
 QRELS_COLUMNS = {
@@ -29,23 +36,99 @@ QRELS_COLUMNS = {
 
 def _rows(path: str | Path, delimiter: str) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line, row)`` for each data row of a CSV/TSV file whose header names the columns."""
+    rows = _csv_rows(path) if delimiter == "," else _tsv_rows(path)
+    header: list[str] | None = None
+    for first, last, cells in rows:
+        if header is None:
+            header = [name.strip() for name in cells]
+            _check_header(header, (path, first))
+            continue
+        if len(cells) != len(header):
+            error = column_count_error(header, len(cells), (path, first))
+            if last > first:
+                spans = f"the row spans lines {first}-{last} inside quotes: is a quote left open?"
+                error = fail(f"{error.message} ({spans})", (path, first), error.field)
+            raise error
+        yield first, dict(zip(header, cells, strict=True))
+
+
+def _tsv_rows(path: str | Path) -> Iterator[tuple[int, int, list[str]]]:
+    """``(line, line, cells)`` for each non-empty line: TSV has no quoting, one line a row."""
+    for number, line in read_lines(path):
+        text = line.removesuffix("\n").removesuffix("\r")
+        if text:
+            yield number, number, text.split("\t")
+
+
+def _csv_rows(path: str | Path) -> Iterator[tuple[int, int, list[str]]]:
+    """``(first_line, last_line, cells)`` for each non-empty row of a CSV file (RFC 4180).
+
+    Parsing is strict: a quoted field must be closed, and its closing quote followed by a comma
+    or the end of the line; the error names the line where the quoted field began.
+    """
     csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
-    reader = csv.reader((line for _, line in read_lines(path)), delimiter=delimiter)
-    try:
-        header = [name.strip() for name in next((row for row in reader if row), [])]
-        if not header:
+    pending: list[tuple[int, str]] = []  # the lines of the row being read
+
+    def lines() -> Iterator[str]:
+        for number, line in read_lines(path):
+            pending.append((number, line))
+            yield line
+
+    reader = csv.reader(lines(), delimiter=",", strict=True)
+    while True:
+        try:
+            cells = next(reader, None)
+        except csv.Error as error:
+            raise _csv_error(error, pending, path) from None
+        if cells is None:
             return
-        _check_header(header, (path, reader.line_num))
-        start = reader.line_num + 1
-        for row in reader:
-            line, start = start, reader.line_num + 1
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise column_count_error(header, len(row), (path, line))
-            yield line, dict(zip(header, row, strict=True))
-    except csv.Error as error:
-        raise fail(f"malformed row: {error}", (path, reader.line_num)) from None
+        first, last = pending[0][0], pending[-1][0]
+        pending.clear()
+        if cells:
+            yield first, last, cells
+
+
+def _csv_error(error: csv.Error, lines: list[tuple[int, str]], path: str | Path) -> InputError:
+    """The error for ``error``, raised by the csv module while reading the row ``lines``."""
+    trouble = _quote_trouble(lines)
+    if trouble is not None:
+        opened, closed = trouble
+        if closed is None:
+            end = lines[-1][0]
+            message = f"a quoted field opened on this line is never closed (it runs to line {end}"
+            return fail(f"{message}, the end of the file)", (path, opened))
+        since = f" opened on line {opened} (is a quote left open there?)"
+        message = "text after the closing quote of a quoted field" + (
+            since if closed != opened else ""
+        )
+        message += '; a quote inside a quoted field is written twice ("")'
+        return fail(message, (path, closed))
+    number = lines[-1][0] if lines else None
+    if "new-line character" in str(error):
+        return fail("a carriage return (\\r) inside a row, outside quotes", (path, number))
+    return fail(f"malformed row: {error}", (path, number))
+
+
+def _quote_trouble(lines: list[tuple[int, str]]) -> tuple[int, int | None] | None:
+    """Where the quoting of the CSV row ``lines`` goes wrong, as the csv module reads it:
+    ``(opened, None)`` for a quoted field opened on line ``opened`` and never closed,
+    ``(opened, line)`` for text after its closing quote on ``line``; None if neither."""
+    state, opened = "start", 0  # start of a field, in an unquoted field, quoted, just after "
+    for number, line in lines:
+        for char in line:
+            if state == "quoted":
+                state = "quote" if char == '"' else "quoted"
+            elif state == "quote" and char == '"':
+                state = "quoted"
+            elif char in ",\r\n":
+                state = "start"
+            elif state == "quote":
+                return opened, number
+            elif state == "start" and char == '"':
+                state, opened = "quoted", number
+            else:
+                state = "field"
+    return (opened, None) if state == "quoted" else None
 
 
 def _check_header(header: list[str], where: Location) -> None:
@@ -68,9 +151,11 @@ def _parse_metadata(row: dict[str, str], line: int, path: str | Path) -> dict[st
     if not cell.strip():
         return {key: value for key, value in row.items() if key != "metadata"}
     try:
-        value = json.loads(cell)
-    except json.JSONDecodeError:
-        raise fail("must be a JSON object", (path, line), "metadata") from None
+        value = parse_json(cell, path, line)
+    except InputError as error:
+        if error.field is not None:
+            raise fail(error.message, (path, line), f"metadata.{error.field}") from None
+        raise fail(f"must be a JSON object ({error.message})", (path, line), "metadata") from None
     if not isinstance(value, dict):
         raise fail(f"must be a JSON object, got {describe(value)}", (path, line), "metadata")
     return {**row, "metadata": value}
@@ -123,7 +208,8 @@ def read_qrels(path: str | Path, fmt: str) -> Qrels:
             continue
         if len(fields) != len(columns):
             raise column_count_error(columns, len(fields), (path, number))
-        query_id, doc_id = fields[0], fields[-2]
+        query_id = check_id(fields[0], (path, number), columns[0])
+        doc_id = check_id(fields[-2], (path, number), columns[-2])
         relevance = _relevance(fields[-1], (path, number), columns[-1])
         judged = qrels.setdefault(query_id, {})
         if judged.get(doc_id, relevance) != relevance:

@@ -55,15 +55,27 @@ def read_documents(path: str | Path, fmt: str = "auto") -> Iterator[Document]:
 
 
 def read_queries(path: str | Path, fmt: str = "auto") -> list[Query]:
-    """The queries of a query file or a BEIR folder."""
+    """The queries of a query file or a BEIR folder; a file without any is an InputError."""
     path = Path(path)
-    return _QUERY_READERS[_resolve(path, fmt, QUERY_FORMATS, _guess_queries)](path)
+    kind = _resolve(path, fmt, QUERY_FORMATS, _guess_queries)
+    queries = _QUERY_READERS[kind](path)
+    if not queries:
+        source = beir.queries_file(path) if kind == "beir" else path
+        raise InputError("the file holds no queries", path=source)
+    return queries
 
 
 def read_qrels(path: str | Path, fmt: str = "auto") -> Qrels:
-    """Relevance judgements: TREC or BEIR qrels, a BEIR folder, SQuAD or BioASQ JSON."""
+    """Relevance judgements: TREC or BEIR qrels, a BEIR folder, SQuAD or BioASQ JSON.
+
+    A source without any judgement is an InputError."""
     path = Path(path)
-    return _QRELS_READERS[_resolve(path, fmt, QRELS_FORMATS, _guess_qrels)](path)
+    kind = _resolve(path, fmt, QRELS_FORMATS, _guess_qrels)
+    qrels = _QRELS_READERS[kind](path)
+    if not qrels:
+        source = beir.qrels_file(path) if kind == "beir" else path
+        raise InputError("the file holds no judgements", path=source)
+    return qrels
 
 
 def _resolve(path: Path, fmt: str, formats: tuple[str, ...], guess: Callable[[Path], str]) -> str:
@@ -138,7 +150,7 @@ def _json_format(path: Path, *, lines_ok: bool) -> str:
     lines.close()
     try:
         value, whole = json.loads(first), False
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not one JSON value a line: the file is one value
         value, whole = load_json(path), True
     keys = sorted(value) if isinstance(value, dict) else []
     if "data" in keys:

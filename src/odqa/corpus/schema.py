@@ -2,10 +2,16 @@
 
 Every check raises :class:`~odqa.errors.InputError` naming the file, the line (where the format
 has lines) and the field.
+
+Ids (of documents, queries and judgements) are strings as written. Every id must be fit for a
+TREC run file, whose columns are separated by whitespace: not empty, free of whitespace
+(spaces, tabs, line breaks) and of NUL characters (see :func:`id_problem`). The readers refuse
+any other id, so no id that ``odqa index`` accepts can fail later in ``odqa eval --run-out``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,18 +45,56 @@ def fail(message: str, where: Location, field: str | None = None) -> InputError:
     return InputError(message, path=path, line=line, field=field)
 
 
+def shown(value: str, limit: int = 60) -> str:
+    """``repr(value)``, cut to about ``limit`` characters, for an error message."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+_WHITESPACE_NAMES = {" ": "a space", "\t": "a tab", "\n": "a line break", "\r": "a line break"}
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an id (None if it can): the rule of TREC run files, whose
+    columns are separated by whitespace, as :meth:`str.split` splits them, and which are UTF-8
+    text (so no NUL character and no lone surrogate either)."""
+    if not value.strip():
+        return "is empty" if not value else "is only whitespace"
+    char = next((char for char in value if char.isspace()), None)
+    if char is not None:
+        return f"contains {_WHITESPACE_NAMES.get(char, f'whitespace ({char!r})')}"
+    if "\0" in value:
+        return "contains a NUL character"
+    if not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value):
+        return "contains a lone surrogate"
+    return None
+
+
+def check_id(value: str, where: Location, field: str = "id") -> str:
+    """``value``, if it can be an id (see :func:`id_problem`); else an InputError."""
+    problem = id_problem(value)
+    if problem is not None:
+        message = f"id {shown(value)} {problem}; ids must be non-empty, without whitespace"
+        raise fail(f"{message} (a TREC run file cannot hold them otherwise)", where, field)
+    return value
+
+
 def record_id(record: Mapping[str, Any], where: Location) -> tuple[str, str]:
-    """The record's id as a string, and the key it was found under (``id`` or ``_id``)."""
+    """The record's id as a string, and the key it was found under (``id`` or ``_id``).
+
+    A number stands for its text: readers that keep the text as written (JSONL) pass it as a
+    string; a non-finite number is refused."""
     key = next((key for key in ID_KEYS if key in record), None)
     if key is None:
         raise fail("missing id (give 'id' or '_id')", where, "id")
     value = record[key]
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise fail(f"must be a string or a number, got {describe(value)}", where, key)
-    text = str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise fail(f"must be a finite number, got {value}", where, key)
+    text = value if isinstance(value, str) else repr(value)
     if not text.strip():
         raise fail("empty id", where, key)
-    return text, key
+    return check_id(text, where, key), key
 
 
 def required_string(record: Mapping[str, Any], key: str, where: Location) -> str:
@@ -127,7 +171,7 @@ class IdRegistry:
         if item_id in self._first:
             first = self._first[item_id]
             earlier = f" (first on line {first})" if first is not None else ""
-            raise fail(f"duplicate id {item_id!r}{earlier}", where, field)
+            raise fail(f"duplicate id {shown(item_id)}{earlier}", where, field)
         self._first[item_id] = where[1]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from odqa.corpus.records import Document, Qrels, Query
-from odqa.corpus.schema import IdRegistry, fail, member, objects
+from odqa.corpus.schema import IdRegistry, check_id, fail, member, objects
 from odqa.corpus.textio import load_json
 
 
@@ -31,7 +31,8 @@ def _questions(path: str | Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
     seen = IdRegistry()
     for doc_id, paragraph_at, _, paragraph in _paragraphs(path):
         for _, at, qa in objects(paragraph, "qas", path, paragraph_at):
-            seen.add(member(qa, "id", str, path, at), (path, None), f"{at}.id")
+            question_id = check_id(member(qa, "id", str, path, at), (path, None), f"{at}.id")
+            seen.add(question_id, (path, None), f"{at}.id")
             yield doc_id, at, qa
 
 

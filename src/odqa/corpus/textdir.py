@@ -7,6 +7,7 @@ from pathlib import Path
 
 from odqa.corpus.records import Document
 from odqa.corpus.textio import read_text
+from odqa.errors import InputError
 
 SUFFIXES = frozenset({".txt", ".md"})
 
@@ -33,6 +34,12 @@ def title_of(text: str, stem: str) -> str:
 
 def read_documents(folder: Path) -> Iterator[Document]:
     """Stream one document per file: id = relative path with ``/``, text = the contents."""
+    if not folder.is_dir():
+        raise InputError("is a file, expected a folder of .txt/.md files", path=folder)
+    return _documents(folder)
+
+
+def _documents(folder: Path) -> Iterator[Document]:
     for path in text_files(folder):
         text = read_text(path)
         yield Document(path.relative_to(folder).as_posix(), text, title_of(text, path.stem))

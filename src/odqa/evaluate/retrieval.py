@@ -8,6 +8,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from odqa.corpus.records import Qrels, Query
+from odqa.corpus.schema import shown
 from odqa.errors import InputError
 from odqa.evaluate import Run, evaluate_run, write_trec_run
 from odqa.retrieve.searcher import Searcher
@@ -71,14 +72,25 @@ def judged_queries(
     queries: Sequence[Query], qrels: Qrels, source: str = "the queries", judged_by: str = "qrels"
 ) -> list[Query]:
     """The queries that have judgements; an error naming both sources when none has."""
+    if not queries:
+        raise InputError("holds no queries", path=source)
+    if not qrels:
+        raise InputError("holds no judgements", path=judged_by)
     judged = [query for query in queries if query.id in qrels]
     if not judged:
-        query_ids = ", ".join(query.id for query in queries[:3])
-        qrels_ids = ", ".join(list(qrels)[:3])
+        query_ids = _examples([query.id for query in queries])
+        qrels_ids = _examples(list(qrels))
         raise InputError(
             f"none of its {len(queries)} query ids appears in {judged_by} "
-            f"(query ids like {query_ids}; judged ids like {qrels_ids})",
+            f"(query ids: {query_ids}; judged query ids: {qrels_ids})",
             path=source,
             field="id",
         )
     return judged
+
+
+def _examples(ids: Sequence[str], count: int = 3) -> str:
+    """The first ``count`` of ``ids``, quoted, and how many more there are."""
+    shown_ids = ", ".join(shown(item, 30) for item in ids[:count])
+    more = len(ids) - count
+    return f"{shown_ids} and {more} more" if more > 0 else shown_ids

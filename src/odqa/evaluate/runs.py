@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from odqa.corpus.schema import id_problem, shown
+from odqa.corpus.textio import read_lines
 from odqa.errors import InputError
 from odqa.fs import atomic_file
 
@@ -34,44 +36,53 @@ def write_trec_run(run: Run, path: str | Path, tag: str = "odqa") -> None:
     gzip-compressed. Ids and the tag must be non-empty and free of whitespace; scores finite.
     """
     _check_token(tag, "tag")
+    _check_run(run)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as partial, _open(partial, "xt", gz=path.suffix == ".gz") as out:
-        out.writelines(_lines(run, tag))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(path) as partial, _open(partial, "xt", gz=path.suffix == ".gz") as out:
+            out.writelines(_lines(run, tag))
+    except OSError as error:
+        reason = "is a folder" if path.is_dir() else (error.strerror or str(error))
+        raise InputError(f"cannot write the run file: {reason}", path=path) from None
 
 
 def read_trec_run(path: str | Path) -> Run:
     """Read a TREC run file (``.gz`` accepted); blank lines are skipped.
 
-    Columns are whitespace separated: ``qid Q0 docid rank score tag``. ``Q0`` and ``tag`` are
-    ignored; ``rank`` must be an integer but is not used: the score alone orders results.
+    Columns are whitespace separated: ``qid Q0 docid rank score tag``; gzip is recognised by
+    its content. ``Q0`` and ``tag`` are ignored; ``rank`` must be an integer but is not used:
+    the score alone orders results.
     Raises :class:`InputError` naming the file, line and field for a line without 6 columns, a
     rank that is not an integer, a score that is not a finite number, a repeated
-    (qid, docid) pair, or a file that cannot be read (missing, not UTF-8, bad gzip).
+    (qid, docid) pair, or a file that cannot be read (missing, a folder, not UTF-8, bad gzip).
     """
     path = Path(path)
     run: Run = {}
-    try:
-        with _open(path, "rt", gz=path.suffix == ".gz") as lines:
-            for number, line in enumerate(lines, start=1):
-                fields = line.split()
-                if fields:
-                    _add(run, fields, path, number)
-    except (OSError, UnicodeDecodeError, EOFError) as error:
-        raise InputError(f"cannot read the run file: {error}", path=path) from error
+    for number, line in read_lines(path):
+        fields = line.split()
+        if fields:
+            _add(run, fields, path, number)
     return run
+
+
+def _check_run(run: Run) -> None:
+    """Refuse a run that cannot be written: an id that is not a TREC token, a non-finite score."""
+    for query_id, scores in run.items():
+        _check_token(query_id, "query id")
+        for doc_id, score in scores.items():
+            _check_token(doc_id, "document id")
+            if not math.isfinite(score):
+                raise InputError(
+                    f"query {shown(query_id)}, document {shown(doc_id)}: "
+                    f"score {score} is not finite"
+                )
 
 
 def _lines(run: Run, tag: str) -> Iterator[str]:
     """The text lines of ``run``, in file order."""
     for query_id in sorted(run):
-        _check_token(query_id, "query id")
         for rank, (doc_id, score) in enumerate(ranked(run[query_id]), start=1):
-            _check_token(doc_id, "document id")
-            if not math.isfinite(score):
-                raise InputError(
-                    f"query {query_id!r}, document {doc_id!r}: score {score} is not finite"
-                )
             yield f"{query_id} Q0 {doc_id} {rank} {float(score)!r} {tag}\n"
 
 
@@ -106,10 +117,13 @@ def _add(run: Run, fields: list[str], path: Path, number: int) -> None:
 
 
 def _check_token(value: str, what: str) -> None:
-    """Refuse a value that would break the whitespace-separated format."""
-    if not value or any(char.isspace() for char in value):
+    """Refuse a value that would break the whitespace-separated format: the rule the corpus
+    readers apply to every id (:func:`odqa.corpus.schema.id_problem`)."""
+    problem = id_problem(value)
+    if problem is not None:
         raise InputError(
-            f"{what} {value!r} is empty or contains whitespace; TREC runs cannot hold it"
+            f"{what} {shown(value)} {problem}; a TREC run file, whose columns are separated by "
+            "whitespace, cannot hold it"
         )
 
 

@@ -3,11 +3,16 @@
 Files: ``documents.jsonl`` (one document per line, as given), ``documents.offsets.npy``
 (byte offset of each line, memory-mapped) and ``passages.npy`` (one row per passage:
 document number, chunk number, start and end character offsets in the document text).
+
+Opening a collection checks what it can tell of itself at the cost of a few stats and array
+headers: every file there, the arrays readable and of the right shapes, the offsets ending
+where ``documents.jsonl`` ends. A damaged one is an :class:`IndexFormatError` naming the file.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -15,12 +20,39 @@ from pathlib import Path
 import numpy as np
 
 from odqa.corpus.records import Document, Passage
+from odqa.errors import IndexFormatError
 
 DOCUMENTS = "documents.jsonl"
 OFFSETS = "documents.offsets.npy"
 PASSAGES = "passages.npy"
 DOC_IDS = "doc_ids.json"
 DELETED = "deleted.npy"
+REBUILD = "rebuild the index with `odqa index CORPUS {folder} --overwrite`"
+
+
+class DamagedIndexError(IndexFormatError):
+    """An index whose files are not what was written: ``problems`` says what differs."""
+
+    def __init__(self, folder: Path, problems: list[str], advice: str) -> None:
+        self.folder = folder
+        self.problems = problems
+        super().__init__(f"{folder}: damaged index: {'; '.join(problems)}; {advice}")
+
+
+def damaged(folder: Path, problem: str) -> DamagedIndexError:
+    """The one-line error for a damaged collection: the index, what is wrong, what to do."""
+    return DamagedIndexError(folder, [problem], REBUILD.format(folder=folder))
+
+
+def load_array(folder: Path, name: str, mmap: bool = True) -> np.ndarray:
+    """``np.load`` one of the collection's arrays; a missing or unreadable one is an error."""
+    path = folder / name
+    if not path.is_file():
+        raise damaged(folder, f"{name} is missing")
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None)
+    except (ValueError, OSError, EOFError) as exc:
+        raise damaged(folder, f"{name} is unreadable ({exc})") from exc
 
 
 class CollectionWriter:
@@ -61,19 +93,59 @@ class Collection:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._offsets = np.load(folder / OFFSETS, mmap_mode="r")
-        self.passages = np.load(folder / PASSAGES, mmap_mode="r")
-        self._handle = (folder / DOCUMENTS).open("rb")
-        self._doc_ids: list[str] | None = None
+        self._offsets = load_array(folder, OFFSETS)
+        self.passages = load_array(folder, PASSAGES)
         path = folder / DELETED
-        self.deleted = np.load(path) if path.exists() else np.zeros(len(self.passages), bool)
+        self.deleted = (
+            load_array(folder, DELETED, mmap=False)
+            if path.exists()
+            else np.zeros(len(self.passages), bool)
+        )
+        self._check_shapes()
+        if not (folder / DOC_IDS).is_file():
+            raise damaged(folder, f"{DOC_IDS} is missing")
+        try:
+            self._handle = (folder / DOCUMENTS).open("rb")
+        except FileNotFoundError as exc:
+            raise damaged(folder, f"{DOCUMENTS} is missing") from exc
+        size = os.fstat(self._handle.fileno()).st_size
+        if size != int(self._offsets[-1]):
+            self._handle.close()
+            raise damaged(
+                folder,
+                f"{DOCUMENTS} has {size:,} bytes, its offsets end at {int(self._offsets[-1]):,}",
+            )
+        self._doc_ids: list[str] | None = None
         self.num_deleted = int(self.deleted.sum())
+
+    def _check_shapes(self) -> None:
+        """The arrays' shapes agree with each other (their headers only: no data is read)."""
+        if self._offsets.ndim != 1 or len(self._offsets) == 0:
+            raise damaged(self.folder, f"{OFFSETS} has shape {self._offsets.shape}, not (n + 1,)")
+        if self.passages.ndim != 2 or self.passages.shape[1] != 4:
+            raise damaged(self.folder, f"{PASSAGES} has shape {self.passages.shape}, not (n, 4)")
+        if self.deleted.shape != (len(self.passages),):
+            raise damaged(
+                self.folder,
+                f"{DELETED} marks {len(self.deleted):,} passages, {PASSAGES} has "
+                f"{len(self.passages):,}",
+            )
 
     @property
     def doc_ids(self) -> list[str]:
         """Document ids in storage order (read on first use)."""
         if self._doc_ids is None:
-            self._doc_ids = json.loads((self.folder / DOC_IDS).read_text(encoding="utf-8"))
+            path = self.folder / DOC_IDS
+            try:
+                ids = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise damaged(self.folder, f"{DOC_IDS} is unreadable ({exc})") from exc
+            if not isinstance(ids, list) or len(ids) != self.num_documents:
+                count = len(ids) if isinstance(ids, list) else "no"
+                raise damaged(
+                    self.folder, f"{DOC_IDS} lists {count} ids for {self.num_documents:,} documents"
+                )
+            self._doc_ids = ids
         return self._doc_ids
 
     @property
@@ -93,7 +165,13 @@ class Collection:
         """The document stored as number ``number`` (0-based)."""
         start, end = int(self._offsets[number]), int(self._offsets[number + 1])
         self._handle.seek(start)
-        return Document(**json.loads(self._handle.read(end - start)))
+        line = self._handle.read(end - start)
+        try:
+            record = json.loads(line)
+            return Document(**record)
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+            where = f"{DOCUMENTS}:{number + 1} (bytes {start:,}-{end:,})"
+            raise damaged(self.folder, f"{where} is not the document stored there") from exc
 
     def passage(self, row: int) -> Passage:
         """The passage in row ``row``, its text cut from its document."""

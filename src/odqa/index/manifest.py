@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shlex
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,9 +14,15 @@ from typing import Any
 from odqa import fs
 from odqa._version import __version__
 from odqa.errors import IndexFormatError
+from odqa.index.collection import DOCUMENTS, DamagedIndexError
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+HASH_BLOCK = 1 << 20
+PROBLEMS_SHOWN = 2
+
+Inventory = dict[str, dict[str, Any]]
+"""``manifest.files``: each file's path (relative, ``/``-separated) -> ``{"size", "sha256"}``."""
 
 
 @dataclass
@@ -25,20 +34,34 @@ class Manifest:
     chunking: dict[str, Any]
     retrievers: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped_ids: list[str] = field(default_factory=list)
+    files: Inventory | None = None
+    """Every file of the index but the manifest, with its size and sha256 (see
+    :func:`inventory`); None in manifests written before odqa recorded it."""
     format_version: int = FORMAT_VERSION
     created_with: str = f"odqa {__version__}"
     created_at: str = field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
 
-    def write(self, folder: Path) -> None:
-        """Write ``manifest.json`` as a new file (renamed into place, never written in place)."""
+    def write(self, folder: Path, *, record_files: bool = True) -> None:
+        """Write ``manifest.json`` as a new file (renamed into place, never written in place).
+
+        Written last in a build or update, it records the inventory of what ``folder`` holds
+        then (``record_files``): every file's size and sha256 (:func:`inventory`).
+        """
+        if record_files:
+            self.files = inventory(folder)
         text = json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
         fs.write_text(folder / MANIFEST_NAME, text)
 
     @classmethod
-    def read(cls, folder: str | Path) -> Manifest:
-        """Read and check the manifest of ``folder``; refuses newer format versions."""
+    def read(cls, folder: str | Path, *, check: bool = True) -> Manifest:
+        """Read and check the manifest of ``folder``; refuses newer format versions.
+
+        With ``check`` (the default, what opening an index does) a damaged index is refused
+        too: a file of the inventory missing or of another size, a retriever's folder gone
+        (:meth:`damage`). ``check=False`` reads the manifest alone, as ``odqa info`` does.
+        """
         path = Path(folder) / MANIFEST_NAME
         fs.recover_directory(folder)  # a swap cut short by a crash puts the old index back
         if Path(folder).is_file():
@@ -60,8 +83,74 @@ class Manifest:
                 f"{data.get('created_with', 'a newer odqa')}; this odqa {__version__} reads "
                 f"format {FORMAT_VERSION} and older: upgrade odqa"
             )
+        files = data.get("files")
+        if files is not None and not (
+            isinstance(files, dict)
+            and all(
+                isinstance(entry, dict) and isinstance(entry.get("size"), int)
+                for entry in files.values()
+            )
+        ):
+            raise IndexFormatError(f"{path}: field 'files' is not an inventory of sizes")
         known = {name for name in cls.__dataclass_fields__}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        manifest = cls(**{key: value for key, value in data.items() if key in known})
+        if check and (problems := manifest.damage(folder)):
+            raise manifest.damaged(folder, problems)
+        return manifest
+
+    def damage(self, folder: str | Path) -> list[str]:
+        """What is wrong with ``folder`` that costs a stat per file to see: retrievers whose
+        folder is gone, files of the inventory missing (a whole folder once) or of another
+        size. Without an inventory (older manifests) only the retriever folders are checked."""
+        folder = Path(folder)
+        problems = self.missing_retrievers(folder)
+        gone = {problem.split("/", 1)[0] for problem in problems}
+        for relative, entry in (self.files or {}).items():
+            top = relative.split("/", 1)[0]
+            if top in gone:
+                continue
+            try:
+                size = os.stat(folder / relative).st_size
+            except FileNotFoundError:
+                if "/" in relative and not (folder / top).exists():
+                    gone.add(top)
+                    problems.append(f"{top}/ is missing")
+                else:
+                    problems.append(f"{relative} is missing")
+                continue
+            if size != entry["size"]:
+                problems.append(
+                    f"{relative} has {size:,} bytes, the manifest recorded {entry['size']:,}"
+                )
+        return problems
+
+    def missing_retrievers(self, folder: Path) -> list[str]:
+        """Each retriever the manifest lists whose folder is not there (checked only in a
+        real index, one with a collection or an inventory, not beside a bare manifest)."""
+        if not self.files and not (folder / DOCUMENTS).exists():
+            return []
+        return [
+            f"{name}/ is missing (the manifest lists its retriever)"
+            for name in retriever_folders(self.retrievers)
+            if not (folder / name).is_dir()
+        ]
+
+    def damaged(self, folder: str | Path, problems: list[str]) -> DamagedIndexError:
+        """The one-line error for a damaged index: what is wrong, and how to rebuild it."""
+        shown = problems[:PROBLEMS_SHOWN]
+        more = len(problems) - PROBLEMS_SHOWN
+        if more > 0:
+            shown[-1] += f" (and {more} more: odqa info --check lists them)"
+        return DamagedIndexError(Path(folder), shown, self.rebuild_hint(folder))
+
+    def rebuild_hint(self, folder: str | Path) -> str:
+        """How to build this index again, in one command."""
+        retrievers = ",".join(self.retrievers) or "bm25,dense"
+        command = (
+            f"odqa index {shlex.quote(self.source)} {shlex.quote(str(folder))} "
+            f"--retrievers {retrievers} --overwrite"
+        )
+        return f"rebuild it with `{command}`"
 
     def describe(self) -> str:
         """The manifest in words, for ``odqa info``."""
@@ -79,7 +168,40 @@ class Manifest:
         for name, settings in self.retrievers.items():
             details = ", ".join(f"{key}={value}" for key, value in settings.items())
             lines.append(f"retriever {name}: {details}")
+        if self.files is not None:
+            total = sum(entry["size"] for entry in self.files.values())
+            lines.append(f"files: {len(self.files)} ({total:,} bytes), sizes and sha256 recorded")
         return "\n".join(lines)
+
+
+def retriever_folders(retrievers: dict[str, Any]) -> list[str]:
+    """The folder of each retriever kind the manifest lists (names it does not know: none)."""
+    if not retrievers:
+        return []
+    from odqa.index.registry import KINDS  # the kinds' modules are heavy: only when needed
+
+    return [KINDS[name].folder for name in retrievers if name in KINDS]
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def inventory(folder: str | Path) -> Inventory:
+    """Every file under ``folder`` but the manifest: its size and sha256, what
+    :meth:`Manifest.write` records at the end of a build or update."""
+    folder = Path(folder)
+    files: Inventory = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_file() and relative != MANIFEST_NAME:
+            files[relative] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    return files
 
 
 def is_index(folder: Path) -> bool:

@@ -26,6 +26,7 @@ import numpy as np
 
 from odqa import fs
 from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, indexable_text, is_empty
+from odqa.corpus.schema import id_problem, shown
 from odqa.errors import InputError
 from odqa.fs import replace_directory
 from odqa.index.builder import report_leftovers
@@ -128,10 +129,16 @@ def live_documents(collection: Collection) -> np.ndarray:
 
 
 def _check_new_ids(collection: Collection, documents: list[Document]) -> None:
+    """New ids must follow the readers' id rule and not be live in the index already."""
     alive = live_documents(collection)
     live = {doc_id for number, doc_id in enumerate(collection.doc_ids) if alive[number]}
     seen: set[str] = set()
-    for document in documents:
+    for number, document in enumerate(documents):
+        problem = id_problem(document.id) if isinstance(document.id, str) else "is not a string"
+        if problem is not None:
+            raise InputError(
+                f"document {number + 1}: id {shown(str(document.id))} {problem}", field="id"
+            )
         if document.id in live or document.id in seen:
             raise InputError(f"document id {document.id!r} is already in the index", field="id")
         seen.add(document.id)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
@@ -21,6 +23,11 @@ EMBEDDED_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDED_ALIASES = frozenset({"embedded", "default", "all-MiniLM-L6-v2", EMBEDDED_NAME})
 EMBEDDED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+WEIGHT_ERRORS = (SafetensorError, pickle.UnpicklingError, EOFError, RuntimeError)
+"""What a damaged, truncated or mismatched weights file raises while it loads."""
+LOAD_ERRORS = (OSError, ValueError, *WEIGHT_ERRORS)
+"""What loading a model folder raises when the folder is missing a file or holds a bad one."""
+DETAIL_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,26 @@ def weights_file(folder: Path) -> Path:
         if (folder / name).is_file():
             return folder / name
     raise OdqaError(f"{folder}: no model weights found (expected one of {', '.join(WEIGHT_FILES)})")
+
+
+def load_failure(folder: Path, what: str, error: BaseException) -> OdqaError:
+    """One line for a model folder that does not load: the folder, what was being loaded, the
+    file at fault where it is the weights, and the cause (its first line, shortened)."""
+    lines = str(error).strip().splitlines()
+    detail = lines[0] if lines else type(error).__name__
+    if isinstance(error, (pickle.UnpicklingError, EOFError)):
+        detail = "not a readable PyTorch checkpoint"  # torch's own words suggest unsafe loading
+    elif isinstance(error, RuntimeError):
+        detail = detail.split(". ", 1)[0]
+    if len(detail) > DETAIL_CHARS:
+        detail = detail[: DETAIL_CHARS - 1] + "…"
+    if isinstance(error, WEIGHT_ERRORS):
+        weights = next((name for name in WEIGHT_FILES if (folder / name).is_file()), "weights")
+        return OdqaError(
+            f"{folder}: cannot load {what}: its {weights} is damaged or does not fit its "
+            f"config.json ({detail}); copy the model folder again, or train it again"
+        )
+    return OdqaError(f"{folder}: cannot load {what}: {detail}")
 
 
 def sha256_of(path: Path, block: int = 1 << 20) -> str:
@@ -103,8 +130,8 @@ def load_transformer(
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModel.from_pretrained(str(folder)).to(device).eval()
-    except (OSError, ValueError) as exc:
-        raise OdqaError(f"{folder}: cannot load model or tokenizer: {exc}") from exc
+    except LOAD_ERRORS as exc:
+        raise load_failure(folder, "model or tokenizer", exc) from exc
     finally:
         hf_logging.set_verbosity(level)
         if was_enabled:

@@ -18,6 +18,7 @@ from jinja2 import TemplateError
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from odqa.errors import OdqaError
+from odqa.models.checkpoint import LOAD_ERRORS, load_failure
 from odqa.models.device import pick_device, use_bf16
 from odqa.read.extractive import quiet_transformers
 from odqa.read.prompt import Message
@@ -74,8 +75,8 @@ class LocalCausalLM:
                 model, info = AutoModelForCausalLM.from_pretrained(
                     str(folder), dtype=dtype, output_loading_info=True
                 )
-        except (OSError, ValueError) as exc:
-            raise OdqaError(f"{folder}: cannot load a causal language model: {exc}") from exc
+        except LOAD_ERRORS as exc:
+            raise load_failure(folder, "a causal language model", exc) from exc
         if info["missing_keys"]:
             raise OdqaError(
                 f"{folder}: not a trained causal language model ({len(info['missing_keys'])} "

@@ -30,7 +30,7 @@ from transformers import PreTrainedTokenizerBase as Tokenizer
 from transformers.utils import logging as hf_logging
 
 from odqa.errors import OdqaError
-from odqa.models.checkpoint import ModelRef, resolve_model
+from odqa.models.checkpoint import LOAD_ERRORS, ModelRef, load_failure, resolve_model
 from odqa.models.device import autocast_context, pick_device
 from odqa.read.answer import Answer, Evidence
 
@@ -67,8 +67,8 @@ def load_qa_model(folder: Path, *, need_head: bool = True) -> tuple[Tokenizer, P
             model, info = AutoModelForQuestionAnswering.from_pretrained(
                 str(folder), output_loading_info=True
             )
-    except (OSError, ValueError) as exc:
-        raise OdqaError(f"{folder}: cannot load a question-answering model: {exc}") from exc
+    except LOAD_ERRORS as exc:
+        raise load_failure(folder, "a question-answering model", exc) from exc
     if not tokenizer.is_fast:
         raise OdqaError(f"{folder}: odqa needs a fast (Rust) tokenizer; add a tokenizer.json")
     if need_head and any("qa_outputs" in key for key in info["missing_keys"]):

@@ -23,7 +23,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from transformers import PreTrainedTokenizerBase as Tokenizer
 
 from odqa.errors import OdqaError
-from odqa.models.checkpoint import ModelRef, resolve_model
+from odqa.models.checkpoint import LOAD_ERRORS, ModelRef, load_failure, resolve_model
 from odqa.models.device import autocast_context, pick_device
 from odqa.read.answer import Answer
 from odqa.read.extractive import PassageLike, as_evidence, quiet_transformers
@@ -46,8 +46,8 @@ def load_yesno_model(folder: Path, *, need_head: bool = True) -> tuple[Tokenizer
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 str(folder), output_loading_info=True, **labels
             )
-    except (OSError, ValueError) as exc:
-        raise OdqaError(f"{folder}: cannot load a sequence classification model: {exc}") from exc
+    except LOAD_ERRORS as exc:
+        raise load_failure(folder, "a sequence classification model", exc) from exc
     if need_head and info["missing_keys"]:
         missing = ", ".join(sorted(info["missing_keys"])[:3])
         raise OdqaError(

@@ -47,6 +47,11 @@ class SearchOptions:
         return tuple(item.name for item in fields(cls))
 
 
+NULLABLE = ("retriever", "weights", "model", "device")
+"""Fields whose None means something (the index's or the machine's default); a None given
+for any other field keeps the default."""
+
+
 def search_options(options: SearchOptions | None, settings: dict) -> SearchOptions:
     """``options`` (default: the defaults) with ``settings`` (its fields) put over it."""
     unknown = sorted(set(settings) - set(SearchOptions.names()))
@@ -54,7 +59,10 @@ def search_options(options: SearchOptions | None, settings: dict) -> SearchOptio
         raise OdqaError(f"unknown search settings {unknown}; known: {list(SearchOptions.names())}")
     base = options or SearchOptions()
     values = {name: getattr(base, name) for name in SearchOptions.names()}
-    values.update(settings)
+    values.update({name: value for name, value in settings.items() if value is not None})
+    values.update(
+        {name: None for name, value in settings.items() if value is None and name in NULLABLE}
+    )
     weights = values["weights"]
     if isinstance(weights, Sequence) and not isinstance(weights, tuple):
         values["weights"] = tuple(weights)

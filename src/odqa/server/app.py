@@ -18,6 +18,7 @@ from odqa.server import handlers, routes
 from odqa.server.auth import API_KEY_ENV, WritePolicy
 from odqa.server.limits import BodyLimit, Limits
 from odqa.server.page import mount_page
+from odqa.server.security import SecurityHeaders, mount_docs
 from odqa.server.service import IndexService
 
 DESCRIPTION = """Search an odqa index (BM25, dense, ColBERT, hybrid), answer questions with a
@@ -62,14 +63,24 @@ def create_app(
         finally:
             await service.stop()  # after uvicorn has waited for requests: updates complete
 
-    app = FastAPI(title="odqa", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="odqa",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # mount_docs serves them, each with its own security policy
+        redoc_url=None,
+    )
     app.state.service = service
     app.state.limits = limits
     app.state.k = k
     app.state.writes = WritePolicy(api_key or os.environ.get(API_KEY_ENV) or None, allow_writes)
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost of the two: on 413s too
     app.add_exception_handler(RequestValidationError, handlers.validation_error)
     app.add_exception_handler(OdqaError, handlers.odqa_error)
+    app.add_exception_handler(Exception, handlers.internal_error)
     app.include_router(routes.router)
     mount_page(app)
+    mount_docs(app)
     return app

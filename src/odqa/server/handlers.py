@@ -7,6 +7,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from odqa.errors import OdqaError
+from odqa.server.security import add_headers
+
+
+def printable(text: str) -> str:
+    """``text`` with any lone surrogate written as its escape (``\\ud800``), so that a
+    message quoting a request (an unknown field's name, say) can be sent as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def describe(error: dict) -> str:
@@ -16,6 +23,9 @@ def describe(error: dict) -> str:
         reason = error.get("ctx", {}).get("error", error["msg"])
         return f"malformed JSON at character {error['loc'][-1]}: {reason}"
     field = ".".join(str(part) for part in error["loc"][1:])
+    if kind == "string_unicode" and "surrogate" not in error["msg"]:  # pydantic's, not ours
+        where = f"field '{field}'" if field else "request body"
+        return f"{where}: not valid Unicode: a lone surrogate in a field name or value"
     if kind == "extra_forbidden":
         return f"unknown field '{field}'"
     if kind == "missing":
@@ -25,11 +35,29 @@ def describe(error: dict) -> str:
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """422 for a body that is not JSON, has unknown or missing fields, or wrong types."""
-    listed = [{"loc": list(e["loc"]), "msg": describe(e), "type": e["type"]} for e in exc.errors()]
+    listed = [
+        {
+            "loc": [printable(part) if isinstance(part, str) else part for part in e["loc"]],
+            "msg": printable(describe(e)),
+            "type": e["type"],
+        }
+        for e in exc.errors()
+    ]
     detail = "; ".join(item["msg"] for item in listed)
     return JSONResponse({"detail": detail, "errors": listed}, status_code=422)
 
 
 async def odqa_error(request: Request, exc: OdqaError) -> JSONResponse:
     """422 for a request odqa refuses (an unknown retriever, say), with odqa's message."""
-    return JSONResponse({"detail": str(exc)}, status_code=422)
+    return JSONResponse({"detail": printable(str(exc))}, status_code=422)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """500 as JSON, with the security headers (this answer is sent outside the middleware);
+    the traceback goes to the server's log, not to the client."""
+    response = JSONResponse(
+        {"detail": f"internal error ({type(exc).__name__}); the server's log has the details"},
+        status_code=500,
+    )
+    add_headers(response.headers)
+    return response

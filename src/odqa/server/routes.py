@@ -86,19 +86,9 @@ async def health() -> HealthResponse:
 @router.get("/info")
 async def info(request: Request, service: Service, limits: RequestLimits) -> InfoResponse:
     """The index (counts, retrievers), the reader, the write rule and the limits."""
-    searcher = service.searcher
-    manifest = searcher.manifest
     return InfoResponse(
         version=__version__,
-        index=IndexInfo(
-            path=str(service.path),
-            source=manifest.source,
-            documents=manifest.counts["documents"],
-            passages=manifest.counts["passages"],
-            retrievers=searcher.available,
-            default_retriever=searcher.default_retriever,
-            created_with=manifest.created_with,
-        ),
+        index=IndexInfo.of(service.path, service.searcher),
         reader=None if service.reader is None else type(service.reader).__name__,
         top_k=request.app.state.k,
         writes=request.app.state.writes.mode,

@@ -3,18 +3,42 @@ refused (422, naming the field) rather than guessed at."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from odqa.corpus import Document
 from odqa.read.answer import Answer, Evidence
 from odqa.render import answer_dict, evidence_dict, hit_dict
 from odqa.retrieve.hit import Hit
+from odqa.retrieve.searcher import Searcher
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def encodable(value: str) -> str:
+    """``value`` if it can be written as UTF-8: JSON's ``\\ud800`` escapes can carry a lone
+    surrogate, which no response, tokenizer or file could hold further on."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PydanticCustomError(
+            "string_unicode",
+            "not valid Unicode: a lone surrogate {character} at character {position}",
+            {"character": f"\\u{ord(value[exc.start]):04x}", "position": exc.start},
+        ) from None
+    return value
+
+
+def not_empty(value: str) -> str:
+    if not value:
+        raise PydanticCustomError("string_too_short", "must not be empty")
+    return value
 
 
 def not_blank(value: str) -> str:
@@ -23,13 +47,18 @@ def not_blank(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(not_blank)]
+Str = Annotated[str, AfterValidator(encodable)]
+"""Every string a request carries: valid Unicode (422 naming the field otherwise). Checks on
+its content come after, as validators: a length constraint (``min_length``) would have
+pydantic read it first, and refuse a surrogate less clearly."""
+
+Text = Annotated[Str, AfterValidator(not_blank)]
 
 
 class SearchRequest(Strict):
     query: Text = Field(description="The question or keywords.", examples=["what causes scurvy?"])
     k: int = Field(10, ge=1, description="How many documents (best passage each).")
-    retriever: str | None = Field(
+    retriever: Str | None = Field(
         None, description="bm25, dense, colbert, hybrid, …; default: the index's default."
     )
 
@@ -39,13 +68,13 @@ class AskRequest(Strict):
     top_k: int | None = Field(
         None, ge=1, description="Passages read (best per document); default: the server's."
     )
-    retriever: str | None = Field(None, description="As for /search.")
+    retriever: Str | None = Field(None, description="As for /search.")
 
 
 class DocumentIn(Strict):
-    id: str = Field(min_length=1)
-    text: str
-    title: str = ""
+    id: Annotated[Str, AfterValidator(not_empty)] = Field(json_schema_extra={"minLength": 1})
+    text: Str
+    title: Str = ""
 
     def to_document(self) -> Document:
         return Document(self.id, self.text, self.title)
@@ -128,14 +157,64 @@ class AskResponse(BaseModel):
         )
 
 
+def public_name(value: str) -> str:
+    """A file or folder named by its absolute path (a corpus, a local model) as its name
+    alone, so that the service does not show where things sit on the server; anything else
+    (a relative name, a model id such as ``sentence-transformers/all-MiniLM-L6-v2``) as is."""
+    if value.startswith("~") or PurePosixPath(value).is_absolute():
+        return PurePosixPath(value).name
+    if PureWindowsPath(value).is_absolute():
+        return PureWindowsPath(value).name
+    return value
+
+
+def without_paths(value: Any) -> Any:
+    """``value`` (manifest settings: dicts, lists, scalars) with every string through
+    :func:`public_name`."""
+    if isinstance(value, str):
+        return public_name(value)
+    if isinstance(value, Mapping):
+        return {key: without_paths(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_paths(item) for item in value]
+    return value
+
+
 class IndexInfo(BaseModel):
-    path: str
-    source: str
+    """The index as its manifest describes it, with no absolute path of the server's."""
+
+    name: str = Field(description="The index folder's name.")
+    source: str = Field(description="The corpus it was built from (file name).")
     documents: int
     passages: int
-    retrievers: list[str]
+    counts: dict[str, int]
+    retrievers: list[str] = Field(description="What a request may name, fused ones included.")
     default_retriever: str
+    settings: dict[str, dict[str, Any]] = Field(
+        description="Each stored retriever's settings (models by folder name)."
+    )
+    chunking: dict[str, Any]
+    format_version: int
     created_with: str
+    created_at: str
+
+    @classmethod
+    def of(cls, path: Path, searcher: Searcher) -> IndexInfo:
+        manifest = searcher.manifest
+        return cls(
+            name=path.name,
+            source=public_name(manifest.source),
+            documents=manifest.counts["documents"],
+            passages=manifest.counts["passages"],
+            counts=manifest.counts,
+            retrievers=searcher.available,
+            default_retriever=searcher.default_retriever,
+            settings=without_paths(manifest.retrievers),
+            chunking=without_paths(manifest.chunking),
+            format_version=manifest.format_version,
+            created_with=manifest.created_with,
+            created_at=manifest.created_at,
+        )
 
 
 class InfoResponse(BaseModel):
