@@ -485,6 +485,14 @@ def test_textdir(tmp_path: Path) -> None:
     assert documents(root, "textdir") == expected
 
 
+def test_textdir_ids_carry_no_whitespace(tmp_path: Path) -> None:
+    root = tmp_path / "notes"
+    write(root / "my notes" / "100% done.md", "Done.")
+    write(root / "tab\there.txt", "Tab.")
+    ids = [document.id for document in documents(root)]
+    assert ids == ["my%20notes/100%25%20done.md", "tab%09here.txt"]
+
+
 def test_textdir_bad_utf8_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "notes" / "bad.txt"
     write(tmp_path / "notes" / "a.txt", "fine")

@@ -32,8 +32,15 @@ def title_of(text: str, stem: str) -> str:
     return first[2:].strip() if first.startswith("# ") else stem
 
 
+def document_id(relative: Path) -> str:
+    """The relative path with ``/``, whitespace percent-encoded (``my notes.md`` ->
+    ``my%20notes.md``): ids hold no whitespace, so every id fits a TREC run file."""
+    return "".join(f"%{ord(c):02X}" if c.isspace() or c == "%" else c for c in relative.as_posix())
+
+
 def read_documents(folder: Path) -> Iterator[Document]:
-    """Stream one document per file: id = relative path with ``/``, text = the contents."""
+    """Stream one document per file: id = :func:`document_id` of its relative path, text =
+    the contents."""
     if not folder.is_dir():
         raise InputError("is a file, expected a folder of .txt/.md files", path=folder)
     return _documents(folder)
@@ -42,4 +49,4 @@ def read_documents(folder: Path) -> Iterator[Document]:
 def _documents(folder: Path) -> Iterator[Document]:
     for path in text_files(folder):
         text = read_text(path)
-        yield Document(path.relative_to(folder).as_posix(), text, title_of(text, path.stem))
+        yield Document(document_id(path.relative_to(folder)), text, title_of(text, path.stem))
