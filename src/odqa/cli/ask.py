@@ -7,15 +7,11 @@ import typer
 
 from odqa.cli.errors import user_errors
 from odqa.cli.options import (
-    ApiBase,
-    ApiKeyEnv,
-    ApiModel,
     AsJson,
     PassagesRead,
-    ReaderKind,
-    ReaderModel,
-    Threshold,
+    ReaderChoice,
     parse_numbers,
+    with_reader_options,
     with_search_options,
 )
 
@@ -30,36 +26,23 @@ EVAL_QA_EPILOG = (
 
 
 @with_search_options
+@with_reader_options
 def ask(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
     question: Annotated[str, typer.Argument(help="The question.")],
     k: PassagesRead = 3,
-    reader: ReaderKind = None,
-    reader_model: ReaderModel = None,
-    no_answer_threshold: Threshold = None,
-    api_base: ApiBase = None,
-    api_model: ApiModel = None,
-    api_key_env: ApiKeyEnv = "OPENAI_API_KEY",
     as_json: AsJson = False,
     *,
     options: "SearchOptions",
+    reading: ReaderChoice,
 ) -> None:
     """Answer a question from an index: retrieve passages, read the answer, show its source."""
     from odqa.qa.pipeline import Pipeline
-    from odqa.read.factory import make_reader
     from odqa.render import answer_dict, answer_lines, to_json
     from odqa.retrieve import Searcher
 
     with user_errors(), Searcher(index_dir, options) as searcher:
-        chosen = make_reader(
-            reader or "extractive",
-            reader_model,
-            device=options.device,
-            no_answer_threshold=no_answer_threshold,
-            api_base=api_base,
-            api_model=api_model,
-            api_key_env=api_key_env,
-        )
+        chosen = reading.make(options.device)
         answer = Pipeline(searcher, chosen).ask(question, k=k)
         if as_json:
             typer.echo(to_json(answer_dict(answer, question)))
@@ -69,6 +52,7 @@ def ask(
 
 
 @with_search_options
+@with_reader_options
 def eval_qa(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
     questions: Annotated[
@@ -78,37 +62,23 @@ def eval_qa(
         str, typer.Option("-k", "--k", "--top-k", help="Passages read, e.g. 1,2,3,5.")
     ] = "1,2,3,5",
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
-    reader: ReaderKind = None,
-    reader_model: ReaderModel = None,
-    no_answer_threshold: Threshold = None,
-    api_base: ApiBase = None,
-    api_model: ApiModel = None,
-    api_key_env: ApiKeyEnv = "OPENAI_API_KEY",
     as_json: AsJson = False,
     *,
     options: "SearchOptions",
+    reading: ReaderChoice,
 ) -> None:
     """Evaluate open-domain QA: EM and F1 at each top-k, with top-k retrieval accuracy."""
     import json
 
     from odqa.corpus import read_queries
     from odqa.evaluate.answering import evaluate_qa
-    from odqa.read.factory import make_reader
     from odqa.render import qa_metrics_lines
     from odqa.retrieve import Searcher
 
     with user_errors(), Searcher(index_dir, options) as searcher:
         cutoffs = parse_numbers(ks, int) or []
         question_list = read_queries(questions)[:limit]
-        chosen = make_reader(
-            reader or "extractive",
-            reader_model,
-            device=options.device,
-            no_answer_threshold=no_answer_threshold,
-            api_base=api_base,
-            api_model=api_model,
-            api_key_env=api_key_env,
-        )
+        chosen = reading.make(options.device)
         metrics = evaluate_qa(
             searcher, chosen, question_list, ks=cutoffs, show_progress=not as_json
         )

@@ -19,6 +19,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -161,39 +162,53 @@ def search_options(
     )
 
 
-def with_search_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` the retrieval options (:data:`SEARCH_PARAMETERS`), after its own; it
-    receives them as one keyword argument, ``options``, a SearchOptions.
+def option_group(
+    name: str, parameters: dict[str, tuple[Any, Any]], build: Callable[..., Any], panel: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A decorator giving a command the options ``parameters`` (name -> (option, default)),
+    after its own, shown under ``panel`` in --help; the command receives ``build(**them)`` as
+    one keyword argument, ``name``.
 
-    ``command``'s own parameters must carry evaluated annotations (its module does not use
+    The command's own parameters must carry evaluated annotations (its module does not use
     ``from __future__ import annotations``): typer reads them from the signature.
     """
-    own = [
-        parameter
-        for name, parameter in inspect.signature(command).parameters.items()
-        if name != "options"
-    ]
-    added = [
-        inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=_in_panel(option)
-        )
-        for name, (option, default) in SEARCH_PARAMETERS.items()
-    ]
 
-    @functools.wraps(command)
-    def wrapper(**values: Any) -> None:
-        settings = {name: values.pop(name) for name in SEARCH_PARAMETERS}
-        with user_errors():
-            options = search_options(**settings)
-        return command(**values, options=options)
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = [
+            parameter
+            for key, parameter in inspect.signature(command).parameters.items()
+            if key != name
+        ]
+        added = [
+            inspect.Parameter(
+                key,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=default,
+                annotation=_in_panel(option, panel),
+            )
+            for key, (option, default) in parameters.items()
+        ]
 
-    parameters = [*own, *added]
-    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
-    return wrapper
+        @functools.wraps(command)
+        def wrapper(**values: Any) -> None:
+            settings = {key: values.pop(key) for key in parameters}
+            with user_errors():
+                built = build(**settings)
+            return command(**values, **{name: built})
+
+        signature = [*own, *added]
+        wrapper.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in signature}
+        return wrapper
+
+    return decorate
 
 
-def _in_panel(option: Any, panel: str = "Retrieval") -> Any:
+with_search_options = option_group("options", SEARCH_PARAMETERS, search_options, "Retrieval")
+"""Every searching command's retrieval options, as one SearchOptions named ``options``."""
+
+
+def _in_panel(option: Any, panel: str) -> Any:
     """``option`` (an ``Annotated[type, typer.Option(...)]``) shown under ``panel`` in --help."""
     kind, info = typing.get_args(option)
     info = copy.copy(info)
@@ -232,3 +247,49 @@ PassagesRead = Annotated[
     int,
     typer.Option("-k", "--k", "--top-k", help="Passages read per question (best per document)."),
 ]
+
+
+READER_PARAMETERS: dict[str, tuple[Any, Any]] = {
+    "reader": (ReaderKind, None),
+    "reader_model": (ReaderModel, None),
+    "no_answer_threshold": (Threshold, None),
+    "api_base": (ApiBase, None),
+    "api_model": (ApiModel, None),
+    "api_key_env": (ApiKeyEnv, "OPENAI_API_KEY"),
+}
+"""The reader options of every answering command: parameter -> (option, default)."""
+
+
+@dataclass(frozen=True)
+class ReaderChoice:
+    """What the reader options asked for; :meth:`make` loads that reader."""
+
+    reader: str | None = None
+    reader_model: Path | None = None
+    no_answer_threshold: float | None = None
+    api_base: str | None = None
+    api_model: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+
+    @property
+    def given(self) -> bool:
+        """Whether any reader was asked for (a kind, a model or an endpoint)."""
+        return any(v is not None for v in (self.reader, self.reader_model, self.api_base))
+
+    def make(self, device: str | None):
+        """The reader (extractive unless another kind is named)."""
+        from odqa.read.factory import make_reader
+
+        return make_reader(
+            self.reader or "extractive",
+            self.reader_model,
+            device=device,
+            no_answer_threshold=self.no_answer_threshold,
+            api_base=self.api_base,
+            api_model=self.api_model,
+            api_key_env=self.api_key_env,
+        )
+
+
+with_reader_options = option_group("reading", READER_PARAMETERS, ReaderChoice, "Reading")
+"""Every answering command's reader options, as one ReaderChoice named ``reading``."""

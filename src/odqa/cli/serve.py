@@ -7,13 +7,9 @@ import typer
 
 from odqa.cli.errors import user_errors
 from odqa.cli.options import (
-    ApiBase,
-    ApiKeyEnv,
-    ApiModel,
     PassagesRead,
-    ReaderKind,
-    ReaderModel,
-    Threshold,
+    ReaderChoice,
+    with_reader_options,
     with_search_options,
 )
 from odqa.errors import OdqaError
@@ -27,17 +23,12 @@ SERVE_EPILOG = (
 
 
 @with_search_options
+@with_reader_options
 def serve(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    reader: ReaderKind = None,
-    reader_model: ReaderModel = None,
     k: PassagesRead = 3,
-    no_answer_threshold: Threshold = None,
-    api_base: ApiBase = None,
-    api_model: ApiModel = None,
-    api_key_env: ApiKeyEnv = "OPENAI_API_KEY",
     allow_writes: Annotated[
         bool,
         typer.Option(
@@ -58,6 +49,7 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request on stderr.")] = True,
     *,
     options: "SearchOptions",
+    reading: ReaderChoice,
 ) -> None:
     """Serve an index over HTTP: search, ask, add and delete documents; a web page at /.
 
@@ -65,7 +57,6 @@ def serve(
     passages when a request does not say. --retriever is what a request naming none gets."""
     import uvicorn
 
-    from odqa.read.factory import make_reader
     from odqa.server import Limits, create_app
     from odqa.server.connections import header_timeout_protocol
 
@@ -74,17 +65,7 @@ def serve(
             raise OdqaError(
                 f"--header-timeout takes a positive number of seconds, got {header_timeout}"
             )
-        chosen = None
-        if reader is not None or reader_model is not None or api_base is not None:
-            chosen = make_reader(
-                reader or "extractive",
-                reader_model,
-                device=options.device,
-                no_answer_threshold=no_answer_threshold,
-                api_base=api_base,
-                api_model=api_model,
-                api_key_env=api_key_env,
-            )
+        chosen = reading.make(options.device) if reading.given else None
         app = create_app(
             index_dir,
             options,

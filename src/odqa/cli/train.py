@@ -215,39 +215,7 @@ def train_colbert(
     restart: Restart = False,
 ) -> None:
     """Train a ColBERT model (Stanford layout out: loads with odqa index --colbert-model)."""
-    from odqa.cli.errors import user_errors
-    from odqa.train.trainer import TrainConfig
-
-    with user_errors():
-        config = TrainConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            accumulation=accumulation,
-            learning_rate=lr,
-            head_learning_rate=head_lr,
-            warmup=warmup,
-            temperature=temperature,
-            loss=loss,
-            max_negatives=negatives,
-            save_every=save_every,
-            eval_every=eval_every,
-            seed=seed,
-        )
-        examples = _training_examples(data, corpus, queries, qrels, articles)
-        _train(
-            "colbert",
-            examples,
-            out,
-            config,
-            dev=_dev_set(eval_corpus, eval_queries, eval_qrels),
-            base=base,
-            dim=dim,
-            doc_maxlen=doc_maxlen,
-            device=device,
-            precision=precision,
-            overwrite=overwrite,
-            restart=restart,
-        )
+    _train_retriever("colbert", **locals())
 
 
 @train_app.command("dense", epilog=DENSE_EPILOG)
@@ -279,6 +247,42 @@ def train_dense(
     restart: Restart = False,
 ) -> None:
     """Train a dense bi-encoder (a Hugging Face folder out: loads with odqa index --model)."""
+    _train_retriever("dense", **locals())
+
+
+def _train_retriever(
+    kind: str,
+    *,
+    data: Path,
+    out: Path,
+    base: str | None,
+    epochs: float,
+    batch_size: int,
+    accumulation: int,
+    lr: float,
+    warmup: float,
+    temperature: float | None,
+    loss: str,
+    negatives: int | None,
+    corpus: Path | None,
+    queries: Path | None,
+    qrels: str,
+    articles: str | None,
+    eval_corpus: Path | None,
+    eval_queries: Path | None,
+    eval_qrels: Path | None,
+    eval_every: int | None,
+    save_every: int,
+    seed: int,
+    device: str | None,
+    precision: str,
+    overwrite: bool,
+    restart: bool,
+    head_lr: float = 1e-3,
+    **model: int | None,
+) -> None:
+    """What both retriever commands do with their options; ``model`` holds ColBERT's
+    ``dim`` and ``doc_maxlen``."""
     from odqa.cli.errors import user_errors
     from odqa.train.trainer import TrainConfig
 
@@ -288,6 +292,7 @@ def train_dense(
             batch_size=batch_size,
             accumulation=accumulation,
             learning_rate=lr,
+            head_learning_rate=head_lr,
             warmup=warmup,
             temperature=temperature,
             loss=loss,
@@ -298,7 +303,7 @@ def train_dense(
         )
         examples = _training_examples(data, corpus, queries, qrels, articles)
         _train(
-            "dense",
+            kind,
             examples,
             out,
             config,
@@ -308,6 +313,7 @@ def train_dense(
             precision=precision,
             overwrite=overwrite,
             restart=restart,
+            **model,
         )
 
 
