@@ -105,11 +105,11 @@ def timed(args: list[str]) -> float:
 
 
 def trial_builds(corpus: Path, index: Path, count: int, rng: random.Random) -> dict:
-    """Kills anywhere from start-up to the end of a build (its duration measured first)."""
+    """Kills anywhere from start-up to near the end of a build (its duration measured first)."""
     duration = timed([BUILD, str(corpus), str(index)])
     ok = killed = 0
     for _ in range(count):
-        if kill_at_random([BUILD, str(corpus), str(index)], 0.5, duration, rng) > 0:
+        if kill_at_random([BUILD, str(corpus), str(index)], 0.5, 0.85 * duration, rng) > 0:
             killed += 1
         loadable = loads(index)
         timed([BUILD, str(corpus), str(index)])
@@ -126,7 +126,7 @@ def trial_updates(index: Path, count: int, rng: random.Random) -> dict:
     duration = timed([UPDATE, str(index), "first-"])
     ok = killed = 0
     for trial in range(count):
-        if kill_at_random([UPDATE, str(index), f"k{trial}-"], 0.5, duration, rng) > 0:
+        if kill_at_random([UPDATE, str(index), f"k{trial}-"], 0.5, 0.85 * duration, rng) > 0:
             killed += 1
         loadable = loads(index)
         subprocess.run([PYTHON, "-c", UPDATE, str(index), f"next{trial}-"], check=True)
