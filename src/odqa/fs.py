@@ -128,7 +128,9 @@ def check_replaceable(
     if not os.path.lexists(target):
         return
     if not overwrite:
-        raise OdqaError(f"{target} already exists; pass --overwrite to replace it")
+        raise OdqaError(
+            f"{target} already exists; pass --overwrite (overwrite=True in Python) to replace it"
+        )
     if not target.is_dir() or target.is_symlink():
         raise OdqaError(f"{target} is a file, not an {what}; refusing to replace it")
     if replaceable is not None and any(target.iterdir()) and not replaceable(target):

@@ -60,6 +60,7 @@ CASES: dict[str, list[list[str]]] = {
         ["{run}", "{missing}", "--out", "{out}"],
         ["{run}", "{run}", "--out", "{out}", "-k", "0"],
         ["{run}", "{run}"],
+        ["{run}", "--out", "{out}"],
     ],
     "fetch": [["{missing}", "--out", "{out}"], ["{plain}", "--out", "{out}"]],
     "mine": [

@@ -123,6 +123,8 @@ def fuse(
 
     with user_errors():
         check_method(method)
+        if len(runs) < 2:
+            raise OdqaError(f"fuse needs two or more run files, got {len(runs)}")
         numbers = parse_numbers(weights)
         if numbers is not None and len(numbers) != len(runs):
             raise OdqaError(f"{len(numbers)} weights given for {len(runs)} runs")

@@ -471,7 +471,8 @@ def train_yesno_command(
     epochs: Annotated[int, typer.Option(help="Passes over the (question, snippet) pairs.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 16,
     learning_rate: Annotated[
-        float | None, typer.Option(help="AdamW peak learning rate [default: 3e-5; LoRA 5e-4].")
+        float | None,
+        typer.Option(help="AdamW peak rate (default: 3e-5; with --lora 5e-4)."),
     ] = None,
     max_length: Annotated[int, typer.Option(help="Pair length in tokens.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the head's initialisation and shuffling.")] = 0,
