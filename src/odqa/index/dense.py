@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import faiss
 import numpy as np
 
-from odqa import fs
+import odqa.fs as fs
 from odqa.corpus import Document
 from odqa.errors import OdqaError
 from odqa.index.kind import (

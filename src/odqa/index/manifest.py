@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from odqa import fs
+import odqa.fs as fs
 from odqa._version import __version__
 from odqa.errors import IndexFormatError
 from odqa.index.collection import DOCUMENTS, DamagedIndexError

@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from odqa import fs
+import odqa.fs as fs
 from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, indexable_text, is_empty
 from odqa.corpus.schema import id_problem, shown
 from odqa.errors import InputError
-from odqa.fs import replace_directory
 from odqa.index.builder import report_leftovers
 from odqa.index.collection import DELETED, DOC_IDS, DOCUMENTS, OFFSETS, PASSAGES, Collection
 from odqa.index.kind import PassageBatch, Runtime
@@ -49,7 +48,7 @@ def staged_copy(index_dir: str | Path) -> Iterator[Path]:
         try:
             shutil.copytree(target, staging, copy_function=os.link)
             yield staging
-            replace_directory(staging, target)
+            fs.replace_directory(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from odqa import fs
+import odqa.fs as fs
 from odqa.corpus.web.fetcher import Page
 
 

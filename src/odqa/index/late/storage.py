@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from odqa import fs
+import odqa.fs as fs
 from odqa.errors import IndexFormatError, InputError, OdqaError
 from odqa.fs import atomic_directory
 from odqa.index.late.buckets import BucketCodec
