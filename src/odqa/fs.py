@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import logging
 import os
 import shutil
 import uuid
@@ -31,6 +32,9 @@ RETIRED = "old"
 LOCK = "lock"
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
+RENAMEAT2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+"""glibc's renameat2 (2.28 and later); None where the C library has none."""
+LOG = logging.getLogger("odqa")
 
 
 def temporary_sibling(path: str | Path, purpose: str = PARTIAL) -> Path:
@@ -159,10 +163,9 @@ def replace_directory(staging: Path, target: Path) -> None:
 
 def exchange(first: Path, second: Path) -> bool:
     """Exchange two paths' names atomically; False where the system cannot."""
-    rename = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    if rename is None:
+    if RENAMEAT2 is None:
         return False
-    done = rename(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE)
+    done = RENAMEAT2(AT_FDCWD, os.fsencode(first), AT_FDCWD, os.fsencode(second), RENAME_EXCHANGE)
     if done == 0:
         return True
     code = ctypes.get_errno()
@@ -177,8 +180,9 @@ LEGACY = ("building", "updating")
 
 def remove_leftovers(target: str | Path) -> list[str]:
     """Delete the temporaries of interrupted runs beside ``target`` (after a cut swap is
-    recovered); returns their names. Call it holding :func:`writer_lock`: no live writer of
-    ``target`` can own one then."""
+    recovered), saying so as a warning of the ``odqa`` logger (the CLI shows it); returns
+    their names. Call it holding :func:`writer_lock`: no live writer of ``target`` can own
+    one then."""
     target = Path(target)
     recover_directory(target)
     removed = []
@@ -189,6 +193,11 @@ def remove_leftovers(target: str | Path) -> list[str]:
             else:
                 entry.unlink(missing_ok=True)
             removed.append(entry.name)
+    if removed:
+        shown = ", ".join(removed[:3]) + (", …" if len(removed) > 3 else "")
+        LOG.warning(
+            "removed %d leftover(s) of interrupted runs beside %s: %s", len(removed), target, shown
+        )
     return removed
 
 

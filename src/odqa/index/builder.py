@@ -7,7 +7,6 @@ encoding, compression) is its builder's (:mod:`odqa.index.kind`), fed the same b
 from __future__ import annotations
 
 import itertools
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -33,7 +32,6 @@ from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
 from odqa.models.device import pick_device
 
 SKIPPED_IDS_KEPT = 100
-LOG = logging.getLogger("odqa")
 
 
 def batches(items: Iterable, size: int) -> Iterator[list]:
@@ -63,7 +61,7 @@ def build_index(
     }
     tokenizer, model_ref = chunking_tokenizer(options.model, builders.values())
     with writer_lock(index_dir):
-        report_leftovers(index_dir, remove_leftovers(index_dir))
+        remove_leftovers(index_dir)
         with atomic_directory(index_dir, options.overwrite, is_index, "odqa index") as staging:
             run = _BuildRun(corpus, options, builders, tokenizer)
             counts, skipped_ids = run.fill(staging)
@@ -80,18 +78,6 @@ def build_index(
             )
             manifest.write(staging)
     return Path(index_dir).resolve()
-
-
-def report_leftovers(index_dir: str | Path, removed: list[str]) -> None:
-    """Say (as a warning: the CLI shows it) what earlier interrupted runs had left behind."""
-    if removed:
-        shown = ", ".join(removed[:3]) + (", …" if len(removed) > 3 else "")
-        LOG.warning(
-            "removed %d leftover(s) of interrupted runs beside %s: %s",
-            len(removed),
-            index_dir,
-            shown,
-        )
 
 
 class _BuildRun:

@@ -28,7 +28,6 @@ import odqa.fs as fs
 from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, indexable_text, is_empty
 from odqa.corpus.schema import id_problem, shown
 from odqa.errors import InputError
-from odqa.index.builder import report_leftovers
 from odqa.index.collection import DELETED, DOC_IDS, DOCUMENTS, OFFSETS, PASSAGES, Collection
 from odqa.index.kind import PassageBatch, Runtime
 from odqa.index.manifest import Manifest
@@ -42,7 +41,7 @@ def staged_copy(index_dir: str | Path) -> Iterator[Path]:
     """A hard-linked copy of ``index_dir`` to change; it replaces the index on success."""
     target = Path(index_dir).resolve()
     with fs.writer_lock(target):  # a second writer waits, then changes the first's result
-        report_leftovers(target, fs.remove_leftovers(target))
+        fs.remove_leftovers(target)
         Manifest.read(target)
         staging = fs.temporary_sibling(target)
         try:
