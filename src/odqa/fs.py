@@ -22,6 +22,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -81,6 +82,36 @@ def save_array(path: str | Path, array: np.ndarray) -> None:
     """``np.save`` ``array`` to ``path`` (the name kept as given) atomically."""
     with atomic_file(path) as partial, open(partial, "wb") as handle:
         np.save(handle, array)
+
+
+class ArrayAppender:
+    """Appends rows to a 1-D ``.npy`` file whose length was fixed when it was opened."""
+
+    def __init__(self, handle: BinaryIO, dtype: np.dtype, count: int) -> None:
+        self._handle, self.dtype, self.count, self.written = handle, dtype, count, 0
+
+    def append(self, values: np.ndarray) -> None:
+        """Write ``values`` (cast to the file's dtype) after the rows already written."""
+        if self.written + len(values) > self.count:
+            raise ValueError(f"more than the {self.count:,} values announced")
+        self._handle.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
+        self.written += len(values)
+
+
+@contextlib.contextmanager
+def streamed_array(path: str | Path, dtype: np.dtype | type, count: int) -> Iterator[ArrayAppender]:
+    """Write a 1-D ``.npy`` of ``count`` values piece by piece, atomically: the header first,
+    then whatever the body appends (never the whole array in memory at once)."""
+    dtype = np.dtype(dtype)
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
+    with atomic_file(path) as partial, open(partial, "wb") as handle:
+        np.lib.format.write_array_header_2_0(handle, {**header, "shape": (count,)})
+        appender = ArrayAppender(handle, dtype, count)
+        yield appender
+        if appender.written != count:
+            raise ValueError(f"{path}: {appender.written:,} values written, {count:,} announced")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 @contextlib.contextmanager

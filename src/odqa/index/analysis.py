@@ -27,9 +27,22 @@ LANGUAGES = ("en", "ko", "generic", "auto")
 
 
 class Analyzer(Protocol):
-    """Turns texts into token lists; documents and queries must go through the same one."""
+    """Turns texts into token lists; documents and queries must go through the same one.
+
+    Analysis is two steps, so that a large build normalises each distinct word once:
+    ``split`` cuts texts into words, ``normalize`` maps distinct words to their tokens (None
+    drops a word). ``tokenize`` is both, text by text.
+    """
 
     name: str
+
+    def split(self, texts: Sequence[str]) -> list[list[str]]:
+        """The words of each text, before normalisation."""
+        ...
+
+    def normalize(self, words: Sequence[str]) -> list[str | None]:
+        """The token of each (distinct) word; None where the word is dropped."""
+        ...
 
     def tokenize(self, texts: Sequence[str], show_progress: bool = False) -> list[list[str]]:
         """One token list per text."""
@@ -45,11 +58,27 @@ def _progress(texts: Sequence[str], show_progress: bool, what: str) -> Iterable[
     return tqdm(texts, desc=what, unit="text", disable=not show_progress)
 
 
-class EnglishAnalyzer:
+class _TwoStep:
+    """``tokenize`` from ``split`` and ``normalize``: each distinct word normalised once."""
+
+    name: str
+
+    def tokenize(self, texts: Sequence[str], show_progress: bool = False) -> list[list[str]]:
+        """Tokens of each text: its words, normalised, dropped ones left out."""
+        words = self.split(_progress(texts, show_progress, f"Analysing ({self.name})"))
+        unique = list({word: None for text_words in words for word in text_words})
+        tokens = dict(zip(unique, self.normalize(unique), strict=True))
+        return [
+            [token for word in text_words if (token := tokens[word]) is not None]
+            for text_words in words
+        ]
+
+
+class EnglishAnalyzer(_TwoStep):
     """Exactly ``bm25s.tokenize(texts, stopwords="en", stemmer=Stemmer.Stemmer("english"))``.
 
     Lowercase, word tokens of two or more characters, bm25s's English stopwords removed before
-    stemming, then PyStemmer's Snowball English stemmer (each distinct word stemmed once a call).
+    stemming, then PyStemmer's Snowball English stemmer.
     """
 
     name = "en"
@@ -61,27 +90,25 @@ class EnglishAnalyzer:
         self._stopwords = frozenset(STOPWORDS_EN)
         self._stemmer = Stemmer.Stemmer("english")
 
-    def tokenize(self, texts: Sequence[str], show_progress: bool = False) -> list[list[str]]:
-        """Stemmed, stopword-free tokens of each text."""
+    def split(self, texts: Iterable[str]) -> list[list[str]]:
+        """Lowercased words of two or more word characters, stopwords included."""
+        findall = self._words.findall
+        return [findall(text.lower()) for text in texts]
+
+    def normalize(self, words: Sequence[str]) -> list[str | None]:
+        """The Snowball stem of each word; None for a stopword."""
+        stems = self._stemmer.stemWords(list(words))
         stopwords = self._stopwords
-        words = [
-            [word for word in self._words.findall(text.lower()) if word not in stopwords]
-            for text in _progress(texts, show_progress, "Analysing (en)")
+        return [
+            None if word in stopwords else stem for word, stem in zip(words, stems, strict=True)
         ]
-        stems = self._stem_all({word for text_words in words for word in text_words})
-        return [[stems[word] for word in text_words] for text_words in words]
 
     def config(self) -> dict[str, Any]:
         """Settings of this analyzer."""
         return {"name": self.name, "stopwords": "bm25s-en", "stemmer": "snowball-english"}
 
-    def _stem_all(self, words: set[str]) -> dict[str, str]:
-        """Map each distinct word to its stem, in one call to the stemmer."""
-        unique = list(words)
-        return dict(zip(unique, self._stemmer.stemWords(unique), strict=True))
 
-
-class KoreanAnalyzer:
+class KoreanAnalyzer(_TwoStep):
     """Content morphemes from Kiwi (kiwipiepy), lowercased.
 
     Kept: nouns (NN*), verb and adjective stems (VV, VA, with their irregular variants), roots
@@ -92,11 +119,13 @@ class KoreanAnalyzer:
     name = "ko"
     _kept_tags = frozenset({"NNG", "NNP", "NNB", "VV", "VA", "XR", "SL", "SN", "SH"})
 
-    def tokenize(self, texts: Sequence[str], show_progress: bool = False) -> list[list[str]]:
-        """Content morphemes of each text."""
-        kiwi = _kiwi()
-        analysed = kiwi.tokenize(_progress(texts, show_progress, "Analysing (ko)"))
-        return [self._content(tokens) for tokens in analysed]
+    def split(self, texts: Iterable[str]) -> list[list[str]]:
+        """Content morphemes of each text, lowercased."""
+        return [self._content(tokens) for tokens in _kiwi().tokenize(list(texts))]
+
+    def normalize(self, words: Sequence[str]) -> list[str | None]:
+        """Morphemes are tokens as they are."""
+        return list(words)
 
     def config(self) -> dict[str, Any]:
         """Settings of this analyzer."""
@@ -129,7 +158,7 @@ _UNSPACED = (
 )
 
 
-class GenericAnalyzer:
+class GenericAnalyzer(_TwoStep):
     """A fallback for any language: Unicode words, bigrams where words are not spaced.
 
     NFKC normalisation and case folding, then word tokens (``\\w`` characters plus combining
@@ -140,13 +169,14 @@ class GenericAnalyzer:
 
     name = "generic"
 
-    def tokenize(self, texts: Sequence[str], show_progress: bool = False) -> list[list[str]]:
+    def split(self, texts: Iterable[str]) -> list[list[str]]:
         """Word and bigram tokens of each text."""
         pattern = _generic_pattern()
-        return [
-            _split(pattern, unicodedata.normalize("NFKC", text).casefold())
-            for text in _progress(texts, show_progress, "Analysing (generic)")
-        ]
+        return [_split(pattern, unicodedata.normalize("NFKC", text).casefold()) for text in texts]
+
+    def normalize(self, words: Sequence[str]) -> list[str | None]:
+        """Words are tokens as they are."""
+        return list(words)
 
     def config(self) -> dict[str, Any]:
         """Settings of this analyzer."""

@@ -1,8 +1,19 @@
-"""The BM25 kind: passages analysed and scored by bm25s (sparse matrices, memory-mapped)."""
+"""The BM25 kind: passages analysed, their postings streamed to disk, scored into bm25s's
+memory-mapped sparse-matrix format, and searched by bm25s.
+
+A build never holds the corpus's tokens: each batch of passages becomes (term, passage,
+frequency) postings, buffered up to :data:`SPILL_POSTINGS` and then appended to one of
+:data:`BUCKETS` files by term; at the end each bucket is sorted and scored in turn and
+appended to the matrix, so memory is bounded by one bucket, the vocabulary and the passage
+lengths, whatever the corpus's size.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
 import shutil
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,7 +21,9 @@ from typing import TYPE_CHECKING
 
 import bm25s
 import numpy as np
+from bm25s import scoring
 
+import odqa.fs as fs
 from odqa.corpus import Document, indexable_text
 from odqa.index.analysis import Analyzer, analyzer_from_config, make_analyzer
 from odqa.index.collection import Collection
@@ -22,6 +35,18 @@ if TYPE_CHECKING:
 FOLDER = "bm25"
 REBUILD_BATCH = 4096
 ANALYSIS_BATCH = 1024
+BUCKETS = 64
+SPILL_POSTINGS = 8_000_000
+POSTING = np.dtype([("term", "<i4"), ("row", "<i4"), ("tf", "<u4")])
+SPILL_FOLDER = ".postings"
+# bm25s's file names, so that bm25s.BM25.load(mmap=True) opens what we write
+DATA, INDICES, INDPTR = "data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy"
+VOCAB, PARAMS, NONOCCURRENCE = (
+    "vocab.index.json",
+    "params.index.json",
+    "nonoccurrence_array.index.npy",
+)
+METHODS_WITH_NONOCCURRENCE = ("bm25l", "bm25+")
 
 
 @dataclass(frozen=True)
@@ -31,46 +56,233 @@ class BM25Settings:
     method: str = "lucene"
     k1: float = 0.9
     b: float = 0.4
+    delta: float = 0.5
+    """BM25L and BM25+ only."""
+
+
+class TermIds:
+    """Maps texts to term ids through the analyzer, normalising each distinct word once.
+
+    Words get ids in a C-level dictionary lookup; a new word is normalised (stemmed, or
+    dropped as a stopword) when first seen, and its term looked up in ``vocab``.
+    """
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self.vocab: dict[str, int] = {}
+        self._word_ids: defaultdict[str, int] = defaultdict(itertools.count().__next__)
+        self._word_terms = np.zeros(0, dtype=np.int32)
+
+    def map(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Term ids of all texts, concatenated (int32), and each text's count of them."""
+        words = self.analyzer.split(texts)
+        flat = list(itertools.chain.from_iterable(words))
+        known = len(self._word_ids)
+        ids = np.fromiter(map(self._word_ids.__getitem__, flat), dtype=np.int64, count=len(flat))
+        if len(self._word_ids) > known:
+            self._learn(flat, ids, known)
+        terms = self._word_terms[ids]
+        owner = np.repeat(np.arange(len(texts)), [len(text_words) for text_words in words])
+        kept = terms >= 0
+        return terms[kept], np.bincount(owner[kept], minlength=len(texts))
+
+    def _learn(self, flat: list[str], ids: np.ndarray, known: int) -> None:
+        """Give the words with ids from ``known`` on their terms (-1: dropped)."""
+        new = np.flatnonzero(ids >= known)
+        _, first = np.unique(ids[new], return_index=True)  # ascending ids: known, known + 1, ...
+        words = [flat[position] for position in new[first]]
+        terms = self.analyzer.normalize(words)
+        vocab = self.vocab
+        term_ids = [-1 if term is None else vocab.setdefault(term, len(vocab)) for term in terms]
+        self._word_terms = np.concatenate([self._word_terms, np.asarray(term_ids, np.int32)])
+
+
+class PostingSpill:
+    """(term, row, frequency) postings, buffered then appended to per-bucket files by term."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._buffered: list[np.ndarray] = []
+        self._size = 0
+        self.spilled = False
+
+    def add(self, postings: np.ndarray) -> None:
+        self._buffered.append(postings)
+        self._size += len(postings)
+        if self._size >= SPILL_POSTINGS:
+            self._spill()
+
+    def _spill(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        postings = np.concatenate(self._buffered)
+        self._buffered, self._size = [], 0
+        buckets = postings["term"] % BUCKETS
+        order = np.argsort(buckets, kind="stable")
+        bounds = np.searchsorted(buckets[order], np.arange(BUCKETS + 1))
+        for bucket in range(BUCKETS):
+            part = postings[order[bounds[bucket] : bounds[bucket + 1]]]
+            if len(part):
+                with open(self.folder / f"{bucket:02d}.bin", "ab") as handle:
+                    handle.write(part.tobytes())
+        self.spilled = True
+
+    def bucket(self, number: int) -> np.ndarray:
+        """Bucket ``number``'s postings, rows ascending (spilled ones first, then buffered)."""
+        parts = []
+        path = self.folder / f"{number:02d}.bin"
+        if path.exists():
+            parts.append(np.fromfile(path, dtype=POSTING))
+        parts += [p[p["term"] % BUCKETS == number] for p in self._buffered]
+        return np.concatenate(parts) if parts else np.zeros(0, POSTING)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class BM25Builder:
-    """Collects analysed passages, mapping tokens to ids as they stream in."""
+    """Streams analysed passages into postings; ``finish`` scores them into bm25s's files."""
 
     def __init__(self, settings: BM25Settings, language: str = "auto") -> None:
         self.settings = settings
         self.language = language
         self.analyzer: Analyzer | None = None
         self.folder: Path | None = None
-        self.vocab: dict[str, int] = {}
-        self.token_ids: list[list[int]] = []
+        self.terms: TermIds | None = None
+        self.spill: PostingSpill | None = None
+        self._lengths: list[np.ndarray] = []
+        self._frequencies = np.zeros(0, dtype=np.int64)
+        self.rows = 0
 
     def tokenizer(self) -> None:
         return None
 
     def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
         """Choose the analyzer from the first documents (language ``auto``)."""
-        self.folder = folder / FOLDER
-        self.analyzer = make_analyzer(self.language, [f"{d.title} {d.text}" for d in first])
+        self.open(
+            folder / FOLDER, make_analyzer(self.language, [f"{d.title} {d.text}" for d in first])
+        )
+
+    def open(self, folder: Path, analyzer: Analyzer) -> None:
+        """Start writing into ``folder`` with ``analyzer``."""
+        self.folder, self.analyzer = folder, analyzer
+        self.terms = TermIds(analyzer)
+        self.spill = PostingSpill(folder / SPILL_FOLDER)
 
     def add(self, batch: PassageBatch) -> None:
-        """Analyse a few passages at a time: their token strings never pile up."""
+        """Analyse a few passages at a time: neither their words nor their tokens pile up."""
         texts = batch.texts
         for first in range(0, len(texts), ANALYSIS_BATCH):
-            for tokens in self.analyzer.tokenize(texts[first : first + ANALYSIS_BATCH]):
-                self.token_ids.append(
-                    [self.vocab.setdefault(token, len(self.vocab)) for token in tokens]
-                )
+            self._add_texts(texts[first : first + ANALYSIS_BATCH])
+
+    def _add_texts(self, texts: Sequence[str]) -> None:
+        terms, lengths = self.terms.map(texts)
+        owner = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        keys, counts = np.unique((owner << 32) | terms, return_counts=True)
+        postings = np.empty(len(keys), POSTING)
+        postings["term"] = keys & 0xFFFFFFFF
+        postings["row"] = (keys >> 32) + self.rows
+        postings["tf"] = counts
+        self.spill.add(postings)
+        self._lengths.append(lengths.astype(np.int32))
+        self._frequencies = _grown(self._frequencies, len(self.terms.vocab))
+        self._frequencies += np.bincount(postings["term"], minlength=len(self._frequencies))
+        self.rows += len(texts)
 
     def finish(self) -> Settings:
-        model = bm25s.BM25(**asdict(self.settings))
-        model.index(bm25s.tokenization.Tokenized(self.token_ids, self.vocab), show_progress=False)
-        model.save(str(self.folder), show_progress=False)
+        """Score every posting and write bm25s's files; returns the manifest's record."""
+        try:
+            self._write()
+        finally:
+            self.spill.remove()
         return {
             "library": "bm25s",
             **asdict(self.settings),
             "analyzer": self.analyzer.config(),
-            "vocabulary": len(self.vocab),
+            "vocabulary": len(self.terms.vocab),
         }
+
+    def _write(self) -> None:
+        settings = self.settings
+        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int32)
+        self._lengths = [lengths]
+        average = float(lengths.mean()) if len(lengths) else 0.0
+        frequencies = self._frequencies
+        order = np.lexsort((np.arange(len(frequencies)), np.arange(len(frequencies)) % BUCKETS))
+        new_ids = np.empty(len(order), np.int64)
+        new_ids[order] = np.arange(len(order))
+        idf_of = scoring._select_idf_scorer(settings.method)
+        idf = np.asarray([idf_of(int(df), N=self.rows) for df in frequencies], np.float64)
+        tfc = scoring._select_tfc_scorer(settings.method)
+        nonoccurrence = self._nonoccurrence(frequencies[order], average)
+        total = int(frequencies.sum())
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (
+            fs.streamed_array(self.folder / DATA, np.float32, total) as data,
+            fs.streamed_array(self.folder / INDICES, np.int32, total) as indices,
+        ):
+            for bucket in range(BUCKETS):
+                postings = self.spill.bucket(bucket)
+                postings = postings[np.argsort(postings["term"], kind="stable")]
+                terms, rows = postings["term"], postings["row"]
+                tf = postings["tf"].astype(np.float64)
+                scores = idf[terms] * tfc(
+                    tf_array=tf,
+                    l_d=lengths[rows],
+                    l_avg=average,
+                    k1=settings.k1,
+                    b=settings.b,
+                    delta=settings.delta,
+                )
+                if nonoccurrence is not None:
+                    scores -= nonoccurrence[new_ids[terms]]
+                data.append(scores)
+                indices.append(rows)
+        indptr = np.concatenate([[0], np.cumsum(frequencies[order])])
+        fs.save_array(self.folder / INDPTR, indptr.astype(np.int32 if total < 2**31 else np.int64))
+        if nonoccurrence is not None:
+            fs.save_array(self.folder / NONOCCURRENCE, nonoccurrence.astype(np.float32))
+        vocab = {term: int(new_ids[old]) for term, old in self.terms.vocab.items()}
+        fs.write_text(self.folder / VOCAB, json.dumps(vocab, ensure_ascii=False))
+        params = {
+            "k1": settings.k1,
+            "b": settings.b,
+            "delta": settings.delta,
+            "method": settings.method,
+            "idf_method": settings.method,
+            "dtype": "float32",
+            "int_dtype": "int32",
+            "num_docs": self.rows,
+            "version": bm25s.__version__,
+            "backend": "numpy",
+        }
+        fs.write_text(self.folder / PARAMS, json.dumps(params, indent=4))
+
+    def _nonoccurrence(self, frequencies: np.ndarray, average: float) -> np.ndarray | None:
+        """BM25L and BM25+'s score of a term a passage lacks, in the new term order."""
+        method = self.settings.method
+        if method not in METHODS_WITH_NONOCCURRENCE:
+            return None
+        return scoring._build_nonoccurrence_array(
+            doc_frequencies=dict(enumerate(frequencies.tolist())),
+            n_docs=self.rows,
+            compute_idf_fn=scoring._select_idf_scorer(method),
+            calculate_tfc_fn=scoring._select_tfc_scorer(method),
+            l_d=average,
+            l_avg=average,
+            k1=self.settings.k1,
+            b=self.settings.b,
+            delta=self.settings.delta,
+            dtype="float32",
+        ).astype(np.float64)
+
+
+def _grown(array: np.ndarray, size: int) -> np.ndarray:
+    """``array`` extended with zeros to ``size``."""
+    return (
+        np.concatenate([array, np.zeros(size - len(array), array.dtype)])
+        if size > len(array)
+        else array
+    )
 
 
 class BM25Index:
@@ -122,9 +334,14 @@ class BM25Kind:
     def add(self, index: Path, settings: Settings, batch: PassageBatch, runtime: Runtime) -> dict:
         """Re-index every stored passage (cheap next to neural encoding); deleted ones stay
         and are skipped at search time."""
-        builder = BM25Builder(BM25Settings(settings["method"], settings["k1"], settings["b"]))
-        builder.analyzer = analyzer_from_config(settings["analyzer"])
-        builder.folder = index / FOLDER
+        builder = BM25Builder(
+            BM25Settings(
+                settings["method"], settings["k1"], settings["b"], settings.get("delta", 0.5)
+            )
+        )
+        staged = index / f".{FOLDER}.rebuild"
+        shutil.rmtree(staged, ignore_errors=True)
+        builder.open(staged, analyzer_from_config(settings["analyzer"]))
         collection = Collection(index)
         rows = range(collection.num_passages)
         for first in range(0, len(rows), REBUILD_BATCH):
@@ -133,8 +350,9 @@ class BM25Kind:
             ]
             builder.add(PassageBatch((), (), texts))
         collection.close()
-        shutil.rmtree(builder.folder)
         settings.update(builder.finish())
+        shutil.rmtree(index / FOLDER)
+        staged.rename(index / FOLDER)
         return {}
 
     def delete(self, index: Path, settings: Settings, rows: np.ndarray) -> None:
