@@ -7,9 +7,24 @@ from typing import Annotated
 import typer
 
 from odqa.cli.errors import user_errors
-from odqa.cli.options import AsJson, Device, Model, Precision, split_list
+from odqa.cli.options import (
+    AsJson,
+    ChunkOverlap,
+    ChunkTokens,
+    ColBERTModel,
+    Device,
+    EncodeBatch,
+    InputFormat,
+    Model,
+    Precision,
+    split_list,
+)
 
-INDEX_EPILOG = "Example: odqa index corpus.jsonl my-index --retrievers bm25,dense --language auto"
+INDEX_EPILOG = (
+    "Example: odqa index corpus.jsonl my-index --retrievers bm25,dense --language auto\n\n"
+    "From vectors made by odqa encode (no encoding): odqa index corpus.jsonl my-index "
+    "--retrievers bm25,dense --embeddings-from corpus-vectors"
+)
 INFO_EPILOG = "Example: odqa info my-index --check"
 
 
@@ -25,10 +40,7 @@ def index(
         str, typer.Option(help="Comma list of bm25, dense, colbert.")
     ] = "bm25,dense",
     model: Model = None,
-    colbert_model: Annotated[
-        str | None,
-        typer.Option(help="ColBERT checkpoint (Stanford, PyLate or plain); default: --model."),
-    ] = None,
+    colbert_model: ColBERTModel = None,
     nbits: Annotated[
         int, typer.Option(help="ColBERT residual bits per dimension: 1, 2, 4, 8.")
     ] = 2,
@@ -36,20 +48,40 @@ def index(
         int, typer.Option(help="Documents sampled to train ColBERT centroids.")
     ] = 2048,
     language: Annotated[str, typer.Option(help="BM25 analysis: en, ko, generic or auto.")] = "auto",
-    input_format: Annotated[
-        str, typer.Option("--format", help="auto, jsonl, csv, tsv, beir, squad, bioasq, textdir.")
-    ] = "auto",
-    chunk_tokens: Annotated[int, typer.Option(help="Passage window, in the model's tokens.")] = 256,
-    chunk_overlap: Annotated[int, typer.Option(help="Tokens shared by consecutive windows.")] = 64,
+    input_format: InputFormat = "auto",
+    chunk_tokens: ChunkTokens = 256,
+    chunk_overlap: ChunkOverlap = 64,
     dense_index: Annotated[
-        str, typer.Option(help="faiss kind: flat (exact), hnsw, ivf, ivfpq.")
+        str,
+        typer.Option(
+            help="faiss kind: flat (exact; faiss holds every vector in memory: 4 bytes x dim "
+            "a passage, 15 GB for 10M x 384), hnsw (more), ivf, ivfpq (dim/8 bytes a passage, "
+            "streamed: for millions of passages)."
+        ),
     ] = "flat",
     dense_dtype: Annotated[
         str, typer.Option(help="Vector storage: float32 or float16.")
     ] = "float32",
+    dense_refine: Annotated[
+        int,
+        typer.Option(
+            help="ivfpq: candidates (at least 10 x k) rescored exactly from float16 vectors "
+            "kept on disk (dim x 2 bytes a passage); 0 turns it off."
+        ),
+    ] = 100,
+    dense_nprobe: Annotated[
+        int, typer.Option(help="ivf, ivfpq: inverted lists searched per query.")
+    ] = 32,
+    embeddings_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder of precomputed vectors (odqa encode, or see README 'Precomputed "
+            "vectors'): its kind (dense or colbert) reads them instead of encoding."
+        ),
+    ] = None,
     k1: Annotated[float, typer.Option(help="BM25 k1.")] = 0.9,
     b: Annotated[float, typer.Option(help="BM25 b.")] = 0.4,
-    batch_size: Annotated[int, typer.Option(help="Texts per encoding batch.")] = 64,
+    batch_size: EncodeBatch = 64,
     device: Device = None,
     precision: Precision = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index directory.")] = False,
@@ -72,7 +104,9 @@ def index(
             language=language,
             chunk=ChunkSpec(tokens=chunk_tokens, overlap=chunk_overlap),
             bm25=BM25Settings(k1=k1, b=b),
-            dense=DenseSettings(index=dense_index, dtype=dense_dtype),
+            dense=DenseSettings(
+                index=dense_index, dtype=dense_dtype, refine=dense_refine, nprobe=dense_nprobe
+            ),
             colbert=ColBERTSettings(model=colbert_model, nbits=nbits, sample=colbert_sample),
             encode_batch=batch_size,
             device=device,
@@ -80,6 +114,7 @@ def index(
             input_format=input_format,
             overwrite=overwrite,
             show_progress=True,
+            embeddings_from=embeddings_from,
         )
         path = build_index(corpus, index_dir, options)
         typer.echo(Manifest.read(path).describe())

@@ -81,6 +81,19 @@ Precision = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ColBERTModel = Annotated[
+    str | None,
+    typer.Option(help="ColBERT checkpoint (Stanford, PyLate or plain); default: --model."),
+]
+
+# --- reading a corpus and cutting it into passages ------------------------------------------------
+
+InputFormat = Annotated[
+    str, typer.Option("--format", help="auto, jsonl, csv, tsv, beir, squad, bioasq, textdir.")
+]
+ChunkTokens = Annotated[int, typer.Option(help="Passage window, in the model's tokens.")]
+ChunkOverlap = Annotated[int, typer.Option(help="Tokens shared by consecutive windows.")]
+EncodeBatch = Annotated[int, typer.Option("--batch-size", help="Texts per encoding batch.")]
 
 # --- retrieval ---------------------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ from odqa.index.late import (
     delete_passages,
     recluster,
 )
+from odqa.index.vectors import VectorsCursor, VectorsFolder, precomputed_for
+from odqa.models.checkpoint import resolve_model
 from odqa.models.colbert import ColBERTEncoder
 
 if TYPE_CHECKING:
@@ -57,10 +59,17 @@ class ColBERTSettings:
 
 
 class ColBERTBuild:
-    """Encodes passages with a ColBERT encoder into a compressed late-interaction index."""
+    """Encodes passages with a ColBERT encoder (or reads their token vectors from ``source``,
+    precomputed) into a compressed late-interaction index."""
 
     def __init__(
-        self, encoder: ColBERTEncoder, settings: ColBERTSettings, *, batch_size: int, seed: int = 0
+        self,
+        encoder: ColBERTEncoder,
+        settings: ColBERTSettings,
+        *,
+        batch_size: int,
+        seed: int = 0,
+        source: VectorsFolder | None = None,
     ) -> None:
         self.encoder = encoder
         self.settings = settings
@@ -69,6 +78,8 @@ class ColBERTBuild:
         self.truncated = 0
         self._cached: dict[int, list[Vectors]] = {}
         self._documents_seen = 0
+        self.source = source
+        self.cursor: VectorsCursor | None = None
 
     def tokenizer(self):
         return self.encoder.tokenizer, self.encoder.ref
@@ -78,7 +89,26 @@ class ColBERTBuild:
         self.writer = LateIndexWriter(
             folder / FOLDER, nbits=self.settings.nbits, seed=self.seed, device=self.encoder.device
         )
-        self.train(corpus.reread, corpus.chunk, indexable_text, self.settings.sample)
+        if self.source is not None:
+            self.train_precomputed(self.source, self.settings.sample)
+            self.cursor = self.source.cursor()
+        else:
+            self.train(corpus.reread, corpus.chunk, indexable_text, self.settings.sample)
+
+    def train_precomputed(self, source: VectorsFolder, sample_passages: int) -> None:
+        """Train the codec on a seeded sample of the folder's passages (read in one pass)."""
+        rng = np.random.default_rng(self.seed)
+        count = source.passages
+        chosen = np.sort(rng.choice(count, size=min(count, sample_passages), replace=False))
+        parts, first = [], 0
+        for shard in source.shards:
+            rows, doclens = source.shard_arrays(shard)
+            starts = np.concatenate([[0], np.cumsum(doclens)])
+            for number in chosen[(chosen >= first) & (chosen < first + shard.passages)] - first:
+                parts.append(np.asarray(rows[starts[number] : starts[number + 1]], np.float32))
+            first += shard.passages
+        sample = torch.from_numpy(np.concatenate(parts))
+        self.writer.train(sample, num_tokens=source.tokens)
 
     def train(
         self,
@@ -106,6 +136,10 @@ class ColBERTBuild:
         documents, passages, texts = batch.documents, batch.passages, batch.texts
         if not texts:
             return
+        if self.cursor is not None:
+            embeddings, doclens = self.cursor.take([(p.doc_id, p.chunk) for p in passages])
+            self.writer.add(torch.from_numpy(embeddings), torch.from_numpy(doclens))
+            return
         number_of = {doc.id: self._documents_seen + i for i, doc in enumerate(documents)}
         self._documents_seen += len(documents)
         fresh = [i for i, p in enumerate(passages) if number_of[p.doc_id] not in self._cached]
@@ -127,6 +161,8 @@ class ColBERTBuild:
 
     def finish(self) -> Settings:
         """Close the index; returns what the manifest records about it."""
+        if self.cursor is not None:
+            self.cursor.close()
         self.writer.finish()
         meta = self.writer.meta
         return {
@@ -135,6 +171,7 @@ class ColBERTBuild:
             "centroids": meta["num_centroids"],
             "tokens": meta["num_tokens"],
             "truncated_passages": self.truncated,
+            **({"vectors_from": str(self.source.folder.resolve())} if self.source else {}),
         }
 
 
@@ -200,7 +237,18 @@ class ColBERTKind:
             device=options.device,
             precision=options.precision,
         )
-        return ColBERTBuild(encoder, options.colbert, batch_size=options.encode_batch)
+        source = precomputed_for("colbert", options)
+        if source is not None:
+            source.check_encoder(encoder.describe())
+            chunked_by = encoder.ref if "dense" not in options.retrievers else None
+            source.check_chunking(
+                options.chunk.tokens,
+                options.chunk.overlap,
+                chunked_by.name if chunked_by else resolve_model(options.model).name,
+            )
+        return ColBERTBuild(
+            encoder, options.colbert, batch_size=options.encode_batch, source=source
+        )
 
     def add(self, index: Path, settings: Settings, batch: PassageBatch, runtime: Runtime) -> dict:
         """Compress the new passages with the existing centroids; re-cluster when outgrown."""

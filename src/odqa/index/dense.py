@@ -4,7 +4,7 @@ IVF-PQ for large sets."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +24,7 @@ from odqa.index.kind import (
     check_same_model,
     wanted_model,
 )
+from odqa.index.vectors import NpyAppender, precomputed_for, read_npy_header
 from odqa.models import DenseEncoder
 
 if TYPE_CHECKING:
@@ -31,27 +32,36 @@ if TYPE_CHECKING:
 
 FOLDER = "dense"
 VECTORS_FILE = "vectors.tmp"
+REFINE_FILE = "vectors.f16.npy"
 
 INDEX_FILE = "dense.faiss"
 KINDS = ("flat", "hnsw", "ivf", "ivfpq")
 DTYPES = ("float32", "float16")
 ADD_BLOCK = 65_536
+TRAIN_SAMPLE = 256 * 1024
+TRAIN_PER_LIST = 64
+"""Vectors sampled to train an inverted file: 64 a list (faiss warns under 39), at most
+``TRAIN_SAMPLE``, at least 16,384 (product-quantiser codebooks need them)."""
 PQ_MIN_VECTORS = 1_000
+NLIST_MAX = 8192
+"""Inverted lists at most: k-means over the training sample and assigning every vector cost
+in proportion to it (measured in ``bench/scale_dense.py``)."""
 
 
 def factory_string(kind: str, dtype: str, count: int, dim: int) -> str:
     """The faiss index factory string for a named kind, sized for ``count`` vectors.
 
-    flat: exact search. hnsw: graph, fast and memory-hungry. ivf: ``4*sqrt(n)`` lists,
-    approximate. ivfpq: ivf with product quantisation (dim/8 bytes per vector), smallest.
-    ``float16`` stores vectors at half size (not applicable to ivfpq).
+    flat: exact search (every vector in memory). hnsw: graph, fast and memory-hungry. ivf:
+    ``4*sqrt(n)`` lists (at most 8,192), approximate. ivfpq: ivf with product quantisation
+    (dim/8 bytes per vector), smallest. ``float16`` stores vectors at half size (not
+    applicable to ivfpq).
     """
     if kind not in KINDS:
         raise OdqaError(f"dense index kind must be one of {KINDS}, got {kind!r}")
     if dtype not in DTYPES:
         raise OdqaError(f"dense dtype must be one of {DTYPES}, got {dtype!r}")
     storage = "SQfp16" if dtype == "float16" else "Flat"
-    nlist = max(1, min(int(4 * math.sqrt(count)), count // 39))
+    nlist = max(1, min(int(4 * math.sqrt(count)), count // 39, NLIST_MAX))
     if kind == "flat":
         return storage
     if kind == "hnsw":
@@ -69,22 +79,81 @@ def factory_string(kind: str, dtype: str, count: int, dim: int) -> str:
     return f"IVF{nlist},PQ{subquantizers}"
 
 
-def build_faiss(vectors: np.ndarray, factory: str, seed: int = 0) -> faiss.Index:
-    """Train (when the kind needs it) and fill a faiss index from ``vectors``, by blocks."""
-    count, dim = vectors.shape
-    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+class VectorFile:
+    """Vectors appended to a ``.npy`` file as they come, then read back by blocks with plain
+    reads (never memory-mapped, so reading a large file does not grow the process)."""
+
+    def __init__(self, path: Path, dim: int, dtype: str) -> None:
+        self.path, self.dim, self.dtype = path, dim, np.dtype(dtype)
+        self.writer: NpyAppender | None = NpyAppender(path, dtype, dim)
+        self.count = 0
+
+    @classmethod
+    def existing(cls, path: Path) -> VectorFile:
+        """A file written before, to read."""
+        with open(path, "rb") as handle:
+            (count, dim), dtype = read_npy_header(path, handle)
+        found = cls.__new__(cls)
+        found.path, found.dim, found.dtype, found.writer, found.count = (
+            path,
+            dim,
+            dtype,
+            None,
+            count,
+        )
+        return found
+
+    def append(self, vectors: np.ndarray) -> None:
+        self.writer.append(vectors)
+        self.count += len(vectors)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def blocks(self, block: int = ADD_BLOCK) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, float32 rows)`` of at most ``block`` rows each, in order."""
+        with open(self.path, "rb") as handle:
+            read_npy_header(self.path, handle)
+            for start in range(0, self.count, block):
+                rows = np.fromfile(
+                    handle, self.dtype, count=min(block, self.count - start) * self.dim
+                )
+                yield start, rows.reshape(-1, self.dim).astype(np.float32, copy=False)
+
+    def sample(self, size: int, seed: int = 0) -> np.ndarray:
+        """``size`` rows chosen by a seeded generator (all when fewer), read in one pass."""
+        if size >= self.count:
+            return np.concatenate([rows for _, rows in self.blocks()])
+        chosen = np.sort(np.random.default_rng(seed).choice(self.count, size=size, replace=False))
+        out = np.empty((size, self.dim), np.float32)
+        filled = 0
+        for start, rows in self.blocks():
+            picked = chosen[(chosen >= start) & (chosen < start + len(rows))] - start
+            out[filled : filled + len(picked)] = rows[picked]
+            filled += len(picked)
+        return out
+
+
+def build_faiss(vectors: VectorFile, factory: str, seed: int = 0) -> faiss.Index:
+    """Train (when the kind needs it) on a capped seeded sample, then add by blocks."""
+    index = faiss.index_factory(vectors.dim, factory, faiss.METRIC_INNER_PRODUCT)
     if not index.is_trained:
-        sample = min(count, 256 * 1024)
-        rng = np.random.default_rng(seed)
-        chosen = np.sort(rng.choice(count, size=sample, replace=False))
-        index.train(np.ascontiguousarray(vectors[chosen], dtype=np.float32))
-    for start in range(0, count, ADD_BLOCK):
-        index.add(np.ascontiguousarray(vectors[start : start + ADD_BLOCK], dtype=np.float32))
+        lists = faiss.extract_index_ivf(index).nlist if "IVF" in factory else 0
+        wanted = min(TRAIN_SAMPLE, max(TRAIN_PER_LIST * lists, 16_384))
+        index.train(vectors.sample(min(vectors.count, wanted), seed))
+    for _, block in vectors.blocks():
+        index.add(block)
     return index
 
 
 class DenseIndex:
-    """A saved faiss index whose ids are passage rows, searched with ``encoder``'s queries."""
+    """A saved faiss index whose ids are passage rows, searched with ``encoder``'s queries.
+
+    With ``refine`` (ivfpq), the best ``max(refine, 10*k)`` candidates faiss finds are
+    rescored exactly against the float16 vectors kept beside it (memory-mapped).
+    """
 
     returns_deleted = True
 
@@ -94,6 +163,7 @@ class DenseIndex:
         encoder: DenseEncoder | None = None,
         nprobe: int = 32,
         ef_search: int = 128,
+        refine: int = 0,
     ) -> None:
         self.encoder = encoder
         self.index = faiss.read_index(str(folder / INDEX_FILE))
@@ -102,6 +172,8 @@ class DenseIndex:
             faiss.extract_index_ivf(self.index).nprobe = nprobe
         if hasattr(self.index, "hnsw"):
             self.index.hnsw.efSearch = max(ef_search, 16)
+        self.refine = refine
+        self.exact = np.load(folder / REFINE_FILE, mmap_mode="r") if refine > 0 else None
 
     def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows and scores of query texts, encoded as queries."""
@@ -110,8 +182,20 @@ class DenseIndex:
     def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows and inner-product scores, shape ``(len(vectors), min(k, size))``; -1 = none."""
         k = min(k, self.size)
-        scores, rows = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
-        return rows.astype(np.int64), scores
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.exact is None:
+            scores, rows = self.index.search(vectors, k)
+            return rows.astype(np.int64), scores
+        _, candidates = self.index.search(vectors, min(self.size, max(self.refine, 10 * k)))
+        rows = np.full((len(vectors), k), -1, dtype=np.int64)
+        scores = np.full((len(vectors), k), -np.inf, dtype=np.float32)
+        for number, (query, found) in enumerate(zip(vectors, candidates, strict=True)):
+            found = np.unique(found[found >= 0])
+            exact = np.asarray(self.exact[found], dtype=np.float32) @ query
+            best = np.argsort(-exact, kind="stable")[:k]
+            rows[number, : len(best)] = found[best]
+            scores[number, : len(best)] = exact[best]
+        return rows, scores
 
 
 def save_faiss(index: faiss.Index, folder: Path) -> None:
@@ -123,10 +207,18 @@ def save_faiss(index: faiss.Index, folder: Path) -> None:
 
 @dataclass(frozen=True)
 class DenseSettings:
-    """``index``: the faiss kind (flat, hnsw, ivf, ivfpq); ``dtype``: float32 or float16."""
+    """``index``: the faiss kind (flat, hnsw, ivf, ivfpq); ``dtype``: float32 or float16;
+    ``refine`` (ivfpq only; 0: off): candidates rescored exactly from float16 vectors kept
+    on disk (at least ``10*k``); ``nprobe``: inverted lists searched (ivf, ivfpq)."""
 
     index: str = "flat"
     dtype: str = "float32"
+    refine: int = 100
+    nprobe: int = 32
+
+    def refined(self) -> int:
+        """The refine depth this kind uses (0 but for ivfpq)."""
+        return self.refine if self.index == "ivfpq" else 0
 
 
 def settings_encoder(index: Path, settings: Settings, runtime: Runtime) -> DenseEncoder:
@@ -143,8 +235,46 @@ def settings_encoder(index: Path, settings: Settings, runtime: Runtime) -> Dense
     return encoder
 
 
+class DenseStore:
+    """The dense share of a build once vectors are known: vectors streamed to disk (float16
+    in ``dense/vectors.f16.npy`` when refining, else a float32 temporary), then faiss
+    trained on a sample and filled by blocks. Memory stays bounded but for ``flat``/``hnsw``/
+    ``ivf`` storage, which faiss holds in memory."""
+
+    def __init__(self, folder: Path, settings: DenseSettings, dim: int) -> None:
+        self.folder, self.settings, self.dim = folder, settings, dim
+        if settings.index not in KINDS:
+            raise OdqaError(f"dense index kind must be one of {KINDS}, got {settings.index!r}")
+        if settings.refine < 0 or settings.nprobe < 1:
+            raise OdqaError("dense refine must be 0 or more and nprobe 1 or more")
+        (folder / FOLDER).mkdir(parents=True, exist_ok=True)
+        if settings.refined():
+            self.vectors = VectorFile(folder / FOLDER / REFINE_FILE, dim, "float16")
+        else:
+            self.vectors = VectorFile(folder / VECTORS_FILE, dim, "float32")
+
+    def add(self, vectors: np.ndarray) -> None:
+        self.vectors.append(vectors)
+
+    def finish(self) -> Settings:
+        """Build and save faiss; returns the manifest's faiss settings."""
+        self.vectors.close()
+        count = self.vectors.count
+        factory = factory_string(self.settings.index, self.settings.dtype, count, self.dim)
+        save_faiss(build_faiss(self.vectors, factory), self.folder / FOLDER)
+        if not self.settings.refined():
+            self.vectors.path.unlink()
+        return {
+            "faiss": factory,
+            "kind": self.settings.index,
+            "dtype": self.settings.dtype,
+            "refine": self.settings.refined(),
+            "nprobe": self.settings.nprobe,
+        }
+
+
 class DenseBuilder:
-    """Encodes passages into a temporary file, then fills faiss from it by blocks."""
+    """Encodes passages (or reads them from precomputed vectors) into a :class:`DenseStore`."""
 
     def __init__(self, options: BuildOptions) -> None:
         self.settings = options.dense
@@ -152,35 +282,37 @@ class DenseBuilder:
         self.encoder = DenseEncoder(
             options.model, device=options.device, precision=options.precision
         )
-        self.count = 0
+        self.source = precomputed_for("dense", options)
+        if self.source is not None:
+            self.source.check_encoder(self.encoder.settings())
+            self.source.check_chunking(
+                options.chunk.tokens, options.chunk.overlap, self.encoder.ref.name
+            )
 
     def tokenizer(self):
         return self.encoder.tokenizer, self.encoder.ref
 
     def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
-        self.folder = folder
-        self.vectors_path = folder / VECTORS_FILE
-        self.vectors = self.vectors_path.open("wb")
+        self.store = DenseStore(folder, self.settings, self.encoder.dim)
+        self.cursor = self.source.cursor() if self.source is not None else None
 
     def add(self, batch: PassageBatch) -> None:
-        if batch.texts:
+        if not batch.texts:
+            return
+        if self.cursor is not None:
+            ids = [(passage.doc_id, passage.chunk) for passage in batch.passages]
+            vectors, _ = self.cursor.take(ids)
+        else:
             vectors = self.encoder.encode_documents(list(batch.texts), batch_size=self.batch_size)
-            self.vectors.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-            self.count += len(batch.texts)
+        self.store.add(vectors)
 
     def finish(self) -> Settings:
-        self.vectors.close()
-        dim = self.encoder.dim
-        vectors = np.memmap(self.vectors_path, dtype=np.float32, mode="r", shape=(self.count, dim))
-        factory = factory_string(self.settings.index, self.settings.dtype, self.count, dim)
-        save_faiss(build_faiss(vectors, factory), self.folder / FOLDER)
-        del vectors
-        self.vectors_path.unlink()
+        if self.cursor is not None:
+            self.cursor.close()
         return {
             **self.encoder.settings(),
-            "faiss": factory,
-            "kind": self.settings.index,
-            "dtype": self.settings.dtype,
+            **self.store.finish(),
+            **({"vectors_from": str(self.source.folder.resolve())} if self.source else {}),
         }
 
 
@@ -197,10 +329,11 @@ class DenseKind:
     def add(self, index: Path, settings: Settings, batch: PassageBatch, runtime: Runtime) -> dict:
         """Encode the new passages with the index's model and append them to faiss."""
         if batch.texts:
+            vectors = settings_encoder(index, settings, runtime).encode_documents(list(batch.texts))
             stored = faiss.read_index(str(index / FOLDER / INDEX_FILE))
-            stored.add(
-                settings_encoder(index, settings, runtime).encode_documents(list(batch.texts))
-            )
+            stored.add(vectors)
+            if settings.get("refine", 0):
+                append_refine_vectors(index / FOLDER, vectors)
             save_faiss(stored, index / FOLDER)
         return {}
 
@@ -209,4 +342,21 @@ class DenseKind:
 
     def open(self, index: Path, settings: Settings, options: SearchSettings) -> DenseIndex:
         runtime = Runtime(options.device, options.precision, options.model)
-        return DenseIndex(index / FOLDER, settings_encoder(index, settings, runtime))
+        return DenseIndex(
+            index / FOLDER,
+            settings_encoder(index, settings, runtime),
+            nprobe=settings.get("nprobe", 32),
+            refine=settings.get("refine", 0),
+        )
+
+
+def append_refine_vectors(folder: Path, vectors: np.ndarray) -> None:
+    """Write the float16 vectors file anew with ``vectors`` after its rows (never in place:
+    the index folder may share files with another copy)."""
+    old = VectorFile.existing(folder / REFINE_FILE)
+    with fs.atomic_file(old.path) as partial:
+        new = VectorFile(partial, old.dim, "float16")
+        for _, rows in old.blocks():
+            new.append(rows)
+        new.append(vectors)
+        new.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 from odqa.corpus import ChunkSpec
 from odqa.errors import OdqaError
@@ -17,7 +18,8 @@ class BuildOptions:
     """The documented defaults. ``model`` is the encoder (dense, and ColBERT unless
     ``colbert.model`` names another); its tokenizer cuts the passages. ``language`` picks
     BM25's analysis (en, ko, generic or auto). ``bm25``, ``dense`` and ``colbert`` hold each
-    kind's own settings."""
+    kind's own settings. ``embeddings_from``: a folder of precomputed vectors
+    (:mod:`odqa.index.vectors`) that the kind of its vectors reads instead of encoding."""
 
     retrievers: Sequence[str] = ("bm25", "dense")
     model: str | None = None
@@ -33,6 +35,7 @@ class BuildOptions:
     input_format: str = "auto"
     overwrite: bool = False
     show_progress: bool = False
+    embeddings_from: str | Path | None = None
 
 
 def build_options(options: BuildOptions | None, settings: dict) -> BuildOptions:

@@ -1,0 +1,75 @@
+"""``odqa encode``: encode a corpus's passages once into a precomputed-vectors folder."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from odqa.cli.errors import user_errors
+from odqa.cli.options import (
+    ChunkOverlap,
+    ChunkTokens,
+    ColBERTModel,
+    Device,
+    EncodeBatch,
+    InputFormat,
+    Model,
+    Precision,
+)
+
+ENCODE_EPILOG = (
+    "Example: odqa encode corpus.jsonl corpus-vectors --retriever dense, then "
+    "odqa index corpus.jsonl my-index --retrievers bm25,dense --embeddings-from corpus-vectors"
+)
+
+
+def encode(
+    corpus: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL, CSV/TSV, BEIR folder, SQuAD or BioASQ JSON, or a folder of .txt/.md."
+        ),
+    ],
+    out: Annotated[Path, typer.Argument(help="Where the vectors folder goes.")],
+    retriever: Annotated[
+        str, typer.Option(help="dense (one vector a passage) or colbert (token vectors).")
+    ] = "dense",
+    model: Model = None,
+    colbert_model: ColBERTModel = None,
+    input_format: InputFormat = "auto",
+    chunk_tokens: ChunkTokens = 256,
+    chunk_overlap: ChunkOverlap = 64,
+    dtype: Annotated[str, typer.Option(help="Stored values: float16 or float32.")] = "float16",
+    encode_batch: EncodeBatch = 64,
+    device: Device = None,
+    precision: Precision = "auto",
+    shard_passages: Annotated[int, typer.Option(help="Passages a shard file holds.")] = 100_000,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing vectors folder.")] = False,
+) -> None:
+    """Encode a corpus's passages, cut as odqa index cuts them, into a vectors folder that
+    odqa index --embeddings-from reads instead of encoding (written atomically)."""
+    from odqa.corpus import ChunkSpec
+    from odqa.index.precompute import encode_corpus
+    from odqa.index.vectors import VectorsFolder
+
+    with user_errors(out):
+        path = encode_corpus(
+            corpus,
+            out,
+            kind=retriever,
+            model=colbert_model or model if retriever == "colbert" else model,
+            chunk=ChunkSpec(tokens=chunk_tokens, overlap=chunk_overlap),
+            dtype=dtype,
+            encode_batch=encode_batch,
+            device=device,
+            precision=precision,
+            input_format=input_format,
+            shard_passages=shard_passages,
+            overwrite=overwrite,
+            show_progress=True,
+        )
+        written = VectorsFolder(path)
+        typer.echo(
+            f"{written.passages:,} passages, {written.kind} vectors of {written.dim} "
+            f"({written.dtype}, {len(written.shards)} shards) written to {path}"
+        )
