@@ -192,3 +192,30 @@ def test_a_long_document_is_tokenized_by_segments_with_the_same_passages(
     passages = list(chunk_documents([unspaced], tokenizer, spec))
     assert passages[0].start == 0 and passages[-1].end == 5000
     assert all(a.start < b.start for a, b in itertools.pairwise(passages))
+
+
+def word_windows(document: Document, spec: ChunkSpec) -> list[tuple[int, int]]:
+    """The expected passages of a document cut in words, computed from its words' spans."""
+    import re
+
+    spans = [match.span() for match in re.finditer(r"\S+", document.text)]
+    return [(spans[first][0], spans[stop - 1][1]) for first, stop in windows(len(spans), spec)]
+
+
+@pytest.mark.parametrize("words", [0, 1, 7, 8, 9, 20, 31])
+def test_words_cut_documents_in_windows_of_words(words: int) -> None:
+    from odqa.corpus import WORDS
+
+    spec = ChunkSpec(tokens=8, overlap=3)
+    text = "  " + " \n".join(f"w{i}é" for i in range(words)) + "\t "
+    document = Document("d", text, "Title")
+    passages = list(chunk_documents([document], WORDS, spec))
+    if words == 0:
+        assert passages == [Passage("d", 0, "", "Title", 0, 0)]
+        return
+    assert [(p.start, p.end) for p in passages] == word_windows(document, spec)
+    assert [p.chunk for p in passages] == list(range(len(passages)))
+    assert all(p.text == text[p.start : p.end] and p.text.split() for p in passages)
+    assert (
+        passages[0].text.split()[0] == "w0é" and passages[-1].text.split()[-1] == f"w{words - 1}é"
+    )

@@ -74,7 +74,7 @@ def opening_refused(index: Path, *fragments: str) -> str:
 
 def test_a_build_records_every_file_with_its_size_and_sha256(index: Path) -> None:
     manifest = Manifest.read(index)
-    assert manifest.format_version == FORMAT_VERSION == 1
+    assert manifest.format_version == FORMAT_VERSION == 2
     on_disk = sorted(p.relative_to(index).as_posix() for p in index.rglob("*") if p.is_file())
     assert sorted(manifest.files) == [name for name in on_disk if name != MANIFEST_NAME]
     assert {"documents.jsonl", "passages.npy", "dense/dense.faiss"} <= set(manifest.files)
@@ -118,7 +118,9 @@ def test_a_truncated_collection_is_refused_and_eval_notices(index: Path, tmp_pat
     assert_one_clean_error(result, "documents.jsonl has")
 
 
-@pytest.mark.parametrize("name", ["passages.npy", "documents.offsets.npy", "doc_ids.json"])
+@pytest.mark.parametrize(
+    "name", ["passages.npy", "documents.offsets.npy", "doc_ids.txt", "doc_ids.offsets.npy"]
+)
 @pytest.mark.parametrize("damage", ["missing", "truncated"])
 def test_missing_or_truncated_collection_arrays(index: Path, name: str, damage: str) -> None:
     path = index / name

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import odqa
 from helpers import listing
 from odqa.errors import IndexFormatError, OdqaError
 from odqa.fs import atomic_directory
@@ -37,7 +38,9 @@ def test_newer_format_is_refused_with_versions_named(tmp_path: Path) -> None:
     data["format_version"] = FORMAT_VERSION + 1
     data["created_with"] = "odqa 9.0"
     (tmp_path / "manifest.json").write_text(json.dumps(data))
-    with pytest.raises(IndexFormatError, match=r"format_version' is 2, written by odqa 9.0"):
+    with pytest.raises(
+        IndexFormatError, match=rf"format_version' is {FORMAT_VERSION + 1}, written by odqa 9.0"
+    ):
         Manifest.read(tmp_path)
 
 
@@ -83,3 +86,23 @@ def test_overwrite_replaces_old_contents(tmp_path: Path) -> None:
     with atomic_directory(target, overwrite=True) as staging:
         (staging / "fresh").write_text("y")
     assert [p.name for p in target.iterdir()] == ["fresh"]
+
+
+def test_an_index_of_format_1_with_doc_ids_json_still_searches(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    rows = [{"id": f"doc-{i}", "text": f"passage {i} about topic{i % 3}"} for i in range(12)]
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    index = odqa.build_index(corpus, tmp_path / "idx", retrievers=["bm25"], language="en")
+    ids = (index / "doc_ids.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert ids == [row["id"] for row in rows]
+    with odqa.Searcher(index) as searcher:
+        before = [hit.doc_id for hit in searcher.search(["topic1"], k=5)[0]]
+    (index / "doc_ids.txt").unlink()
+    (index / "doc_ids.offsets.npy").unlink()
+    (index / "doc_ids.json").write_text(json.dumps(ids), encoding="utf-8")
+    data = json.loads((index / "manifest.json").read_text())
+    data.update(format_version=1, files=None)
+    (index / "manifest.json").write_text(json.dumps(data))
+    with odqa.Searcher(index) as searcher:
+        assert [hit.doc_id for hit in searcher.search(["topic1"], k=5)[0]] == before
+    assert before and all(doc_id in {"doc-1", "doc-4", "doc-7", "doc-10"} for doc_id in before)

@@ -82,7 +82,7 @@ class OverlapKind:
 
 @pytest.fixture()
 def overlap_kind(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(registry.KINDS, "overlap", OverlapKind())
+    monkeypatch.setitem(registry.KINDS, "overlap", f"{__name__}:OverlapKind")
 
 
 def test_a_new_kind_is_built_searched_fused_and_updated(

@@ -1,4 +1,7 @@
-"""Cutting documents into overlapping windows of tokenizer tokens, with exact character offsets.
+"""Cutting documents into overlapping windows of tokens, with exact character offsets.
+
+The tokens are the first neural encoder's (its Hugging Face tokenizer), or words
+(:data:`WORDS`, runs of non-whitespace) in a build with no encoder.
 
 A document of ``n`` tokens gives windows starting at ``0, stride, 2 * stride, ...`` (stride =
 ``tokens - overlap``), each ``tokens`` long or cut at the last token; the first window that
@@ -12,6 +15,7 @@ as a compact array: memory grows with the document's size, not 100-fold.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,20 +70,60 @@ def windows(count: int, spec: ChunkSpec) -> Iterator[tuple[int, int]]:
             return
 
 
+class WordSplitter:
+    """Tokens for a build with no neural encoder: runs of non-whitespace characters.
+
+    Cheap where it matters: a text of at most one window's words is never split into spans.
+    """
+
+    name = "words"
+    _word = re.compile(r"\S+")
+
+    def spans(self, text: str) -> np.ndarray:
+        """Character ``(start, end)`` of every word, ``(n, 2)``."""
+        ends = [match.span() for match in self._word.finditer(text)]
+        dtype = np.int32 if len(text) < 2**31 else np.int64
+        return np.asarray(ends, dtype=dtype).reshape(-1, 2)
+
+    def single_window(self, document: Document, spec: ChunkSpec) -> Passage | None:
+        """The one passage of a text of at most ``spec.tokens`` words; None if it has more."""
+        text = document.text
+        if len(text) > spec.tokens * 64 or len(text.split()) > spec.tokens:
+            return None
+        start, end = len(text) - len(text.lstrip()), len(text.rstrip())
+        return Passage(document.id, 0, text[start:end], document.title, start, end)
+
+
+WORDS = WordSplitter()
+
+
 def chunk_documents(
     documents: Iterable[Document], tokenizer: Any, spec: ChunkSpec, batch_size: int = 256
 ) -> Iterator[Passage]:
     """Stream the passages of ``documents``, tokenizing ``batch_size`` documents at a time.
 
-    ``tokenizer`` must be a Hugging Face fast tokenizer (offsets are needed). A document whose
-    text gives no tokens but which has a title yields one empty passage (``start == end == 0``);
-    an empty document (see :func:`is_empty`) yields nothing.
+    ``tokenizer`` is :data:`WORDS` or a Hugging Face fast tokenizer (offsets are needed). A
+    document whose text gives no tokens but which has a title yields one empty passage
+    (``start == end == 0``); an empty document (see :func:`is_empty`) yields nothing.
     """
-    if not getattr(tokenizer, "is_fast", False):
+    if tokenizer is not WORDS and not getattr(tokenizer, "is_fast", False):
         raise OdqaError("chunk_documents needs a Hugging Face fast tokenizer (for offsets)")
     iterator = iter(documents)
+    chunk_batch = _chunk_words if tokenizer is WORDS else _chunk_batch
     while batch := list(itertools.islice(iterator, batch_size)):
-        yield from _chunk_batch(batch, tokenizer, spec)
+        yield from chunk_batch(batch, tokenizer, spec)
+
+
+def _chunk_words(batch: list[Document], words: WordSplitter, spec: ChunkSpec) -> Iterator[Passage]:
+    for document in batch:
+        if is_empty(document):
+            continue
+        single = words.single_window(document, spec) if document.text.strip() else None
+        if single is not None:
+            yield single
+            continue
+        passages = list(_passages(document, words.spans(document.text), spec))
+        yield from passages or [Passage(document.id, 0, "", document.title, 0, 0)]
 
 
 def _chunk_batch(batch: list[Document], tokenizer: Any, spec: ChunkSpec) -> Iterator[Passage]:

@@ -1,12 +1,34 @@
-"""Index directories: the collection, one folder per retriever kind, and a manifest."""
+"""Index directories: the collection, one folder per retriever kind, and a manifest.
 
-from odqa.index.bm25 import BM25Settings
-from odqa.index.builder import build_index
-from odqa.index.colbert import ColBERTSettings
-from odqa.index.dense import DenseSettings
-from odqa.index.manifest import FORMAT_VERSION, Manifest
-from odqa.index.options import BuildOptions
-from odqa.index.updates import add_documents, delete_documents
+Names are imported on first use, so that what a build needs decides what it loads (a
+BM25-only build never imports torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from odqa.index.bm25 import BM25Settings
+    from odqa.index.builder import build_index
+    from odqa.index.colbert import ColBERTSettings
+    from odqa.index.dense import DenseSettings
+    from odqa.index.manifest import FORMAT_VERSION, Manifest
+    from odqa.index.options import BuildOptions
+    from odqa.index.updates import add_documents, delete_documents
+
+_LAZY = {
+    "BM25Settings": "odqa.index.bm25",
+    "BuildOptions": "odqa.index.options",
+    "ColBERTSettings": "odqa.index.colbert",
+    "DenseSettings": "odqa.index.dense",
+    "FORMAT_VERSION": "odqa.index.manifest",
+    "Manifest": "odqa.index.manifest",
+    "add_documents": "odqa.index.updates",
+    "build_index": "odqa.index.builder",
+    "delete_documents": "odqa.index.updates",
+}
 
 __all__ = [
     "FORMAT_VERSION",
@@ -19,3 +41,11 @@ __all__ = [
     "build_index",
     "delete_documents",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'odqa.index' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

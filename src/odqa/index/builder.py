@@ -9,11 +9,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
-from transformers import PreTrainedTokenizerBase
 
 from odqa.corpus import (
+    WORDS,
     Document,
     Passage,
     chunk_documents,
@@ -28,8 +29,6 @@ from odqa.index.kind import CorpusPass, KindBuilder, PassageBatch
 from odqa.index.manifest import Manifest, is_index
 from odqa.index.options import BuildOptions, build_options
 from odqa.index.registry import kind_named, kind_names
-from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
-from odqa.models.device import pick_device
 
 SKIPPED_IDS_KEPT = 100
 
@@ -59,7 +58,7 @@ def build_index(
     builders = {
         name: kind_named(name).builder(options) for name in names if name in options.retrievers
     }
-    tokenizer, model_ref = chunking_tokenizer(options.model, builders.values())
+    tokenizer, tokenizer_name = chunking_tokenizer(builders.values())
     with writer_lock(index_dir):
         remove_leftovers(index_dir)
         with atomic_directory(index_dir, options.overwrite, is_index, "odqa index") as staging:
@@ -71,7 +70,7 @@ def build_index(
                 chunking={
                     "tokens": options.chunk.tokens,
                     "overlap": options.chunk.overlap,
-                    "tokenizer": model_ref.name,
+                    "tokenizer": tokenizer_name,
                 },
                 retrievers={name: builder.finish() for name, builder in builders.items()},
                 skipped_ids=skipped_ids,
@@ -88,7 +87,7 @@ class _BuildRun:
         corpus: str | Path,
         options: BuildOptions,
         builders: dict[str, KindBuilder],
-        tokenizer: PreTrainedTokenizerBase,
+        tokenizer: Any,
     ) -> None:
         self.corpus, self.options, self.builders = corpus, options, builders
         self.tokenizer = tokenizer
@@ -131,14 +130,11 @@ class _BuildRun:
         return counts, skipped_ids
 
 
-def chunking_tokenizer(
-    model: str | None, builders: Iterable[KindBuilder]
-) -> tuple[PreTrainedTokenizerBase, ModelRef]:
-    """Passages are cut in the tokens of the first neural encoder (else the given model)."""
+def chunking_tokenizer(builders: Iterable[KindBuilder]) -> tuple[Any, str]:
+    """Passages are cut in the tokens of the first neural encoder, else in words."""
     for builder in builders:
         found = builder.tokenizer()
         if found is not None:
-            return found
-    ref = resolve_model(model)
-    tokenizer, _ = load_transformer(ref.path, pick_device("cpu"))
-    return tokenizer, ref
+            tokenizer, ref = found
+            return tokenizer, ref.name
+    return WORDS, WORDS.name

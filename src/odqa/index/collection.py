@@ -1,8 +1,12 @@
 """The collection kept inside an index: documents and their passages, read back lazily.
 
 Files: ``documents.jsonl`` (one document per line, as given), ``documents.offsets.npy``
-(byte offset of each line, memory-mapped) and ``passages.npy`` (one row per passage:
-document number, chunk number, start and end character offsets in the document text).
+(byte offset of each line, memory-mapped), ``passages.npy`` (one row per passage:
+document number, chunk number, start and end character offsets in the document text) and
+``doc_ids.txt`` (each document's id on its own line, in storage order: ids hold no
+whitespace) with ``doc_ids.offsets.npy`` (where each line starts), both memory-mapped
+(indexes of format 1 have ``doc_ids.json``, a JSON list, read whole). The writer streams:
+memory does not grow with the corpus.
 
 Opening a collection checks what it can tell of itself at the cost of a few stats and array
 headers: every file there, the arrays readable and of the right shapes, the offsets ending
@@ -13,19 +17,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+import odqa.fs as fs
 from odqa.corpus.records import Document, Passage
 from odqa.errors import IndexFormatError
 
 DOCUMENTS = "documents.jsonl"
 OFFSETS = "documents.offsets.npy"
 PASSAGES = "passages.npy"
-DOC_IDS = "doc_ids.json"
+DOC_IDS = "doc_ids.txt"
+DOC_ID_OFFSETS = "doc_ids.offsets.npy"
+OLD_DOC_IDS = "doc_ids.json"
+PASSAGE_COLUMNS = 4
 DELETED = "deleted.npy"
 REBUILD = "rebuild the index with `odqa index CORPUS {folder} --overwrite`"
 
@@ -56,36 +65,103 @@ def load_array(folder: Path, name: str, mmap: bool = True) -> np.ndarray:
 
 
 class CollectionWriter:
-    """Appends documents and passages to a collection folder, streaming."""
+    """Appends documents and passages to a collection folder, streaming: lines, offsets,
+    passage rows and ids go to files as they come; only the current batch's document numbers
+    are kept."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._documents = (folder / DOCUMENTS).open("wb")
-        self._offsets: list[int] = []
-        self._passages: list[np.ndarray] = []
-        self._doc_numbers: dict[str, int] = {}
+        self._ids = (folder / DOC_IDS).open("wb")
+        self._raw_offsets = (folder / f".{OFFSETS}.raw").open("wb")
+        self._raw_passages = (folder / f".{PASSAGES}.raw").open("wb")
+        self._raw_id_offsets = (folder / f".{DOC_ID_OFFSETS}.raw").open("wb")
+        self._batch_numbers: dict[str, int] = {}
+        self.num_documents = 0
+        self.num_passages = 0
 
     def add_documents(self, documents: Sequence[Document]) -> None:
-        for document in documents:
-            self._doc_numbers[document.id] = len(self._offsets)
-            self._offsets.append(self._documents.tell())
-            line = json.dumps(asdict(document), ensure_ascii=False) + "\n"
-            self._documents.write(line.encode("utf-8"))
+        """Append documents; the next ``add_passages`` may name them (and only them)."""
+        lines = [(json.dumps(asdict(d), ensure_ascii=False) + "\n").encode() for d in documents]
+        start = self._documents.tell()
+        ends = start + np.cumsum([0] + [len(line) for line in lines[:-1]], dtype=np.int64)
+        self._raw_offsets.write(ends[: len(lines)].tobytes())
+        self._documents.writelines(lines)
+        ids = [f"{d.id}\n".encode() for d in documents]
+        id_start = self._ids.tell()
+        id_ends = id_start + np.cumsum([0] + [len(line) for line in ids[:-1]], dtype=np.int64)
+        self._raw_id_offsets.write(id_ends[: len(ids)].tobytes())
+        self._ids.writelines(ids)
+        first = self.num_documents
+        self._batch_numbers = {d.id: first + i for i, d in enumerate(documents)}
+        self.num_documents += len(documents)
 
     def add_passages(self, passages: Sequence[Passage]) -> None:
-        rows = [(self._doc_numbers[p.doc_id], p.chunk, p.start, p.end) for p in passages]
-        self._passages.append(np.asarray(rows, dtype=np.int64).reshape(-1, 4))
+        number = self._batch_numbers
+        rows = [(number[p.doc_id], p.chunk, p.start, p.end) for p in passages]
+        self._raw_passages.write(np.asarray(rows, dtype=np.int64).reshape(-1, 4).tobytes())
+        self.num_passages += len(rows)
 
     def close(self) -> tuple[int, int]:
         """Finish the files; returns (documents, passages)."""
-        self._offsets.append(self._documents.tell())
-        self._documents.close()
-        np.save(self.folder / OFFSETS, np.asarray(self._offsets, dtype=np.int64))
-        passages = np.concatenate(self._passages) if self._passages else np.zeros((0, 4), np.int64)
-        np.save(self.folder / PASSAGES, passages)
-        ids = json.dumps(list(self._doc_numbers), ensure_ascii=False)
-        (self.folder / DOC_IDS).write_text(ids, encoding="utf-8")
-        return len(self._offsets) - 1, len(passages)
+        self._raw_offsets.write(np.int64(self._documents.tell()).tobytes())
+        self._raw_id_offsets.write(np.int64(self._ids.tell()).tobytes())
+        handles = (self._documents, self._ids, self._raw_offsets, self._raw_passages)
+        for handle in (*handles, self._raw_id_offsets):
+            handle.close()
+        _raw_to_npy(self.folder / f".{DOC_ID_OFFSETS}.raw", self.folder / DOC_ID_OFFSETS, (-1,))
+        _raw_to_npy(self.folder / f".{OFFSETS}.raw", self.folder / OFFSETS, (-1,))
+        _raw_to_npy(self.folder / f".{PASSAGES}.raw", self.folder / PASSAGES, (-1, 4))
+        return self.num_documents, self.num_passages
+
+
+def _raw_to_npy(raw: Path, target: Path, shape: tuple[int, ...]) -> None:
+    """Turn a file of raw int64 values into a ``.npy`` of ``shape`` (-1: inferred), by blocks."""
+    count = raw.stat().st_size // 8
+    rows = count // (shape[-1] if len(shape) > 1 else 1)
+    full = (rows, *shape[1:])
+    with raw.open("rb") as source, fs.atomic_file(target) as partial, partial.open("wb") as out:
+        np.lib.format.write_array_header_2_0(
+            out, {"descr": "<i8", "fortran_order": False, "shape": full}
+        )
+        shutil.copyfileobj(source, out, 1 << 24)
+    raw.unlink()
+
+
+class DocIds(Sequence[str]):
+    """The documents' ids by number: ``doc_ids.txt`` and its line offsets, memory-mapped."""
+
+    def __init__(self, folder: Path, count: int) -> None:
+        self._offsets = load_array(folder, DOC_ID_OFFSETS)
+        size = (folder / DOC_IDS).stat().st_size
+        if self._offsets.shape != (count + 1,) or int(self._offsets[-1]) != size:
+            raise damaged(
+                folder,
+                f"{DOC_ID_OFFSETS} has shape {self._offsets.shape} ending at "
+                f"{int(self._offsets[-1]) if len(self._offsets) else 0:,}; expected "
+                f"({count + 1},) ending at {size:,} ({DOC_IDS})",
+            )
+        self._bytes = np.memmap(folder / DOC_IDS, dtype=np.uint8, mode="r") if size else b""
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, number: int) -> str:  # type: ignore[override]
+        start, end = int(self._offsets[number]), int(self._offsets[number + 1]) - 1
+        return bytes(self._bytes[start:end]).decode("utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        for number in range(len(self)):
+            yield self[number]
+
+
+def append_doc_ids(folder: Path, ids: Sequence[str], new_ids: Sequence[str]) -> None:
+    """Rewrite the id files with ``new_ids`` after ``ids`` (as new files: an update works on
+    a hard-linked copy)."""
+    lines = [f"{doc_id}\n".encode() for doc_id in [*ids, *new_ids]]
+    fs.write_bytes(folder / DOC_IDS, b"".join(lines))
+    ends = np.cumsum([0] + [len(line) for line in lines], dtype=np.int64)
+    fs.save_array(folder / DOC_ID_OFFSETS, ends)
 
 
 class Collection:
@@ -102,7 +178,7 @@ class Collection:
             else np.zeros(len(self.passages), bool)
         )
         self._check_shapes()
-        if not (folder / DOC_IDS).is_file():
+        if not (folder / DOC_IDS).is_file() and not (folder / OLD_DOC_IDS).is_file():
             raise damaged(folder, f"{DOC_IDS} is missing")
         try:
             self._handle = (folder / DOCUMENTS).open("rb")
@@ -115,7 +191,7 @@ class Collection:
                 folder,
                 f"{DOCUMENTS} has {size:,} bytes, its offsets end at {int(self._offsets[-1]):,}",
             )
-        self._doc_ids: list[str] | None = None
+        self._doc_ids: Sequence[str] | None = None
         self.num_deleted = int(self.deleted.sum())
 
     def _check_shapes(self) -> None:
@@ -132,21 +208,28 @@ class Collection:
             )
 
     @property
-    def doc_ids(self) -> list[str]:
-        """Document ids in storage order (read on first use)."""
+    def doc_ids(self) -> Sequence[str]:
+        """Document ids in storage order (opened on first use)."""
         if self._doc_ids is None:
-            path = self.folder / DOC_IDS
-            try:
-                ids = json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise damaged(self.folder, f"{DOC_IDS} is unreadable ({exc})") from exc
-            if not isinstance(ids, list) or len(ids) != self.num_documents:
-                count = len(ids) if isinstance(ids, list) else "no"
-                raise damaged(
-                    self.folder, f"{DOC_IDS} lists {count} ids for {self.num_documents:,} documents"
-                )
-            self._doc_ids = ids
+            if (self.folder / DOC_IDS).is_file():
+                self._doc_ids = DocIds(self.folder, self.num_documents)
+            else:
+                self._doc_ids = self._old_doc_ids()
         return self._doc_ids
+
+    def _old_doc_ids(self) -> list[str]:
+        """The ids of a format-1 index: one JSON list."""
+        path = self.folder / OLD_DOC_IDS
+        try:
+            ids = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise damaged(self.folder, f"{OLD_DOC_IDS} is unreadable ({exc})") from exc
+        if not isinstance(ids, list) or len(ids) != self.num_documents:
+            count = len(ids) if isinstance(ids, list) else "no"
+            raise damaged(
+                self.folder, f"{OLD_DOC_IDS} lists {count} ids for {self.num_documents:,} documents"
+            )
+        return ids
 
     @property
     def offsets(self) -> np.ndarray:

@@ -19,13 +19,13 @@ import numpy as np
 
 from odqa.corpus import Document, Passage
 from odqa.errors import ModelMismatchError, OdqaError
-from odqa.models.checkpoint import EMBEDDED_NAME, ModelRef
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from odqa.index.late import PlaidSettings
     from odqa.index.options import BuildOptions
+    from odqa.models.checkpoint import ModelRef
 
 Settings = dict[str, Any]
 """What the manifest records about one kind (``manifest.retrievers[name]``)."""
@@ -125,6 +125,8 @@ class RetrieverKind(Protocol):
 
 def wanted_model(index: Path, settings: Settings, override: str | None) -> str:
     """The model given at search time, else the one the index recorded (if still there)."""
+    from odqa.models.checkpoint import EMBEDDED_NAME  # not at import: it loads torch
+
     recorded = settings["model"]
     if override is None and recorded != EMBEDDED_NAME and not Path(recorded).is_dir():
         raise OdqaError(

@@ -16,7 +16,7 @@ from odqa._version import __version__
 from odqa.errors import IndexFormatError
 from odqa.index.collection import DOCUMENTS, DamagedIndexError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 HASH_BLOCK = 1 << 20
 PROBLEMS_SHOWN = 2
@@ -178,9 +178,9 @@ def retriever_folders(retrievers: dict[str, Any]) -> list[str]:
     """The folder of each retriever kind the manifest lists (names it does not know: none)."""
     if not retrievers:
         return []
-    from odqa.index.registry import KINDS  # the kinds' modules are heavy: only when needed
+    from odqa.index.registry import KINDS, kind_named
 
-    return [KINDS[name].folder for name in retrievers if name in KINDS]
+    return [kind_named(name).folder for name in retrievers if name in KINDS]
 
 
 def sha256_file(path: Path) -> str:

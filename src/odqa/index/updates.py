@@ -25,10 +25,25 @@ from pathlib import Path
 import numpy as np
 
 import odqa.fs as fs
-from odqa.corpus import ChunkSpec, Document, Passage, chunk_documents, indexable_text, is_empty
+from odqa.corpus import (
+    WORDS,
+    ChunkSpec,
+    Document,
+    Passage,
+    chunk_documents,
+    indexable_text,
+    is_empty,
+)
 from odqa.corpus.schema import id_problem, shown
 from odqa.errors import InputError
-from odqa.index.collection import DELETED, DOC_IDS, DOCUMENTS, OFFSETS, PASSAGES, Collection
+from odqa.index.collection import (
+    DELETED,
+    DOCUMENTS,
+    OFFSETS,
+    PASSAGES,
+    Collection,
+    append_doc_ids,
+)
 from odqa.index.kind import PassageBatch, Runtime
 from odqa.index.manifest import Manifest
 from odqa.index.registry import kind_named
@@ -145,7 +160,12 @@ def _check_new_ids(collection: Collection, documents: list[Document]) -> None:
 def _chunk(manifest: Manifest, documents: list[Document]) -> list[Passage]:
     """Cut the new documents exactly as the index's documents were cut."""
     chunking = manifest.chunking
-    tokenizer, _ = load_transformer(resolve_model(chunking["tokenizer"]).path, pick_device("cpu"))
+    if chunking["tokenizer"] == WORDS.name:
+        tokenizer = WORDS
+    else:
+        tokenizer, _ = load_transformer(
+            resolve_model(chunking["tokenizer"]).path, pick_device("cpu")
+        )
     spec = ChunkSpec(tokens=chunking["tokens"], overlap=chunking["overlap"])
     return list(chunk_documents(documents, tokenizer, spec))
 
@@ -168,5 +188,4 @@ def _append_collection(
     ).reshape(-1, 4)
     fs.save_array(folder / PASSAGES, np.concatenate([np.asarray(collection.passages), rows]))
     fs.save_array(folder / DELETED, np.concatenate([collection.deleted, np.zeros(len(rows), bool)]))
-    ids = collection.doc_ids + [document.id for document in documents]
-    fs.write_text(folder / DOC_IDS, json.dumps(ids, ensure_ascii=False))
+    append_doc_ids(folder, collection.doc_ids, [document.id for document in documents])
