@@ -57,6 +57,8 @@ def id_problem(value: str) -> str | None:
     """Why ``value`` cannot be an id (None if it can): the rule of TREC run files, whose
     columns are separated by whitespace, as :meth:`str.split` splits them, and which are UTF-8
     text (so no NUL character and no lone surrogate either)."""
+    if value.split() == [value] and "\0" not in value and value.isascii():
+        return None  # the common case, decided in C
     if not value.strip():
         return "is empty" if not value else "is only whitespace"
     char = next((char for char in value if char.isspace()), None)

@@ -14,7 +14,7 @@ import itertools
 import json
 import shutil
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -126,14 +126,19 @@ class PostingSpill:
                     handle.write(part.tobytes())
         self.spilled = True
 
-    def bucket(self, number: int) -> np.ndarray:
-        """Bucket ``number``'s postings, rows ascending (spilled ones first, then buffered)."""
-        parts = []
-        path = self.folder / f"{number:02d}.bin"
-        if path.exists():
-            parts.append(np.fromfile(path, dtype=POSTING))
-        parts += [p[p["term"] % BUCKETS == number] for p in self._buffered]
-        return np.concatenate(parts) if parts else np.zeros(0, POSTING)
+    def groups(self) -> Iterator[np.ndarray]:
+        """All postings, in groups whose terms no other group has: one group if nothing was
+        spilled, else one bucket file at a time (rows ascending within each)."""
+        if not self.spilled:
+            yield np.concatenate(self._buffered) if self._buffered else np.zeros(0, POSTING)
+            self._buffered = []
+            return
+        if self._buffered:
+            self._spill()
+        for bucket in range(BUCKETS):
+            path = self.folder / f"{bucket:02d}.bin"
+            if path.exists():
+                yield np.fromfile(path, dtype=POSTING)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -220,13 +225,11 @@ class BM25Builder:
             fs.streamed_array(self.folder / DATA, np.float32, total) as data,
             fs.streamed_array(self.folder / INDICES, np.int32, total) as indices,
         ):
-            for bucket in range(BUCKETS):
-                postings = self.spill.bucket(bucket)
-                postings = postings[np.argsort(postings["term"], kind="stable")]
-                terms, rows = postings["term"], postings["row"]
-                tf = postings["tf"].astype(np.float64)
+            for group in self.spill.groups():
+                group = group[np.argsort(new_ids[group["term"]], kind="stable")]
+                terms, rows = group["term"], group["row"]
                 scores = idf[terms] * tfc(
-                    tf_array=tf,
+                    tf_array=group["tf"].astype(np.float64),
                     l_d=lengths[rows],
                     l_avg=average,
                     k1=settings.k1,

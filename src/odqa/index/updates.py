@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +42,7 @@ from odqa.index.collection import (
     PASSAGES,
     Collection,
     append_doc_ids,
+    as_record,
 )
 from odqa.index.kind import PassageBatch, Runtime
 from odqa.index.manifest import Manifest
@@ -175,7 +175,7 @@ def _append_collection(
 ) -> None:
     first = collection.num_documents
     number = {document.id: first + i for i, document in enumerate(documents)}
-    lines = [(json.dumps(asdict(d), ensure_ascii=False) + "\n").encode() for d in documents]
+    lines = [(json.dumps(as_record(d), ensure_ascii=False) + "\n").encode() for d in documents]
     with fs.atomic_file(folder / DOCUMENTS) as partial:  # a new file: the linked one stays
         shutil.copyfile(folder / DOCUMENTS, partial)
         with partial.open("ab") as handle:
