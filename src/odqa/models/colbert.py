@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from odqa.errors import OdqaError
+from odqa.models.batching import length_batches, token_lengths
 from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
 from odqa.models.colbert_layouts import ColBERTSettings, Projection, read_layout
 from odqa.models.device import autocast_context, pick_device, use_bf16
@@ -134,11 +135,19 @@ class ColBERTEncoder:
     def _batches(
         self, texts: Sequence[str], batch_size: int, show_progress: bool, what: str
     ) -> Iterator[list[int]]:
-        """Row indices of each batch, longest texts first so batches carry little padding."""
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        starts = range(0, len(order), batch_size)
-        for start in tqdm(starts, desc=f"encoding {what}", unit="batch", disable=not show_progress):
-            yield order[start : start + batch_size]
+        """Row indices of each batch: the whole call by token length, longest first."""
+        query = what == "queries"
+        lengths = token_lengths(texts, lambda block: self._token_ids(block, query=query))
+        batches = length_batches(lengths, batch_size)
+        yield from tqdm(batches, desc=f"encoding {what}", unit="batch", disable=not show_progress)
+
+    def _token_ids(self, texts: list[str], *, query: bool) -> list[list[int]]:
+        """Token ids of ``texts`` as :meth:`tokenize` cuts them (before padding and marker)."""
+        maxlen = self.settings.query_maxlen if query else self.settings.doc_maxlen
+        marker = self._query_marker if query else self._doc_marker
+        prepared = [self._prepare(text) for text in texts]
+        cut = maxlen - (marker is not None)
+        return self.tokenizer(prepared, truncation=True, max_length=cut)["input_ids"]
 
     def tokenize(
         self, texts: list[str], *, query: bool, maxlen: int | None = None

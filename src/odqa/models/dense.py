@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from odqa.errors import OdqaError
+from odqa.models.batching import length_batches, token_lengths
 from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
 from odqa.models.device import autocast_context, pick_device
 
@@ -100,15 +101,18 @@ class DenseEncoder:
     ) -> np.ndarray:
         """Vectors for ``texts`` in their order, shape ``(len(texts), dim)``, float32.
 
-        Texts are encoded longest first so that each batch carries little padding.
+        The whole call is batched by token length, longest first, so batches carry little
+        padding (see :mod:`odqa.models.batching`).
         """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        starts = range(0, len(order), batch_size)
-        for start in tqdm(starts, desc="encoding", unit="batch", disable=not show_progress):
-            rows = order[start : start + batch_size]
+        lengths = token_lengths(texts, self._token_ids)
+        batches = length_batches(lengths, batch_size)
+        for rows in tqdm(batches, desc="encoding", unit="batch", disable=not show_progress):
             out[rows] = self._encode_batch([texts[i] for i in rows])
         return out
+
+    def _token_ids(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
 
     @torch.inference_mode()
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
