@@ -10,19 +10,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from odqa.index.bm25 import BM25Settings
     from odqa.index.builder import build_index
-    from odqa.index.colbert import ColBERTSettings
-    from odqa.index.dense import DenseSettings
     from odqa.index.manifest import FORMAT_VERSION, Manifest
     from odqa.index.options import BuildOptions
+    from odqa.index.settings import BM25Settings, ColBERTSettings, DenseSettings
     from odqa.index.updates import add_documents, delete_documents
 
 _LAZY = {
-    "BM25Settings": "odqa.index.bm25",
+    "BM25Settings": "odqa.index.settings",
     "BuildOptions": "odqa.index.options",
-    "ColBERTSettings": "odqa.index.colbert",
-    "DenseSettings": "odqa.index.dense",
+    "ColBERTSettings": "odqa.index.settings",
+    "DenseSettings": "odqa.index.settings",
     "FORMAT_VERSION": "odqa.index.manifest",
     "Manifest": "odqa.index.manifest",
     "add_documents": "odqa.index.updates",

@@ -15,7 +15,7 @@ import json
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from odqa.corpus import Document, indexable_text
 from odqa.index.analysis import Analyzer, analyzer_from_config, make_analyzer
 from odqa.index.collection import Collection
 from odqa.index.kind import CorpusPass, PassageBatch, Runtime, SearchSettings, Settings
+from odqa.index.settings import BM25Settings
 
 if TYPE_CHECKING:
     from odqa.index.options import BuildOptions
@@ -47,17 +48,6 @@ VOCAB, PARAMS, NONOCCURRENCE = (
     "nonoccurrence_array.index.npy",
 )
 METHODS_WITH_NONOCCURRENCE = ("bm25l", "bm25+")
-
-
-@dataclass(frozen=True)
-class BM25Settings:
-    """Pyserini's BEIR settings by default (Lucene BM25, k1 0.9, b 0.4)."""
-
-    method: str = "lucene"
-    k1: float = 0.9
-    b: float = 0.4
-    delta: float = 0.5
-    """BM25L and BM25+ only."""
 
 
 class TermIds:

@@ -12,7 +12,7 @@ encoded twice; memory for this is bounded by the sample size.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ from odqa.index.late import (
     delete_passages,
     recluster,
 )
+from odqa.index.settings import ColBERTSettings
 from odqa.index.vectors import VectorsCursor, VectorsFolder, precomputed_for
 from odqa.models.checkpoint import resolve_model
 from odqa.models.colbert import ColBERTEncoder
@@ -46,16 +47,6 @@ if TYPE_CHECKING:
 
 FOLDER = "colbert"
 Vectors = tuple[torch.Tensor, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class ColBERTSettings:
-    """``model``: the checkpoint (Stanford, PyLate or plain; default: the build's model);
-    ``nbits``: residual bits per dimension; ``sample``: documents that train the centroids."""
-
-    model: str | None = None
-    nbits: int = 2
-    sample: int = 2048
 
 
 class ColBERTBuild:

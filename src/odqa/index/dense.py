@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ from odqa.index.kind import (
     check_same_model,
     wanted_model,
 )
+from odqa.index.settings import DenseSettings
 from odqa.index.vectors import NpyAppender, precomputed_for, read_npy_header
 from odqa.models import DenseEncoder
 
@@ -203,22 +203,6 @@ def save_faiss(index: faiss.Index, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with fs.atomic_file(folder / INDEX_FILE) as partial:
         faiss.write_index(index, str(partial))
-
-
-@dataclass(frozen=True)
-class DenseSettings:
-    """``index``: the faiss kind (flat, hnsw, ivf, ivfpq); ``dtype``: float32 or float16;
-    ``refine`` (ivfpq only; 0: off): candidates rescored exactly from float16 vectors kept
-    on disk (at least ``10*k``); ``nprobe``: inverted lists searched (ivf, ivfpq)."""
-
-    index: str = "flat"
-    dtype: str = "float32"
-    refine: int = 100
-    nprobe: int = 32
-
-    def refined(self) -> int:
-        """The refine depth this kind uses (0 but for ivfpq)."""
-        return self.refine if self.index == "ivfpq" else 0
 
 
 def settings_encoder(index: Path, settings: Settings, runtime: Runtime) -> DenseEncoder:

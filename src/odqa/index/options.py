@@ -8,9 +8,7 @@ from pathlib import Path
 
 from odqa.corpus import ChunkSpec
 from odqa.errors import OdqaError
-from odqa.index.bm25 import BM25Settings
-from odqa.index.colbert import ColBERTSettings
-from odqa.index.dense import DenseSettings
+from odqa.index.settings import BM25Settings, ColBERTSettings, DenseSettings
 
 
 @dataclass(frozen=True)
