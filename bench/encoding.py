@@ -8,14 +8,17 @@ Dense bf16 is also timed at batch sizes 16 and 256 beside the default 64.
 
 Quality: SciFact test nDCG@10 of dense retrieval at each precision: every passage and query
 encoded at that precision, exact inner product (what the default flat index computes), best
-passage per document. ColBERT quality is not measured: the embedded model's ColBERT
-projection is untrained, so its nDCG says nothing about precision.
+passage per document. ColBERT quality is not measured here: it would take another full
+encode per precision and an exhaustive MaxSim (bench/late_scifact.py measures its nDCG).
 
 int8 is ``torch.ao.quantization.quantize_dynamic`` over every ``torch.nn.Linear`` (qint8
 weights, one scale per tensor; ``int8-channel``: one per output channel; the x86 engine), made
 here only: it is not a precision of odqa.
 
-Run: nice -n 5 .venv/bin/python bench/encoding.py [--sample-docs 128] [--rounds 3] [--no-quality]
+Run: nice -n 5 .venv/bin/python bench/encoding.py [--sample-docs 64] [--rounds 3]
+[--speed fp32,bf16,int8,int8-channel] [--quality fp32,bf16,int8] [--name encoding]
+(an empty ``--speed ''`` or ``--quality ''`` skips that part; the first quality precision is the
+reference the others are compared with).
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +50,8 @@ from odqa.models.batching import length_batches, token_lengths
 SCIFACT = DATA / "beir-scifact"
 PRECISIONS = ("fp32", "bf16", "int8", "int8-channel")
 RUN_DEPTH = 100
+WARM_UP = 8
+"""Texts each variant encodes once before timing (first-call allocations, kernel choice)."""
 BATCH_SIZES = (16, 256)
 """Dense bf16 batch sizes measured beside the default (BuildOptions.encode_batch, 64)."""
 
@@ -104,33 +110,34 @@ def padding(documents: list, encoder: DenseEncoder, options: BuildOptions) -> di
     return {key: round(1 - real[key] / padded[key], 4) for key in real}
 
 
-def speed(texts: list[str], rounds: int) -> dict:
+def speed(texts: list[str], rounds: int, precisions: Sequence[str]) -> dict:
     """Median tokens/second of each (encoder, precision), interleaved round by round."""
-    variants: dict[str, tuple[Callable[[], object], int]] = {}
-    dense_encoders: dict[str, DenseEncoder] = {}
-    for precision in PRECISIONS:
-        dense = dense_encoders[precision] = dense_encoder(precision)
+    variants: dict[str, tuple[Callable[[list[str]], object], int]] = {}
+    for precision in precisions:
+        dense = dense_encoder(precision)
         tokens = int(token_lengths(texts, dense._token_ids).sum())
-        variants[f"dense-{precision}"] = (lambda e=dense: e.encode_documents(texts), tokens)
+        variants[f"dense-{precision}"] = (lambda some, e=dense: e.encode_documents(some), tokens)
+        if precision == "bf16":  # a token budget would only make short texts' batches larger
+            for size in BATCH_SIZES:
+                variants[f"dense-bf16-batch{size}"] = (
+                    lambda some, e=dense, size=size: e.encode_documents(some, batch_size=size),
+                    tokens,
+                )
         colbert = colbert_encoder(precision)
         lengths = token_lengths(texts, lambda block, e=colbert: e._token_ids(block, query=False))
         variants[f"colbert-{precision}"] = (
-            lambda e=colbert: e.encode_documents(texts),
+            lambda some, e=colbert: e.encode_documents(some),
             int(lengths.sum()),
         )
-    for size in BATCH_SIZES:  # a token budget would only make the batches of short texts larger
-        variants[f"dense-bf16-batch{size}"] = (
-            lambda e=dense_encoders["bf16"], size=size: e.encode_documents(texts, batch_size=size),
-            variants["dense-bf16"][1],
-        )
     for encode, _ in variants.values():  # warm-up: first-call allocations and kernel choice
-        encode()
+        encode(texts[:WARM_UP])
     rates: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
         for name, (encode, tokens) in variants.items():
             started = time.perf_counter()
-            encode()
+            encode(texts)
             rates[name].append(tokens / (time.perf_counter() - started))
+            print(name, round(rates[name][-1]), file=sys.stderr, flush=True)
     results = {}
     for name, values in rates.items():
         kind = name.split("-")[0]  # the ratio is to the same encoder at fp32
@@ -144,14 +151,16 @@ def speed(texts: list[str], rounds: int) -> dict:
     return results
 
 
-def quality(texts: list[str], doc_ids: list[str]) -> dict:
-    """SciFact nDCG@10 (and recall) of exact dense retrieval at each precision."""
+def quality(
+    texts: list[str], doc_ids: list[str], precisions: Sequence[str]
+) -> Iterator[tuple[str, dict]]:
+    """SciFact nDCG@10 (and recall) of exact dense retrieval at each precision, one at a time;
+    the first precision is the reference of ``ndcg_vs_first`` and ``cosine_to_first``."""
     qrels = read_qrels(SCIFACT / "qrels" / "test.tsv")
     queries = judged_queries(read_queries(SCIFACT), qrels)
     owners = np.asarray(doc_ids)
-    results: dict = {}
-    reference = None
-    for precision in PRECISIONS:
+    reference: tuple[np.ndarray, float] | None = None
+    for precision in precisions:
         encoder = dense_encoder(precision)
         started = time.perf_counter()
         passages = encoder.encode_documents(texts)
@@ -165,47 +174,54 @@ def quality(texts: list[str], doc_ids: list[str]) -> dict:
                 if len(best) == RUN_DEPTH:
                     break
             run[query.id] = best
-        metrics = evaluate_run(run, qrels)
-        if reference is None:
-            reference = passages
-        cosine = (passages * reference).sum(axis=1)
-        results[precision] = {
-            "ndcg@10": round(metrics["ndcg@10"], 4),
-            "recall@100": round(metrics["recall@100"], 4),
-            "encode_seconds": round(seconds, 1),
-            "cosine_to_fp32": {
-                "mean": round(float(cosine.mean()), 4),
-                "min": round(float(cosine.min()), 4),
+        ndcg = evaluate_run(run, qrels)["ndcg@10"]
+        reference = reference or (passages, ndcg)
+        cosine = (passages * reference[0]).sum(axis=1)
+        yield (
+            precision,
+            {
+                "ndcg@10": round(ndcg, 5),
+                "ndcg_vs_first": round(ndcg - reference[1], 5),
+                "encode_seconds": round(seconds, 1),
+                "tokens_per_second": round(
+                    int(token_lengths(texts, encoder._token_ids).sum()) / seconds
+                ),
+                "cosine_to_first": {
+                    "mean": round(float(cosine.mean()), 4),
+                    "min": round(float(cosine.min()), 4),
+                },
             },
-        }
-    for precision in PRECISIONS:
-        results[precision]["ndcg_vs_fp32"] = round(
-            results[precision]["ndcg@10"] - results["fp32"]["ndcg@10"], 4
         )
-    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sample-docs", type=int, default=128)
+    parser.add_argument("--sample-docs", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-quality", action="store_true")
+    parser.add_argument("--speed", default=",".join(PRECISIONS), help="precisions timed, or ''")
+    parser.add_argument("--quality", default="fp32,bf16,int8", help="precisions evaluated, or ''")
+    parser.add_argument("--docs", type=int, default=None, help="first documents only (a trial)")
+    parser.add_argument("--name", default="encoding", help="the result file's name")
     args = parser.parse_args()
     documents = list(read_documents(SCIFACT))
     encoder = DenseEncoder(device="cpu")
-    tokenizer = encoder.tokenizer
-    sample, _ = passages_of(documents[: args.sample_docs], tokenizer)
     figures: dict = {
         "cpu_bf16": bool(torch.cpu._is_avx512_bf16_supported()),
         "quantized_engine": torch.backends.quantized.engine,
         "padding_share": padding(documents, encoder, BuildOptions()),
-        "sample": {"documents": args.sample_docs, "passages": len(sample)},
-        "speed": speed(sample, args.rounds),
     }
-    if not args.no_quality:
-        texts, doc_ids = passages_of(documents, tokenizer)
-        figures["quality"] = {"passages": len(texts), **quality(texts, doc_ids)}
-    report("encoding", figures)
+    if args.speed:
+        sample, _ = passages_of(documents[: args.sample_docs], encoder.tokenizer)
+        figures["sample"] = {"documents": args.sample_docs, "passages": len(sample)}
+        figures["speed"] = speed(sample, args.rounds, args.speed.split(","))
+    if not args.quality:
+        report(args.name, figures)
+        return
+    texts, doc_ids = passages_of(documents[: args.docs], encoder.tokenizer)
+    figures["quality"] = {"documents": len(documents[: args.docs]), "passages": len(texts)}
+    for precision, result in quality(texts, doc_ids, args.quality.split(",")):
+        figures["quality"][precision] = result
+        report(args.name, figures)  # one line per precision: what is done survives a stop
 
 
 if __name__ == "__main__":
