@@ -20,20 +20,29 @@ import numpy as np
 import torch
 
 from odqa.errors import OdqaError
-from odqa.index.late.kmeans import assign, kmeans
+from odqa.index.late.kmeans import FLAT_MAX, CentroidGroups, assign, centroid_groups, kmeans
 
 NBITS = (1, 2, 4, 8)
 HELDOUT_FRACTION = 0.05  # ColBERTv2: 5% of the sample, at most 50k tokens, learns the residuals
 HELDOUT_MAX = 50_000
 SCALE_BYTES = 2
 MAX_POINTS_PER_CENTROID = 256  # faiss's default sub-sampling of k-means training points
+MAX_TRAINING_POINTS = 1 << 22  # and at most 4M points (2 GiB float32 at dim 128) in all
+MAX_CENTROIDS = 1 << 16  # codes stay uint16; PLAID would take 131,072 from 67M tokens
 TYPICAL_DOCLEN = 120  # ColBERTv2 sizes its passage sample as if passages had 120 tokens
 CODEC_FILE = "codec.json"
 
 
 def num_centroids(num_tokens: int) -> int:
-    """PLAID's centroid count for a corpus of ``num_tokens`` tokens: 2^floor(log2(16 sqrt n))."""
-    return int(2 ** math.floor(math.log2(16 * math.sqrt(max(1, num_tokens)))))
+    """The centroid count for a corpus of ``num_tokens`` tokens: PLAID's 2^floor(log2(16
+    sqrt n)), capped at :data:`MAX_CENTROIDS` (reached at 16.8M tokens).
+
+    The cap keeps codes in two bytes (with 34 bytes of residual and about 3 of inverted
+    file, 40 bytes a token in all) and bounds training; ``bench/scale_colbert.py``
+    measured what it costs in search.
+    """
+    plaid = int(2 ** math.floor(math.log2(16 * math.sqrt(max(1, num_tokens)))))
+    return min(plaid, MAX_CENTROIDS)
 
 
 def training_pids(num_passages: int, seed: int = 0) -> np.ndarray:
@@ -62,7 +71,8 @@ def cluster_sample(
     """Float16 centroids of ``sample`` (tokens, dim) and the float32 residuals of a held-out
     part of it, which the codec's residual coding learns from.
 
-    The centroid count is capped at the number of clustered tokens.
+    The centroid count is capped at the number of clustered tokens; k-means runs on at
+    most 256 points per centroid and :data:`MAX_TRAINING_POINTS` in all.
     """
     if sample.ndim != 2 or sample.shape[0] < 2:
         raise OdqaError("the codec needs a sample of at least 2 token embeddings")
@@ -71,10 +81,11 @@ def cluster_sample(
     heldout_size = max(1, min(int(HELDOUT_FRACTION * sample.shape[0]), HELDOUT_MAX))
     heldout, points = sample[:heldout_size], sample[heldout_size:]
     k = min(num_centroids, points.shape[0])
-    points = points[: MAX_POINTS_PER_CENTROID * k]
+    points = points[: min(MAX_POINTS_PER_CENTROID * k, MAX_TRAINING_POINTS)]
     centroids = kmeans(points, k, niters=kmeans_niters, seed=seed, device=device).half()
     heldout = heldout.to(device=device, dtype=torch.float32)
-    return centroids, heldout - centroids.float()[assign(heldout, centroids.float())]
+    table = centroids.float()
+    return centroids, heldout - table[assign(heldout, table, centroid_groups(table))]
 
 
 def token_scales(residuals: torch.Tensor) -> torch.Tensor:
@@ -141,6 +152,7 @@ class ResidualCodec(ABC):
         check_settings(self.nbits, self.dim)
         self.centroids = self.centroids.to(torch.float16)
         self._centroids32 = self.centroids.float()
+        self._groups: CentroidGroups | None = None
 
     @property
     def dim(self) -> int:
@@ -178,8 +190,11 @@ class ResidualCodec(ABC):
         return vectors @ self._centroids32.T
 
     def nearest_centroids(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Codes (n,) int64 of index-space ``vectors`` (n, dim) and their float32 residuals."""
-        codes = assign(vectors, self._centroids32)
+        """Codes (n,) int64 of index-space ``vectors`` (n, dim) and their float32 residuals;
+        past :data:`~odqa.index.late.kmeans.FLAT_MAX` centroids, assigned in two levels."""
+        if self._groups is None and self.num_centroids > FLAT_MAX:
+            self._groups = centroid_groups(self._centroids32)
+        codes = assign(vectors, self._centroids32, self._groups)
         return codes, vectors - self._centroids32[codes]
 
     def with_centroids(self, codes: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:

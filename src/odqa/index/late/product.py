@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import faiss
+import numpy as np
 import torch
 
 from odqa.errors import IndexFormatError
@@ -50,8 +52,17 @@ def principal_axes(residuals: torch.Tensor, subspaces: int) -> torch.Tensor:
 
 def nearest_codes(points: torch.Tensor, codebooks: torch.Tensor) -> torch.Tensor:
     """(n, subspaces) int64: for each row of ``points`` (n, dim) and each subspace, the
-    nearest (Euclidean) of ``codebooks`` (subspaces, codes, width)."""
+    nearest (Euclidean) of ``codebooks`` (subspaces, codes, width).
+
+    On the CPU with full 256-code books this is faiss's product quantiser (about 15 times
+    faster on 2 cores, the same codes up to exact ties); otherwise blocks of distances.
+    """
     subspaces, codes, width = codebooks.shape
+    if points.device.type == "cpu" and codes == CODES_PER_SUBSPACE and len(points):
+        quantiser = faiss.ProductQuantizer(subspaces * width, subspaces, 8)
+        faiss.copy_array_to_vector(codebooks.float().numpy().ravel(), quantiser.centroids)
+        found = quantiser.compute_codes(np.ascontiguousarray(points.float().numpy()))
+        return torch.from_numpy(found.astype(np.int64))
     grouped = points.reshape(points.shape[0], subspaces, width).transpose(0, 1)
     squared = codebooks.pow(2).sum(-1)[:, None, :]  # (subspaces, 1, codes)
     rows = max(1, SCORE_BUDGET // (subspaces * codes))

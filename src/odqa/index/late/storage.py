@@ -3,10 +3,14 @@
 A folder holds, per token, ``codes.npy`` (centroid id: uint16, int32 past 65,536 centroids)
 and ``residuals.npy`` (uint8, the codec's ``packed_dim`` per token); per passage
 ``doclens.npy``, ``offsets.npy`` (first token) and ``deleted.npy``; the inverted file
-``ivf.npy`` (int32 pids grouped by centroid, each pid once per centroid it uses, ascending)
-with ``ivf_lengths.npy``; the codec in ``codec/``; and ``late.json``, which names the
+``ivf.npy`` (pids grouped by centroid, each pid once per centroid it uses, ascending) with
+``ivf_lengths.npy``; the codec in ``codec/``; and ``late.json``, which names the
 current file of each array. Updates write new files under new names and replace
 ``late.json`` last, so a reader sees one whole state or the other.
+
+Since format version 2 an inverted-file entry is a pid in as few little-endian bytes as the
+passage count needs (``(entries, width)`` uint8, 3 bytes up to 16.7M passages), about one
+byte a token less than int32; version 1's int32 ``ivf.npy`` still reads.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from odqa.index.late.codec import CODEC_FILE, ResidualCodec, num_centroids
 from odqa.index.late.product import ProductCodec
 
 FORMAT = "odqa-late"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: inverted file of narrow pids
 META_FILE = "late.json"
 ARRAYS = ("codes", "residuals", "doclens", "offsets", "deleted", "ivf", "ivf_lengths")
 BLOCK_TOKENS = 1 << 20  # tokens handled at once when streaming over the stored arrays
@@ -115,6 +119,25 @@ def pid_blocks(doclens: np.ndarray, budget: int = BLOCK_TOKENS) -> Iterator[tupl
         start = stop
 
 
+def ivf_width(num_passages: int) -> int:
+    """Bytes per inverted-file entry: the fewest that hold every pid below ``num_passages``."""
+    return min(4, max(1, (max(0, num_passages - 1).bit_length() + 7) // 8))
+
+
+def pid_bytes(pids: np.ndarray, width: int) -> np.ndarray:
+    """(n, width) uint8: the low ``width`` little-endian bytes of each pid."""
+    return pids.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :width]
+
+
+def read_pids(entries: np.ndarray) -> np.ndarray:
+    """int64 pids of inverted-file entries: version 2 bytes (n, width) or version 1 int32."""
+    if entries.ndim == 1:
+        return entries.astype(np.int64)
+    wide = np.zeros((entries.shape[0], 4), dtype=np.uint8)
+    wide[:, : entries.shape[1]] = entries
+    return wide.view("<u4").reshape(-1).astype(np.int64)
+
+
 def build_ivf(
     folder: Path,
     generation: int,
@@ -123,7 +146,8 @@ def build_ivf(
     live: np.ndarray,
     centroids: int,
 ) -> np.ndarray:
-    """Write the inverted file of the ``live`` pids; returns its per-centroid lengths.
+    """Write the inverted file of the ``live`` pids (entries :func:`ivf_width` bytes wide);
+    returns its per-centroid lengths.
 
     Two streaming passes over ``codes``: count the (centroid, pid) pairs, then place them.
     """
@@ -131,10 +155,11 @@ def build_ivf(
     for pair_codes, _ in _unique_pairs(codes, doclens, live):
         lengths += np.bincount(pair_codes, minlength=centroids)
     cursor = np.cumsum(lengths) - lengths
-    with new_array(folder, "ivf", generation, np.int32, (int(lengths.sum()),)) as ivf:
+    width = ivf_width(len(doclens))
+    with new_array(folder, "ivf", generation, np.uint8, (int(lengths.sum()), width)) as ivf:
         for pair_codes, pair_pids in _unique_pairs(codes, doclens, live):
             rank = np.arange(len(pair_codes)) - np.searchsorted(pair_codes, pair_codes)
-            ivf[cursor[pair_codes] + rank] = pair_pids
+            ivf[cursor[pair_codes] + rank] = pid_bytes(pair_pids, width)
             cursor += np.bincount(pair_codes, minlength=centroids)
     return lengths
 
@@ -398,7 +423,7 @@ class LateStore:
     def ivf_lists(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The pids listed under ``cells``, and for each the index in ``cells`` of its list."""
         lengths = self.ivf_lengths[cells]
-        return self.ivf[ranges(self.ivf_starts[cells], lengths)], np.repeat(
+        return read_pids(self.ivf[ranges(self.ivf_starts[cells], lengths)]), np.repeat(
             np.arange(len(cells)), lengths
         )
 

@@ -23,6 +23,7 @@ from odqa.index.late.exact import check_pids
 from odqa.index.late.product import ProductCodec
 from odqa.index.late.storage import (
     BLOCK_TOKENS,
+    FORMAT_VERSION,
     LateStore,
     array_filename,
     build_ivf,
@@ -184,6 +185,7 @@ def _write_ivf(folder: Path, meta: dict[str, Any], doclens: np.ndarray, live: np
     lengths = build_ivf(folder, meta["generation"], codes, doclens, live, meta["num_centroids"])
     save_array(folder, "ivf_lengths", meta["generation"], lengths)
     _set_files(meta, "ivf", "ivf_lengths")
+    meta["format_version"] = FORMAT_VERSION  # the inverted file is now written as it says
 
 
 def _copy(source: np.ndarray, target: np.ndarray) -> None:

@@ -1,0 +1,214 @@
+"""The late-interaction engine at growing sizes, without encoding: build, disk, memory, search.
+
+Passages are resampled from real SciFact token vectors (``bench/scale_colbert_vectors.py``,
+the embedded MiniLM turned down to dim 128): a passage takes the length of a random real
+passage, and each of its tokens is a random real token plus Gaussian noise of norm about
+``--noise``, re-normalised (seeded, generated chunk by chunk: nothing but the index is kept).
+Queries are the real SciFact test queries from the same encoder.
+
+Each size runs in its own process (so peak RSS is per size) and prints one JSON line, kept
+as ``bench/results/scale_colbert_<passages>.json``: build time split into centroid training,
+compression and finishing (inverted file, arrays), peak RSS, bytes per token of all index
+files, PLAID search p50/p95 at k=10 with 1 and 2 torch threads, top-10 overlap with
+exhaustive MaxSim over the same compressed index, and how often two-level assignment found
+the nearest centroid.
+
+    python bench/scale_colbert_vectors.py            # once: encode and cache the vectors
+    python bench/scale_colbert.py --sizes 10000 100000 [--centroids 16384] [--name NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from common import WORK, peak_rss_mb, report
+from late_engine import latency, overlap
+from odqa.index.late import LateIndex, LateIndexWriter
+from odqa.index.late.codec import HELDOUT_MAX, MAX_TRAINING_POINTS, TYPICAL_DOCLEN
+from odqa.index.late.kmeans import assign
+from scale_colbert_vectors import load
+
+CHUNK_PASSAGES = 2000
+SAMPLE_BLOCK = 1 << 18
+WIDER = [(2, 0.45, 1024), (4, 0.4, 4096)]  # (ncells, threshold, ndocs) beside the defaults
+
+
+class Resampler:
+    """Seeded synthetic passages from the cached real token vectors."""
+
+    def __init__(self, noise: float, seed: int) -> None:
+        cached = load()
+        self.tokens = cached["embeddings"]  # float16 (tokens, dim)
+        self.doclens = cached["doclens"].numpy()
+        self.noise, self.seed = noise, seed
+        self.Q, self.qmask = cached["queries"], cached["qmask"]
+
+    def passages(self, count: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``count`` passages (tokens float32 (n, dim), doclens) of random stream ``stream``."""
+        rng = np.random.default_rng([self.seed, stream])
+        lens = rng.choice(self.doclens, size=count)
+        return self.resampled(int(lens.sum()), rng), torch.from_numpy(lens)
+
+    def resampled(self, count: int, rng: np.random.Generator) -> torch.Tensor:
+        """``count`` float32 tokens, made in blocks (the training sample is stored float16:
+        see :meth:`sample`)."""
+        picks = torch.from_numpy(rng.integers(len(self.tokens), size=count))
+        dim = self.tokens.shape[1]
+        noise = torch.from_numpy(rng.standard_normal((count, dim), dtype=np.float32))
+        vectors = self.tokens[picks].float() + noise * (self.noise / math.sqrt(dim))
+        return torch.nn.functional.normalize(vectors, dim=1)
+
+    def sample(self, count: int, stream: int) -> torch.Tensor:
+        """``count`` float16 tokens, generated a block at a time to bound memory."""
+        out = torch.empty(count, self.tokens.shape[1], dtype=torch.float16)
+        rng = np.random.default_rng([self.seed, stream])
+        for first in range(0, count, SAMPLE_BLOCK):
+            out[first : first + SAMPLE_BLOCK] = self.resampled(
+                min(SAMPLE_BLOCK, count - first), rng
+            ).half()
+        return out
+
+
+def sample_tokens(passages: int, mean_doclen: float) -> int:
+    """Tokens ColBERTv2 would sample for training (16 sqrt(120 n) passages), capped at what
+    the codec clusters (k-means points plus the held-out part)."""
+    sampled = min(passages, 1 + int(16 * math.sqrt(TYPICAL_DOCLEN * passages)))
+    return min(int(sampled * mean_doclen), MAX_TRAINING_POINTS + HELDOUT_MAX)
+
+
+def folder_bytes(folder) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+
+
+def one_size(args: argparse.Namespace, passages: int) -> None:
+    """Build and measure one size in this process."""
+    torch.set_num_threads(args.build_threads)
+    data = Resampler(args.noise, args.seed)
+    folder = WORK / f"scale_colbert_{passages}"
+    shutil.rmtree(folder, ignore_errors=True)
+    mean_doclen = float(data.doclens.mean())
+    expected_tokens = int(passages * mean_doclen)
+    times = {"generate_s": 0.0, "train_s": 0.0, "compress_s": 0.0, "finish_s": 0.0}
+
+    started = time.perf_counter()
+    sample = data.sample(sample_tokens(passages, mean_doclen), 1 << 30)
+    times["generate_s"] += time.perf_counter() - started
+    writer = LateIndexWriter(folder, nbits=args.nbits, seed=args.seed)
+    started = time.perf_counter()
+    writer.train(sample, num_tokens=expected_tokens, centroids=args.centroids)
+    times["train_s"] = time.perf_counter() - started
+    codec = writer.codec
+    del sample
+    for stream, first in enumerate(range(0, passages, CHUNK_PASSAGES)):
+        started = time.perf_counter()
+        embeddings, lens = data.passages(min(CHUNK_PASSAGES, passages - first), stream)
+        times["generate_s"] += time.perf_counter() - started
+        started = time.perf_counter()
+        writer.add(embeddings, lens)
+        times["compress_s"] += time.perf_counter() - started
+        if stream % 50 == 0:
+            print(f"{passages}: {first} passages, {times}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    writer.finish()
+    times["finish_s"] = time.perf_counter() - started
+    times["build_s"] = times["train_s"] + times["compress_s"] + times["finish_s"]
+    build_rss = peak_rss_mb()
+
+    tokens = writer.meta["num_tokens"]
+    files = folder_bytes(folder)
+    probe = data.resampled(20_000, np.random.default_rng([args.seed, 1 << 31]))
+    probe = codec.to_index_space(probe)
+    nearest = assign(probe, codec._centroids32)
+    found, _ = codec.nearest_centroids(probe)
+    table = codec._centroids32
+    score_gap = (probe * (table[nearest] - table[found])).sum(dim=1)
+
+    index = LateIndex(folder)
+    Q, qmask = data.Q[: args.queries], data.qmask[: args.queries]
+    search = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        search[f"threads{threads}_k10"] = latency(index, Q, qmask, 10)
+    torch.set_num_threads(2)
+    started = time.perf_counter()
+    expected = index.exhaustive(Q[: args.overlap_queries], qmask[: args.overlap_queries], 10)[0]
+    exhaustive_s = time.perf_counter() - started
+    found_pids = index.search(Q[: args.overlap_queries], qmask[: args.overlap_queries], 10)[0]
+    torch.set_num_threads(1)
+    wider = {}
+    for ncells, threshold, ndocs in WIDER:
+        plaid = {"ncells": ncells, "centroid_score_threshold": threshold, "ndocs": ndocs}
+        rows = index.search(Q[: args.overlap_queries], qmask[: args.overlap_queries], 10, **plaid)
+        wider[f"ncells{ncells}_ndocs{ndocs}"] = {
+            "top10_overlap_vs_exhaustive": round(overlap(rows[0], expected), 4),
+            "threads1": latency(index, Q, qmask, 10, **plaid),
+        }
+    report(
+        f"{args.name}_{passages}",
+        {
+            "passages": passages,
+            "tokens": tokens,
+            "dim": int(codec.dim),
+            "nbits": args.nbits,
+            "num_centroids": codec.num_centroids,
+            "noise": args.noise,
+            "build_threads": args.build_threads,
+            "sample_tokens": writer.meta["sample_tokens"],
+            "build": {key: round(value, 1) for key, value in times.items()},
+            "compress_tokens_per_s": round(tokens / max(times["compress_s"], 1e-9)),
+            "build_peak_rss_mb": round(build_rss),
+            "bytes_per_token": {
+                "all_files": round(sum(files.values()) / tokens, 2),
+                **{name: round(size / tokens, 3) for name, size in sorted(files.items())},
+            },
+            "assignment": {
+                "nearest_found": round(float((nearest == found).float().mean()), 4),
+                "mean_score_gap": round(float(score_gap.mean()), 5),
+            },
+            "search_k10": search,
+            "top10_overlap_vs_exhaustive": round(overlap(found_pids, expected), 4),
+            "overlap_queries": int(expected.shape[0]),
+            "wider_plaid_k10": wider,
+            "exhaustive_s": round(exhaustive_s, 1),
+            "peak_rss_mb": round(peak_rss_mb()),
+        },
+    )
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--centroids", type=int, help="override the engine's centroid count")
+    parser.add_argument("--noise", type=float, default=0.3, help="norm of the added noise")
+    parser.add_argument("--nbits", type=int, default=2)
+    parser.add_argument("--queries", type=int, default=100, help="queries timed")
+    parser.add_argument("--overlap-queries", type=int, default=50, help="queries compared")
+    parser.add_argument("--build-threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="scale_colbert", help="result file prefix")
+    parser.add_argument("--keep", action="store_true", help="keep the index folders")
+    args = parser.parse_args()
+    if args.one is not None:
+        one_size(args, args.one)
+        return
+    for passages in args.sizes:
+        command = [sys.executable, *sys.argv, "--one", str(passages)]
+        done = subprocess.run(command, capture_output=False, check=False)
+        if done.returncode:
+            print(json.dumps({"passages": passages, "failed": done.returncode}))
+
+
+if __name__ == "__main__":
+    main()
