@@ -27,7 +27,7 @@ import odqa.fs as fs
 from odqa.corpus import Document, indexable_text
 from odqa.index.analysis import Analyzer, analyzer_from_config, make_analyzer
 from odqa.index.collection import Collection
-from odqa.index.kind import CorpusPass, PassageBatch, Runtime, SearchSettings, Settings
+from odqa.index.kind import CorpusPass, Footprint, PassageBatch, Runtime, SearchSettings, Settings
 from odqa.index.settings import BM25Settings
 
 if TYPE_CHECKING:
@@ -182,6 +182,16 @@ class BM25Builder:
         self._frequencies = _grown(self._frequencies, len(self.terms.vocab))
         self._frequencies += np.bincount(postings["term"], minlength=len(self._frequencies))
         self.rows += len(texts)
+
+    def footprint(self, passages: int) -> Footprint:
+        """Data and indices (8 bytes a posting); memory: the spill buffer, sorted once, the
+        passage lengths and the vocabulary (seen so far, doubled)."""
+        per_passage = int(self._frequencies.sum()) / max(1, self.rows)
+        postings = int(per_passage * passages)
+        buffer = min(postings, SPILL_POSTINGS) * POSTING.itemsize * 3
+        largest_group = postings if postings < SPILL_POSTINGS else postings // BUCKETS
+        memory = buffer + largest_group * 40 + 8 * passages + 400 * len(self.terms.vocab)
+        return Footprint(disk=postings * 8 + 8 * len(self.terms.vocab), memory=memory)
 
     def finish(self) -> Settings:
         """Score every posting and write bm25s's files; returns the manifest's record."""

@@ -22,12 +22,14 @@ from odqa.corpus import (
     is_empty,
     read_documents,
 )
+from odqa.corpus.readers import count_documents
 from odqa.errors import InputError, OdqaError
-from odqa.fs import atomic_directory, remove_leftovers, writer_lock
+from odqa.fs import LOG, atomic_directory, remove_leftovers, writer_lock
 from odqa.index.collection import CollectionWriter
 from odqa.index.kind import CorpusPass, KindBuilder, PassageBatch
 from odqa.index.manifest import Manifest, is_index
 from odqa.index.options import BuildOptions, build_options
+from odqa.index.plan import FirstBatch, plan_line
 from odqa.index.registry import kind_named, kind_names
 
 SKIPPED_IDS_KEPT = 100
@@ -98,6 +100,17 @@ class _BuildRun:
     def read(self) -> Iterator[Document]:
         return read_documents(self.corpus, self.options.input_format)
 
+    def count(self) -> int | None:
+        """The corpus's documents, counted fast where its records are lines."""
+        return count_documents(self.corpus, self.options.input_format)
+
+    def say_plan(self, total: int, first: FirstBatch, staging: Path, progress: tqdm) -> None:
+        """Say what the whole build will need; warn where it will not fit."""
+        line, warnings = plan_line(total, first, self.builders, staging.parent)
+        progress.write(line)
+        for warning in warnings:
+            LOG.warning("warning: %s", warning)
+
     def fill(self, staging: Path) -> tuple[dict[str, int], list[str]]:
         """Stream the corpus in; returns the counts and the first skipped (empty) ids."""
         documents = self.read()
@@ -109,7 +122,10 @@ class _BuildRun:
         collection = CollectionWriter(staging)
         skipped_ids: list[str] = []
         skipped = 0
-        progress = tqdm(desc="indexing", unit="doc", disable=not self.options.show_progress)
+        total = self.count() if self.options.show_progress else None
+        progress = tqdm(
+            desc="indexing", unit="doc", total=total, disable=not self.options.show_progress
+        )
         for batch in batches(itertools.chain(first, documents), self.options.batch_docs):
             kept = [document for document in batch if not is_empty(document)]
             empty = [document.id for document in batch if is_empty(document)]
@@ -121,6 +137,9 @@ class _BuildRun:
             texts = [indexable_text(passage) for passage in passages]
             for builder in self.builders.values():
                 builder.add(PassageBatch(kept, passages, texts))
+            if progress.n == 0 and total and passages:
+                first_batch = FirstBatch(len(kept), len(passages), collection.stored_bytes)
+                self.say_plan(total, first_batch, staging, progress)
             progress.update(len(batch))
         progress.close()
         num_documents, num_passages = collection.close()

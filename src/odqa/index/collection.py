@@ -106,6 +106,11 @@ class CollectionWriter:
         self._batch_numbers = {d.id: first + i for i, d in enumerate(documents)}
         self.num_documents += len(documents)
 
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes of documents and ids written so far."""
+        return self._documents.tell() + self._ids.tell()
+
     def add_passages(self, passages: Sequence[Passage]) -> None:
         number = self._batch_numbers
         rows = [(number[p.doc_id], p.chunk, p.start, p.end) for p in passages]

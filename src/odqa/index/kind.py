@@ -82,6 +82,14 @@ class RowSearcher(Protocol):
     def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+@dataclass(frozen=True)
+class Footprint:
+    """What one kind's share of a build will take: bytes on disk, peak bytes in memory."""
+
+    disk: int
+    memory: int
+
+
 class KindBuilder(Protocol):
     """One kind's share of a build, fed the same batches as every other kind."""
 
@@ -95,6 +103,11 @@ class KindBuilder(Protocol):
         ...
 
     def add(self, batch: PassageBatch) -> None: ...
+
+    def footprint(self, passages: int) -> Footprint:
+        """Disk and memory for ``passages`` passages in all, extrapolated from the batches
+        added so far (at least one)."""
+        ...
 
     def finish(self) -> Settings:
         """Write the kind's files; returns what the manifest records about it."""

@@ -1,0 +1,96 @@
+"""What a build will take, said once its first batch is in: documents, disk and memory.
+
+The figures are extrapolated from the first batch (its documents' size, its passages, what
+each kind made of them) to the corpus's document count, counted fast from its lines
+(:func:`odqa.corpus.readers.count_documents`). A build that will not fit the free disk or
+the available memory is warned about then, not at 90 %.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from odqa.index.kind import Footprint, KindBuilder
+
+PASSAGE_ROW_BYTES = 32
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class FirstBatch:
+    """What the first batch showed: documents read (kept) and their passages and bytes."""
+
+    documents: int
+    passages: int
+    stored_bytes: int
+
+
+def plan_line(
+    total_documents: int,
+    first: FirstBatch,
+    builders: Mapping[str, KindBuilder],
+    target: Path,
+) -> tuple[str, list[str]]:
+    """One line saying what the build will need, and warnings where it will not fit."""
+    scale = total_documents / max(1, first.documents)
+    passages = int(first.passages * scale)
+    collection = Footprint(
+        disk=int(first.stored_bytes * scale) + PASSAGE_ROW_BYTES * passages, memory=0
+    )
+    kinds = {name: builder.footprint(passages) for name, builder in builders.items()}
+    disk = collection.disk + sum(part.disk for part in kinds.values())
+    memory = max((part.memory for part in kinds.values()), default=0)
+    details = ", ".join(
+        f"{name} {gib(part.disk)} disk / {gib(part.memory)} RAM" for name, part in kinds.items()
+    )
+    line = (
+        f"about {total_documents:,} documents, {passages:,} passages: needs about "
+        f"{gib(disk)} of disk and {gib(memory)} of memory ({details}; collection "
+        f"{gib(collection.disk)})"
+    )
+    warnings = []
+    free = free_disk(target)
+    if disk > free:
+        warnings.append(
+            f"the index will need about {gib(disk)} and {existing(target)} has {gib(free)} free: "
+            "free some space or write the index elsewhere"
+        )
+    available = available_memory()
+    if available is not None and memory > available:
+        warnings.append(
+            f"the build will need about {gib(memory)} of memory and {gib(available)} is "
+            "available: it may be killed; see README 'Indexing millions of passages'"
+        )
+    return line, warnings
+
+
+def gib(size: int) -> str:
+    return f"{size / GIB:.1f} GiB" if size >= GIB / 10 else f"{size / (1 << 20):.0f} MiB"
+
+
+def existing(path: Path) -> Path:
+    """``path``, or its nearest existing parent."""
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def free_disk(path: Path) -> int:
+    return shutil.disk_usage(existing(path)).free
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None where there is none)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
