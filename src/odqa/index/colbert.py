@@ -22,6 +22,7 @@ import torch
 from odqa.corpus import Document, Passage, indexable_text, is_empty
 from odqa.index.kind import (
     CorpusPass,
+    Footprint,
     PassageBatch,
     Runtime,
     SearchSettings,
@@ -149,6 +150,15 @@ class ColBERTBuild:
         embeddings, doclens = self.encoder.encode_documents(texts, batch_size=self.batch_size)
         self.truncated += self.encoder.last_truncated
         return embeddings.half(), doclens
+
+    def footprint(self, passages: int) -> Footprint:
+        """Per token: its code (2 or 4 bytes), residual (dim x nbits / 8), inverted-file
+        entry (4); memory: the model and a batch (about 1 GiB), the centroids twice."""
+        meta = self.writer.meta
+        tokens = int(meta["num_tokens"] / max(1, meta["num_passages"]) * passages)
+        per_token = 4 + meta["dim"] * meta["nbits"] // 8 + 4
+        centroids = 2 * meta["num_centroids"] * meta["dim"] * 4
+        return Footprint(disk=tokens * per_token, memory=centroids + (1 << 30))
 
     def finish(self) -> Settings:
         """Close the index; returns what the manifest records about it."""
