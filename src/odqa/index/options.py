@@ -9,6 +9,7 @@ from pathlib import Path
 from odqa.corpus import ChunkSpec
 from odqa.errors import OdqaError
 from odqa.index.settings import BM25Settings, ColBERTSettings, DenseSettings
+from odqa.index.vectors import precomputed_for
 
 
 @dataclass(frozen=True)
@@ -42,4 +43,7 @@ def build_options(options: BuildOptions | None, settings: dict) -> BuildOptions:
     unknown = sorted(set(settings) - known)
     if unknown:
         raise OdqaError(f"unknown build settings {unknown}; known: {sorted(known)}")
-    return replace(options or BuildOptions(), **settings)
+    chosen = replace(options or BuildOptions(), **settings)
+    if chosen.embeddings_from is not None:
+        precomputed_for("", chosen)  # its vectors must be of a kind the build makes
+    return chosen
