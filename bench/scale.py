@@ -177,6 +177,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--bm25s-max", type=int, default=1_000_000, help="largest size for bm25s")
     parser.add_argument("--keep", action="store_true", help="keep the indexes under build/bench")
+    parser.add_argument("--name", default="scale_bm25", help="results file under bench/results")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     from common import report  # torch is imported here only, never in the measured children
@@ -185,7 +186,7 @@ def main() -> None:
     for size in (int(value) for value in args.sizes.split(",")):
         results.append(measure(size, args.bm25s_max, args.keep))
         print(json.dumps(results[-1]), flush=True)
-        report("scale_bm25", {"sizes": results})
+        report(args.name, {"sizes": results})
 
 
 if __name__ == "__main__":

@@ -106,11 +106,11 @@ class PostingSpill:
         self.folder.mkdir(parents=True, exist_ok=True)
         postings = np.concatenate(self._buffered)
         self._buffered, self._size = [], 0
-        buckets = postings["term"] % BUCKETS
-        order = np.argsort(buckets, kind="stable")
-        bounds = np.searchsorted(buckets[order], np.arange(BUCKETS + 1))
+        buckets = (postings["term"] % BUCKETS).astype(np.uint8)
+        postings = postings[np.argsort(buckets, kind="stable")]  # a radix sort on uint8
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(buckets, minlength=BUCKETS))])
         for bucket in range(BUCKETS):
-            part = postings[order[bounds[bucket] : bounds[bucket + 1]]]
+            part = postings[bounds[bucket] : bounds[bucket + 1]]
             if len(part):
                 with open(self.folder / f"{bucket:02d}.bin", "ab") as handle:
                     handle.write(part.tobytes())
