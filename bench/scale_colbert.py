@@ -15,6 +15,10 @@ the nearest centroid.
 
     python bench/scale_colbert_vectors.py            # once: encode and cache the vectors
     python bench/scale_colbert.py --sizes 10000 100000 [--centroids 16384] [--name NAME]
+    python bench/scale_colbert.py --choices    # assignment cost per centroid count, one line
+
+With ``--choices`` the centroids are random resampled tokens (k-means' starting point), and
+each count is assigned flat (every centroid scored) and, past 16,384, in two levels.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from common import WORK, peak_rss_mb, report
 from late_engine import latency, overlap
 from odqa.index.late import LateIndex, LateIndexWriter
 from odqa.index.late.codec import HELDOUT_MAX, MAX_TRAINING_POINTS, TYPICAL_DOCLEN
-from odqa.index.late.kmeans import assign
+from odqa.index.late.kmeans import FLAT_MAX, assign, centroid_groups
 from scale_colbert_vectors import load
 
 CHUNK_PASSAGES = 2000
@@ -186,6 +190,41 @@ def one_size(args: argparse.Namespace, passages: int) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def choices(args: argparse.Namespace) -> None:
+    """Assignment speed (the cost of compression, and of each k-means iteration) and
+    agreement for the centroid counts and assignment modes compared, side by side."""
+    torch.set_num_threads(args.build_threads)
+    data = Resampler(args.noise, args.seed)
+    points = data.resampled(args.choice_tokens, np.random.default_rng([args.seed, 7]))
+    rows = []
+    for count in (1 << 14, 1 << 15, 1 << 16, 1 << 17):
+        pool = data.resampled(count, np.random.default_rng([args.seed, count]))
+        started = time.perf_counter()
+        groups = centroid_groups(pool) if count > FLAT_MAX else None
+        grouping_s = time.perf_counter() - started
+        started = time.perf_counter()
+        flat = assign(points, pool)
+        flat_s = time.perf_counter() - started
+        row = {"centroids": count, "flat_tokens_per_s": round(len(points) / flat_s)}
+        if groups is not None:
+            started = time.perf_counter()
+            found = assign(points, pool, groups)
+            grouped_s = time.perf_counter() - started
+            gap = (points * (pool[flat] - pool[found])).sum(dim=1)
+            row |= {
+                "grouping_s": round(grouping_s, 2),
+                "two_level_tokens_per_s": round(len(points) / grouped_s),
+                "nearest_found": round(float((flat == found).float().mean()), 4),
+                "mean_score_gap": round(float(gap.mean()), 5),
+            }
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        rows.append(row)
+    report(
+        f"{args.name}_choices",
+        {"tokens": len(points), "threads": args.build_threads, "assignment": rows},
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -199,7 +238,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="scale_colbert", help="result file prefix")
     parser.add_argument("--keep", action="store_true", help="keep the index folders")
+    parser.add_argument("--choices", action="store_true", help="compare assignment choices")
+    parser.add_argument("--choice-tokens", type=int, default=20_000)
     args = parser.parse_args()
+    if args.choices:
+        choices(args)
+        return
     if args.one is not None:
         one_size(args, args.one)
         return

@@ -19,8 +19,14 @@ import time
 import torch
 
 from common import DATA, RESULTS
-from odqa.corpus import ChunkSpec, chunk_documents, indexable_text, read_documents, read_queries
-from odqa.corpus import read_qrels
+from odqa.corpus import (
+    ChunkSpec,
+    chunk_documents,
+    indexable_text,
+    read_documents,
+    read_qrels,
+    read_queries,
+)
 from odqa.models.colbert import ColBERTEncoder
 
 SCIFACT = DATA / "beir-scifact"

@@ -1,4 +1,5 @@
-"""Compressed late-interaction (ColBERTv2 / PLAID) index: pure PyTorch and NumPy, any device.
+"""Compressed late-interaction (ColBERTv2 / PLAID) index: PyTorch and NumPy, any device
+(on the CPU, faiss's product quantiser finds the residual codes).
 
 Build with :func:`build_late_index` (train, add chunks, finish), search with
 :class:`LateIndex`, change with :func:`add_passages`, :func:`delete_passages` and
