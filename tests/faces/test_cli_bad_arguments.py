@@ -27,6 +27,16 @@ CASES: dict[str, list[list[str]]] = {
         ["{corpus}", "{out}", "--retrievers", "bm25", "--language", "fr"],
         ["{corpus}", "{out}", "--k1", "high"],
         ["{corpus}", "{index}", "--retrievers", "bm25"],  # exists, no --overwrite
+        ["{corpus}", "{out}", "--embeddings-from", "{plain}"],
+        ["{corpus}", "{out}", "--embeddings-from", "{missing}"],
+    ],
+    "encode": [
+        ["{missing}", "{out}"],
+        ["{corpus}", "{out}", "--retriever", "bm25"],
+        ["{corpus}", "{out}", "--dtype", "int8"],
+        ["{corpus}", "{out}", "--shard-passages", "0"],
+        ["{corpus}", "{out}", "--chunk-tokens", "2"],
+        ["{corpus}", "{index}"],  # exists, no --overwrite
     ],
     "search": [
         ["{missing}", "scurvy"],
