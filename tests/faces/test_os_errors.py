@@ -192,6 +192,33 @@ def test_disk_full_during_index_leaves_the_old_index(
     assert check_index(target).ok
 
 
+@pytest.mark.parametrize("fraction", [0.3, 0.6, 0.9])
+def test_disk_full_while_bm25_postings_spill_leaves_the_old_index(
+    tmp_path: Path, out: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch, fraction: float
+) -> None:
+    """A build large enough to spill its postings to disk, the disk full at a fraction of what
+    it writes: in the spill files, the scored matrix or the collection."""
+    import odqa.index.bm25 as bm25
+
+    monkeypatch.setattr(bm25, "SPILL_POSTINGS", 200)
+    corpus = tmp_path / "many.jsonl"
+    lines = [
+        json.dumps({"id": f"d{i}", "text": f"w{i % 37} w{i % 11} w{i} common"}) for i in range(800)
+    ]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = out / "idx"
+    assert build(corpus, target, tiny_model, "bm25").exit_code == 0
+    before = snapshot(target)
+    written = sum(len(data) for data in before.values()) + 800 * 3 * 12  # with the spill files
+    FullDisk(monkeypatch, out, int(written * fraction))
+    result = build(corpus, target, tiny_model, "bm25", "--overwrite")
+    error_line(result, str(target.resolve()), "no space left on device", "free some space")
+    monkeypatch.undo()
+    assert snapshot(target) == before
+    assert listing(out) == ["idx"]
+    assert check_index(target).ok
+
+
 def test_disk_full_naming_a_file_in_staging_names_the_index(
     corpus: Path, out: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
