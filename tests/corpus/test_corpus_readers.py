@@ -682,3 +682,22 @@ def test_bioasq_golden() -> None:
                 assert query.answers
     assert total_queries == 340
     assert kinds == {"yesno": 102, "factoid": 85, "list": 80, "summary": 73}
+
+
+def test_count_documents_counts_lines_fast_where_records_are_lines(tmp_path: Path) -> None:
+    import gzip
+
+    from odqa.corpus.readers import count_documents
+
+    rows = "".join(f'{{"id": "d{i}", "text": "t"}}\n' for i in range(5))
+    (tmp_path / "c.jsonl").write_text(rows, encoding="utf-8")
+    (tmp_path / "c.jsonl.gz").write_bytes(gzip.compress(rows.encode()[:-1]))  # no last newline
+    (tmp_path / "c.csv").write_text("id,text\na,x\nb,y\n", encoding="utf-8")
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(rows.encode() * 50)[:-20])
+    squad = {"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": []}]}]}
+    (tmp_path / "s.json").write_text(json.dumps(squad), encoding="utf-8")
+    assert count_documents(tmp_path / "c.jsonl") == 5
+    assert count_documents(tmp_path / "c.jsonl.gz") == 5
+    assert count_documents(tmp_path / "c.csv") == 2
+    assert count_documents(tmp_path / "cut.jsonl.gz") is None  # reading proper says where
+    assert count_documents(tmp_path / "s.json") is None

@@ -9,6 +9,7 @@ goes by its suffix (``.gz`` aside), and a ``.json`` file by its content: top-lev
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -66,10 +67,13 @@ def count_documents(path: str | Path, fmt: str = "auto") -> int | None:
     if kind not in LINE_FORMATS:
         return None
     lines, last = 0, b"\n"
-    with open_binary(beir.corpus_file(path) if kind == "beir" else path) as handle:
-        while block := handle.read(COUNT_BLOCK):
-            lines += block.count(b"\n")
-            last = block[-1:]
+    try:
+        with open_binary(beir.corpus_file(path) if kind == "beir" else path) as handle:
+            while block := handle.read(COUNT_BLOCK):
+                lines += block.count(b"\n")
+                last = block[-1:]
+    except (OSError, EOFError, zlib.error):
+        return None  # the reading proper reports it, naming the line
     return max(0, lines + (last != b"\n") - LINE_FORMATS[kind])
 
 
