@@ -106,7 +106,7 @@ if TYPE_CHECKING:
         build_index,
         delete_documents,
     )
-    from odqa.index.late import PlaidSettings
+    from odqa.index.settings import PlaidSettings
     from odqa.qa import Pipeline
     from odqa.read import (
         Answer,
@@ -134,7 +134,7 @@ _LAZY = {
     "ColBERTSettings": "odqa.index",
     "DenseSettings": "odqa.index",
     "Manifest": "odqa.index",
-    "PlaidSettings": "odqa.index.late",
+    "PlaidSettings": "odqa.index.settings",
     "add_documents": "odqa.index",
     "build_index": "odqa.index",
     "delete_documents": "odqa.index",

@@ -110,3 +110,27 @@ def test_search_ranks_as_bm25s_and_spill_files_are_removed(tmp_path, monkeypatch
         np.testing.assert_allclose(got_scores, want_scores[0], rtol=1e-5)
         assert set(got[got_scores > 0]) <= set(np.flatnonzero(reference.get_scores(tokens[0]) > 0))
     assert (rows[2] == -1).all()
+
+
+def test_a_bm25_only_build_and_search_load_no_neural_library(tmp_path) -> None:
+    """What a BM25 index needs decides what is loaded: neither torch, transformers nor faiss."""
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        "".join(f'{{"id": "d{i}", "text": "{t}"}}\n' for i, t in enumerate(texts(50)))
+    )
+    code = (
+        "import sys, odqa\n"
+        f"index = odqa.build_index({str(corpus)!r}, {str(tmp_path / 'idx')!r},"
+        " retrievers=['bm25'])\n"
+        "with odqa.Searcher(index) as searcher:\n"
+        "    assert searcher.search(['protein binding'], k=3)[0]\n"
+        "from typer.testing import CliRunner\n"
+        "from odqa.cli import app\n"
+        "assert CliRunner().invoke(app, ['search', str(index), 'gene', '-k', '2']).exit_code == 0\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'faiss') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

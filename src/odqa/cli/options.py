@@ -161,7 +161,7 @@ def search_options(
     device: str | None = None,
 ) -> SearchOptions:
     """The :class:`~odqa.retrieve.SearchOptions` the retrieval options ask for."""
-    from odqa.index.late import PlaidSettings
+    from odqa.index.settings import PlaidSettings
     from odqa.retrieve.options import SearchOptions
 
     return SearchOptions(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 from odqa.errors import OdqaError
-from odqa.index.late import PlaidSettings
+from odqa.index.settings import PlaidSettings
 from odqa.retrieve.fusion import DEFAULT_METHOD, METHODS
 
 

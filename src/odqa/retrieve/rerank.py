@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from odqa.index.late import maxsim
-from odqa.index.late.exact import padded
-from odqa.models.colbert import ColBERTEncoder
 from odqa.retrieve.base import IndexRetriever, Retriever
 from odqa.retrieve.hit import Hit
+
+if TYPE_CHECKING:
+    from odqa.models.colbert import ColBERTEncoder
 
 RERANK_DEPTH = 100
 
@@ -46,6 +47,10 @@ def rerank(
 
     ``encoder`` defaults to the embedded model used as zero-shot late interaction.
     """
+    from odqa.index.late import maxsim  # torch, loaded only when texts are reranked
+    from odqa.index.late.exact import padded
+    from odqa.models.colbert import ColBERTEncoder
+
     encoder = encoder or ColBERTEncoder()
     if not documents:
         return []

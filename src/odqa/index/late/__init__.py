@@ -11,7 +11,7 @@ from odqa.index.late.codec import ResidualCodec, num_centroids, training_pids
 from odqa.index.late.exact import ExactStore, exact_search, maxsim
 from odqa.index.late.kmeans import kmeans
 from odqa.index.late.product import ProductCodec
-from odqa.index.late.search import LateIndex, PlaidSettings, plaid_defaults
+from odqa.index.late.search import LateIndex
 from odqa.index.late.storage import LateIndexWriter, build_late_index
 from odqa.index.late.updates import (
     RECLUSTER_FACTOR,
@@ -20,6 +20,7 @@ from odqa.index.late.updates import (
     delete_passages,
     recluster,
 )
+from odqa.index.settings import PlaidSettings, plaid_defaults
 
 __all__ = [
     "RECLUSTER_FACTOR",

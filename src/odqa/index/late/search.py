@@ -10,9 +10,7 @@ every stage scores a flat list of (query, passage) pairs, in blocks of bounded m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,46 +26,10 @@ from odqa.index.late.exact import (
     to_results,
 )
 from odqa.index.late.storage import LateStore
+from odqa.index.settings import PlaidSettings
 
 QUERY_GROUP = 32  # queries whose (centroids x tokens) score tables are held at once
 PAIR_BLOCK = 1 << 20  # floats per block of (query, passage) pairs: 4 MiB stays in cache
-
-
-def plaid_defaults(k: int) -> tuple[int, float, int]:
-    """(ncells, centroid_score_threshold, ndocs) for ``k``, as ColBERTv2's searcher sets them."""
-    if k <= 10:
-        return 1, 0.5, 256
-    if k <= 100:
-        return 2, 0.45, 1024
-    return 4, 0.4, max(4 * k, 4096)
-
-
-@dataclass(frozen=True)
-class PlaidSettings:
-    """PLAID's three knobs; each one left ``None`` takes :func:`plaid_defaults` of ``k``.
-
-    ``ndocs`` matters most: stage 3 keeps ``ndocs / 4`` passages for exact scoring.
-    """
-
-    ncells: int | None = None
-    centroid_score_threshold: float | None = None
-    ndocs: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("ncells", "ndocs"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise InputError(f"{name} must be at least 1, got {value}")
-        threshold = self.centroid_score_threshold
-        if threshold is not None and math.isnan(threshold):
-            raise InputError("centroid_score_threshold must be a number, got nan")
-
-    def resolve(self, k: int) -> tuple[int, float, int]:
-        """(ncells, centroid_score_threshold, ndocs) for ``k``, defaults filled in."""
-        cells, threshold, ndocs = plaid_defaults(k)
-        if self.centroid_score_threshold is not None:
-            threshold = self.centroid_score_threshold
-        return self.ncells or cells, threshold, self.ndocs or ndocs
 
 
 class LateIndex:
