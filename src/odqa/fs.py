@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import io
 import logging
 import os
 import shutil
@@ -84,34 +85,41 @@ def save_array(path: str | Path, array: np.ndarray) -> None:
         np.save(handle, array)
 
 
-class ArrayAppender:
-    """Appends rows to a 1-D ``.npy`` file whose length was fixed when it was opened."""
-
-    def __init__(self, handle: BinaryIO, dtype: np.dtype, count: int) -> None:
-        self._handle, self.dtype, self.count, self.written = handle, dtype, count, 0
-
-    def append(self, values: np.ndarray) -> None:
-        """Write ``values`` (cast to the file's dtype) after the rows already written."""
-        if self.written + len(values) > self.count:
-            raise ValueError(f"more than the {self.count:,} values announced")
-        self._handle.write(np.ascontiguousarray(values, dtype=self.dtype).tobytes())
-        self.written += len(values)
+NPY_HEADER = 128
+"""Bytes reserved for the header of a ``.npy`` written row by row (:class:`NpyAppender`)."""
 
 
-@contextlib.contextmanager
-def streamed_array(path: str | Path, dtype: np.dtype | type, count: int) -> Iterator[ArrayAppender]:
-    """Write a 1-D ``.npy`` of ``count`` values piece by piece, atomically: the header first,
-    then whatever the body appends (never the whole array in memory at once)."""
-    dtype = np.dtype(dtype)
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
-    with atomic_file(path) as partial, open(partial, "wb") as handle:
-        np.lib.format.write_array_header_2_0(handle, {**header, "shape": (count,)})
-        appender = ArrayAppender(handle, dtype, count)
-        yield appender
-        if appender.written != count:
-            raise ValueError(f"{path}: {appender.written:,} values written, {count:,} announced")
-        handle.flush()
-        os.fsync(handle.fileno())
+class NpyAppender:
+    """A ``.npy`` of rows of ``row_shape`` written a block at a time, never whole in memory:
+    header space is reserved first, and the header (with the final row count) written by
+    :meth:`close`. Write it inside a staging folder (:func:`atomic_directory`) or under
+    :func:`atomic_file`: until closed, the file is not an array."""
+
+    def __init__(self, path: Path, dtype: str | np.dtype | type, row_shape: tuple = ()) -> None:
+        self.path, self.dtype, self.row_shape = path, np.dtype(dtype), tuple(row_shape)
+        self.rows = 0
+        self.handle: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.handle.write(b"\0" * NPY_HEADER)
+
+    def append(self, rows: np.ndarray) -> None:
+        self.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
+        self.rows += len(rows)
+
+    def close(self, expected: int | None = None) -> Path:
+        """Write the header; ``expected``: the row count there must be (else ValueError)."""
+        if expected is not None and self.rows != expected:
+            self.handle.close()
+            raise ValueError(f"{self.path}: {self.rows:,} rows written, {expected:,} expected")
+        header = io.BytesIO()
+        shape = (self.rows, *self.row_shape)
+        info = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False}
+        np.lib.format.write_array_header_1_0(header, {**info, "shape": shape})
+        if len(header.getvalue()) != NPY_HEADER:
+            raise ValueError(f"npy header of {shape} is not {NPY_HEADER} bytes")
+        self.handle.seek(0)
+        self.handle.write(header.getvalue())
+        self.handle.close()
+        return self.path
 
 
 @contextlib.contextmanager

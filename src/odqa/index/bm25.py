@@ -221,25 +221,25 @@ class BM25Builder:
         nonoccurrence = self._nonoccurrence(frequencies[order], average)
         total = int(frequencies.sum())
         self.folder.mkdir(parents=True, exist_ok=True)
-        with (
-            fs.streamed_array(self.folder / DATA, np.float32, total) as data,
-            fs.streamed_array(self.folder / INDICES, np.int32, total) as indices,
-        ):
-            for group in self.spill.groups():
-                group = group[np.argsort(new_ids[group["term"]], kind="stable")]
-                terms, rows = group["term"], group["row"]
-                scores = idf[terms] * tfc(
-                    tf_array=group["tf"].astype(np.float64),
-                    l_d=lengths[rows],
-                    l_avg=average,
-                    k1=settings.k1,
-                    b=settings.b,
-                    delta=settings.delta,
-                )
-                if nonoccurrence is not None:
-                    scores -= nonoccurrence[new_ids[terms]]
-                data.append(scores)
-                indices.append(rows)
+        data = fs.NpyAppender(self.folder / DATA, np.float32)
+        indices = fs.NpyAppender(self.folder / INDICES, np.int32)
+        for group in self.spill.groups():
+            group = group[np.argsort(new_ids[group["term"]], kind="stable")]
+            terms, rows = group["term"], group["row"]
+            scores = idf[terms] * tfc(
+                tf_array=group["tf"].astype(np.float64),
+                l_d=lengths[rows],
+                l_avg=average,
+                k1=settings.k1,
+                b=settings.b,
+                delta=settings.delta,
+            )
+            if nonoccurrence is not None:
+                scores -= nonoccurrence[new_ids[terms]]
+            data.append(scores)
+            indices.append(rows)
+        data.close(expected=total)
+        indices.close(expected=total)
         indptr = np.concatenate([[0], np.cumsum(frequencies[order])])
         fs.save_array(self.folder / INDPTR, indptr.astype(np.int32 if total < 2**31 else np.int64))
         if nonoccurrence is not None:

@@ -119,13 +119,13 @@ class _BuildRun:
             raise InputError("the corpus holds no documents", path=self.corpus)
         for builder in self.builders.values():
             builder.start(staging, first, CorpusPass(self.read, self.chunk))
-        collection = CollectionWriter(staging)
-        skipped_ids: list[str] = []
-        skipped = 0
         total = self.count() if self.options.show_progress else None
         progress = tqdm(
             desc="indexing", unit="doc", total=total, disable=not self.options.show_progress
         )
+        collection = CollectionWriter(staging)
+        skipped_ids: list[str] = []
+        skipped = 0
         for batch in batches(itertools.chain(first, documents), self.options.batch_docs):
             kept = [document for document in batch if not is_empty(document)]
             empty = [document.id for document in batch if is_empty(document)]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -83,9 +82,9 @@ class CollectionWriter:
         self.folder = folder
         self._documents = (folder / DOCUMENTS).open("wb")
         self._ids = (folder / DOC_IDS).open("wb")
-        self._raw_offsets = (folder / f".{OFFSETS}.raw").open("wb")
-        self._raw_passages = (folder / f".{PASSAGES}.raw").open("wb")
-        self._raw_id_offsets = (folder / f".{DOC_ID_OFFSETS}.raw").open("wb")
+        self._offsets = fs.NpyAppender(folder / OFFSETS, np.int64)
+        self._passages = fs.NpyAppender(folder / PASSAGES, np.int64, (PASSAGE_COLUMNS,))
+        self._id_offsets = fs.NpyAppender(folder / DOC_ID_OFFSETS, np.int64)
         self._batch_numbers: dict[str, int] = {}
         self.num_documents = 0
         self.num_passages = 0
@@ -95,12 +94,12 @@ class CollectionWriter:
         lines = [(json.dumps(as_record(d), ensure_ascii=False) + "\n").encode() for d in documents]
         start = self._documents.tell()
         ends = start + np.cumsum([0] + [len(line) for line in lines[:-1]], dtype=np.int64)
-        self._raw_offsets.write(ends[: len(lines)].tobytes())
+        self._offsets.append(ends[: len(lines)])
         self._documents.writelines(lines)
         ids = [f"{d.id}\n".encode() for d in documents]
         id_start = self._ids.tell()
         id_ends = id_start + np.cumsum([0] + [len(line) for line in ids[:-1]], dtype=np.int64)
-        self._raw_id_offsets.write(id_ends[: len(ids)].tobytes())
+        self._id_offsets.append(id_ends[: len(ids)])
         self._ids.writelines(ids)
         first = self.num_documents
         self._batch_numbers = {d.id: first + i for i, d in enumerate(documents)}
@@ -114,33 +113,18 @@ class CollectionWriter:
     def add_passages(self, passages: Sequence[Passage]) -> None:
         number = self._batch_numbers
         rows = [(number[p.doc_id], p.chunk, p.start, p.end) for p in passages]
-        self._raw_passages.write(np.asarray(rows, dtype=np.int64).reshape(-1, 4).tobytes())
+        self._passages.append(np.asarray(rows, dtype=np.int64).reshape(-1, PASSAGE_COLUMNS))
         self.num_passages += len(rows)
 
     def close(self) -> tuple[int, int]:
         """Finish the files; returns (documents, passages)."""
-        self._raw_offsets.write(np.int64(self._documents.tell()).tobytes())
-        self._raw_id_offsets.write(np.int64(self._ids.tell()).tobytes())
-        handles = (self._documents, self._ids, self._raw_offsets, self._raw_passages)
-        for handle in (*handles, self._raw_id_offsets):
-            handle.close()
-        _raw_to_npy(self.folder / f".{DOC_ID_OFFSETS}.raw", self.folder / DOC_ID_OFFSETS, (-1,))
-        _raw_to_npy(self.folder / f".{OFFSETS}.raw", self.folder / OFFSETS, (-1,))
-        _raw_to_npy(self.folder / f".{PASSAGES}.raw", self.folder / PASSAGES, (-1, 4))
+        self._offsets.append(np.asarray([self._documents.tell()], np.int64))
+        self._id_offsets.append(np.asarray([self._ids.tell()], np.int64))
+        self._documents.close()
+        self._ids.close()
+        for array in (self._offsets, self._passages, self._id_offsets):
+            array.close()
         return self.num_documents, self.num_passages
-
-
-def _raw_to_npy(raw: Path, target: Path, shape: tuple[int, ...]) -> None:
-    """Turn a file of raw int64 values into a ``.npy`` of ``shape`` (-1: inferred), by blocks."""
-    count = raw.stat().st_size // 8
-    rows = count // (shape[-1] if len(shape) > 1 else 1)
-    full = (rows, *shape[1:])
-    with raw.open("rb") as source, fs.atomic_file(target) as partial, partial.open("wb") as out:
-        np.lib.format.write_array_header_2_0(
-            out, {"descr": "<i8", "fortran_order": False, "shape": full}
-        )
-        shutil.copyfileobj(source, out, 1 << 24)
-    raw.unlink()
 
 
 class DocIds(Sequence[str]):

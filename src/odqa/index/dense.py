@@ -14,6 +14,7 @@ import numpy as np
 import odqa.fs as fs
 from odqa.corpus import Document
 from odqa.errors import OdqaError
+from odqa.fs import NpyAppender
 from odqa.index.kind import (
     CorpusPass,
     Footprint,
@@ -25,7 +26,7 @@ from odqa.index.kind import (
     wanted_model,
 )
 from odqa.index.settings import DenseSettings
-from odqa.index.vectors import NpyAppender, precomputed_for, read_npy_header
+from odqa.index.vectors import precomputed_for, read_npy_header
 from odqa.models import DenseEncoder
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class VectorFile:
 
     def __init__(self, path: Path, dim: int, dtype: str) -> None:
         self.path, self.dim, self.dtype = path, dim, np.dtype(dtype)
-        self.writer: NpyAppender | None = NpyAppender(path, dtype, dim)
+        self.writer: NpyAppender | None = NpyAppender(path, dtype, (dim,))
         self.count = 0
 
     @classmethod

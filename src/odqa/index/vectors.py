@@ -14,7 +14,6 @@ each row (ids in order, finite values) as it is taken.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 
 import odqa.fs as fs
 from odqa.errors import InputError
+from odqa.fs import NpyAppender
 
 if TYPE_CHECKING:
     from odqa.index.options import BuildOptions
@@ -35,37 +35,8 @@ DESCRIPTION = "vectors.json"
 KINDS = ("dense", "colbert")
 DTYPES = ("float16", "float32")
 SHARD_PASSAGES = 100_000
-NPY_HEADER = 128
-"""Bytes reserved for the header of a ``.npy`` written row by row (:class:`NpyAppender`)."""
 
 PassageId = tuple[str, int]
-
-
-class NpyAppender:
-    """A ``.npy`` file of ``(rows, dim)`` written a block of rows at a time: the header is
-    reserved first and written, with the final row count, by :meth:`close`."""
-
-    def __init__(self, path: Path, dtype: str, dim: int) -> None:
-        self.path, self.dtype, self.dim = path, np.dtype(dtype), dim
-        self.rows = 0
-        self.handle: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by close()
-        self.handle.write(b"\0" * NPY_HEADER)
-
-    def append(self, rows: np.ndarray) -> None:
-        self.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
-        self.rows += len(rows)
-
-    def close(self) -> Path:
-        header = io.BytesIO()
-        shape = (self.rows, self.dim)
-        info = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False}
-        np.lib.format.write_array_header_1_0(header, {**info, "shape": shape})
-        if len(header.getvalue()) != NPY_HEADER:
-            raise ValueError(f"npy header of {shape} is not {NPY_HEADER} bytes")
-        self.handle.seek(0)
-        self.handle.write(header.getvalue())
-        self.handle.close()
-        return self.path
 
 
 def read_npy_header(path: Path, handle: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
@@ -175,7 +146,7 @@ class VectorsWriter:
     def _shard(self) -> tuple[tuple[NpyAppender, Any, list[int]], int]:
         if self._open is None:
             name = shard_name(len(self.shards))
-            array = NpyAppender(self.staging / f"{name}.npy", self.dtype, self.dim)
+            array = NpyAppender(self.staging / f"{name}.npy", self.dtype, (self.dim,))
             lines = open(self.staging / f"{name}.passages.jsonl", "w", encoding="utf-8")  # noqa: SIM115
             self._open = (array, lines, [])
         return self._open, self.shard_passages - len(self._open[2])
