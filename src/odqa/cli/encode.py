@@ -10,6 +10,7 @@ from odqa.cli.options import (
     ChunkOverlap,
     ChunkTokens,
     ColBERTModel,
+    CorpusPath,
     Device,
     EncodeBatch,
     InputFormat,
@@ -24,12 +25,7 @@ ENCODE_EPILOG = (
 
 
 def encode(
-    corpus: Annotated[
-        Path,
-        typer.Argument(
-            help="JSONL, CSV/TSV, BEIR folder, SQuAD or BioASQ JSON, or a folder of .txt/.md."
-        ),
-    ],
+    corpus: CorpusPath,
     out: Annotated[Path, typer.Argument(help="Where the vectors folder goes.")],
     retriever: Annotated[
         str, typer.Option(help="dense (one vector a passage) or colbert (token vectors).")

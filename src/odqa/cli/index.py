@@ -12,6 +12,7 @@ from odqa.cli.options import (
     ChunkOverlap,
     ChunkTokens,
     ColBERTModel,
+    CorpusPath,
     Device,
     EncodeBatch,
     InputFormat,
@@ -29,12 +30,7 @@ INFO_EPILOG = "Example: odqa info my-index --check"
 
 
 def index(
-    corpus: Annotated[
-        Path,
-        typer.Argument(
-            help="JSONL, CSV/TSV, BEIR folder, SQuAD or BioASQ JSON, or a folder of .txt/.md."
-        ),
-    ],
+    corpus: CorpusPath,
     index_dir: Annotated[Path, typer.Argument(help="Where the index directory goes.")],
     retrievers: Annotated[
         str, typer.Option(help="Comma list of bm25, dense, colbert.")

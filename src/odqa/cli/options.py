@@ -88,6 +88,12 @@ ColBERTModel = Annotated[
 
 # --- reading a corpus and cutting it into passages ------------------------------------------------
 
+CorpusPath = Annotated[
+    Path,
+    typer.Argument(
+        help="JSONL, CSV/TSV, BEIR folder, SQuAD or BioASQ JSON, or a folder of .txt/.md."
+    ),
+]
 InputFormat = Annotated[
     str, typer.Option("--format", help="auto, jsonl, csv, tsv, beir, squad, bioasq, textdir.")
 ]
