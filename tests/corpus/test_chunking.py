@@ -198,15 +198,18 @@ def word_windows(document: Document, spec: ChunkSpec) -> list[tuple[int, int]]:
     """The expected passages of a document cut in words, computed from its words' spans."""
     import re
 
+    from odqa.corpus import WORDS
+
     spans = [match.span() for match in re.finditer(r"\S+", document.text)]
-    return [(spans[first][0], spans[stop - 1][1]) for first, stop in windows(len(spans), spec)]
+    cut = windows(len(spans), WORDS.in_words(spec))
+    return [(spans[first][0], spans[stop - 1][1]) for first, stop in cut]
 
 
 @pytest.mark.parametrize("words", [0, 1, 7, 8, 9, 20, 31])
 def test_words_cut_documents_in_windows_of_words(words: int) -> None:
     from odqa.corpus import WORDS
 
-    spec = ChunkSpec(tokens=8, overlap=3)
+    spec = ChunkSpec(tokens=12, overlap=4)  # in words: 8, overlap 3
     text = "  " + " \n".join(f"w{i}é" for i in range(words)) + "\t "
     document = Document("d", text, "Title")
     passages = list(chunk_documents([document], WORDS, spec))
@@ -219,3 +222,15 @@ def test_words_cut_documents_in_windows_of_words(words: int) -> None:
     assert (
         passages[0].text.split()[0] == "w0é" and passages[-1].text.split()[-1] == f"w{words - 1}é"
     )
+
+
+def test_words_count_each_character_of_unspaced_scripts() -> None:
+    from odqa.corpus import WORDS
+
+    spec = ChunkSpec(tokens=16, overlap=4)  # 11 words, overlap 3
+    text = "東京は日本の首都です。" * 5 + " Tokyo is big"
+    passages = list(chunk_documents([Document("d", text)], WORDS, spec))
+    assert len(passages) > 1 and all(len(p.text.split()) <= 2 for p in passages[:-1])
+    assert all(len(p.text) == 11 for p in passages[:-1])  # 11 characters, one word each
+    assert passages[-1].text.endswith("Tokyo is big")
+    assert WORDS.in_words(ChunkSpec()) == ChunkSpec(180, 45)

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from odqa.corpus import (
     WORDS,
+    ChunkSpec,
     Document,
     Passage,
     chunk_documents,
@@ -73,6 +74,7 @@ def build_index(
                     "tokens": options.chunk.tokens,
                     "overlap": options.chunk.overlap,
                     "tokenizer": tokenizer_name,
+                    **word_window(tokenizer, options.chunk),
                 },
                 retrievers={name: builder.finish() for name, builder in builders.items()},
                 skipped_ids=skipped_ids,
@@ -147,6 +149,14 @@ class _BuildRun:
             raise InputError("every document of the corpus is empty", path=self.corpus)
         counts = {"documents": num_documents, "passages": num_passages, "skipped_empty": skipped}
         return counts, skipped_ids
+
+
+def word_window(tokenizer: Any, spec: ChunkSpec) -> dict[str, int]:
+    """For passages cut in words, the window and overlap in words, as the manifest says."""
+    if tokenizer is not WORDS:
+        return {}
+    words = WORDS.in_words(spec)
+    return {"words": words.tokens, "overlap_words": words.overlap}
 
 
 def chunking_tokenizer(builders: Iterable[KindBuilder]) -> tuple[Any, str]:

@@ -152,6 +152,20 @@ class Manifest:
         )
         return f"rebuild it with `{command}`"
 
+    def describe_chunking(self) -> str:
+        """How passages were cut, in the unit they were cut in."""
+        chunking = self.chunking
+        if "words" in chunking:
+            return (
+                f"windows of {chunking['words']} words overlapping by {chunking['overlap_words']}"
+                f" (--chunk-tokens {chunking['tokens']} / --chunk-overlap {chunking['overlap']}"
+                " at 1.42 tokens a word; no encoder)"
+            )
+        return (
+            f"windows of {chunking['tokens']} tokens overlapping by {chunking['overlap']} "
+            f"({chunking['tokenizer']} tokenizer)"
+        )
+
     def describe(self) -> str:
         """The manifest in words, for ``odqa info``."""
         counts = self.counts
@@ -162,8 +176,7 @@ class Manifest:
             f"documents: {counts.get('documents', 0):,}  passages: {counts.get('passages', 0):,}"
             f"  skipped (empty): {counts.get('skipped_empty', 0):,}"
             f"  deleted: {counts.get('deleted_documents', 0):,}",
-            f"chunking: windows of {self.chunking['tokens']} tokens overlapping by "
-            f"{self.chunking['overlap']} ({self.chunking['tokenizer']} tokenizer)",
+            f"chunking: {self.describe_chunking()}",
         ]
         for name, settings in self.retrievers.items():
             details = ", ".join(f"{key}={value}" for key, value in settings.items())
