@@ -7,6 +7,7 @@ encoding, compression) is its builder's (:mod:`odqa.index.kind`), fed the same b
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ class _BuildRun:
     def say_plan(self, total: int, first: FirstBatch, staging: Path, progress: tqdm) -> None:
         """Say what the whole build will need; warn where it will not fit."""
         line, warnings = plan_line(total, first, self.builders, staging.parent)
-        progress.write(line)
+        progress.write(line, file=sys.stderr)
         for warning in warnings:
             LOG.warning("warning: %s", warning)
 

@@ -1,0 +1,55 @@
+"""The build plan: what a whole build will need, extrapolated from its first batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import odqa.index.plan as plan
+from odqa.index.kind import Footprint
+
+
+class Fixed:
+    """A builder whose footprint grows with the passages: 100 bytes on disk, 10 in memory."""
+
+    def footprint(self, passages: int) -> Footprint:
+        return Footprint(disk=100 * passages, memory=10 * passages)
+
+
+def test_the_plan_scales_the_first_batch_to_the_corpus(tmp_path: Path) -> None:
+    first = plan.FirstBatch(documents=100, passages=150, stored_bytes=50_000)
+    line, warnings = plan.plan_line(1_000_000, first, {"fixed": Fixed()}, tmp_path / "idx")
+    assert line.startswith("about 1,000,000 documents, 1,500,000 passages")
+    disk = 500_000_000 + 32 * 1_500_000 + 100 * 1_500_000
+    assert f"{disk / plan.GIB:.1f} GiB of disk" in line
+    assert "fixed 0.1 GiB disk / 14 MiB RAM" in line
+    assert warnings == []
+
+
+def test_a_build_too_big_for_the_disk_or_memory_is_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan, "free_disk", lambda path: 1 << 20)
+    monkeypatch.setattr(plan, "available_memory", lambda: 1 << 20)
+    first = plan.FirstBatch(documents=10, passages=10, stored_bytes=10_000)
+    _, warnings = plan.plan_line(1_000_000, first, {"fixed": Fixed()}, tmp_path / "a" / "idx")
+    assert len(warnings) == 2
+    assert "free some space" in warnings[0] and str(tmp_path) in warnings[0]
+    assert "may be killed" in warnings[1]
+
+
+def test_odqa_index_says_its_plan_before_the_bar_moves(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from odqa.cli import app
+
+    corpus = tmp_path / "c.jsonl"
+    rows = [{"id": f"d{i}", "text": f"word{i} shared text"} for i in range(1200)]
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["index", str(corpus), str(tmp_path / "idx"), "--retrievers", "bm25"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "about 1,200 documents, 1,200 passages: needs about" in result.stderr
