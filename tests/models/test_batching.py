@@ -102,3 +102,12 @@ def test_colbert_vectors_do_not_depend_on_batching_or_order(tiny_model: Path) ->
         width = one.shape[1]
         assert torch.equal(mask[row, :width], one_mask[0]) and not mask[row, width:].any()
         torch.testing.assert_close(queries[row, :width], one[0], atol=1e-5, rtol=0)
+
+
+def test_the_default_encoding_batch_follows_the_device() -> None:
+    from odqa.models.device import CPU_BATCH, GPU_BATCH, default_batch
+
+    assert default_batch(torch.device("cpu")) == CPU_BATCH == 16
+    assert default_batch(torch.device("cuda")) == GPU_BATCH > CPU_BATCH
+    with pytest.raises(OdqaError, match="at least 1"):
+        length_batches([3, 2, 1], 0)

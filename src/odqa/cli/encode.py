@@ -36,7 +36,7 @@ def encode(
     chunk_tokens: ChunkTokens = 256,
     chunk_overlap: ChunkOverlap = 64,
     dtype: Annotated[str, typer.Option(help="Stored values: float16 or float32.")] = "float16",
-    encode_batch: EncodeBatch = 64,
+    encode_batch: EncodeBatch = None,
     device: Device = None,
     precision: Precision = "auto",
     shard_passages: Annotated[int, typer.Option(help="Passages a shard file holds.")] = 100_000,

@@ -77,7 +77,7 @@ def index(
     ] = None,
     k1: Annotated[float, typer.Option(help="BM25 k1.")] = 0.9,
     b: Annotated[float, typer.Option(help="BM25 b.")] = 0.4,
-    batch_size: EncodeBatch = 64,
+    batch_size: EncodeBatch = None,
     device: Device = None,
     precision: Precision = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index directory.")] = False,

@@ -99,7 +99,12 @@ InputFormat = Annotated[
 ]
 ChunkTokens = Annotated[int, typer.Option(help="Passage window, in the model's tokens.")]
 ChunkOverlap = Annotated[int, typer.Option(help="Tokens shared by consecutive windows.")]
-EncodeBatch = Annotated[int, typer.Option("--batch-size", help="Texts per encoding batch.")]
+EncodeBatch = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size", help="Texts per encoding batch; default: 16 on a CPU, 128 on a GPU."
+    ),
+]
 
 # --- retrieval ---------------------------------------------------------------------------------
 

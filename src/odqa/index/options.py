@@ -28,7 +28,7 @@ class BuildOptions:
     dense: DenseSettings = field(default_factory=DenseSettings)
     colbert: ColBERTSettings = field(default_factory=ColBERTSettings)
     batch_docs: int = 512
-    encode_batch: int = 64
+    encode_batch: int | None = None
     device: str | None = None
     precision: str = "auto"
     input_format: str = "auto"

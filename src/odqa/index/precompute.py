@@ -24,7 +24,7 @@ def encode_corpus(
     model: str | None = None,
     chunk: ChunkSpec | None = None,
     dtype: str = "float16",
-    encode_batch: int = 64,
+    encode_batch: int | None = None,
     batch_docs: int = 512,
     device: str | None = None,
     precision: str = "auto",

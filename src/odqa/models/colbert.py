@@ -18,7 +18,7 @@ from odqa.errors import OdqaError
 from odqa.models.batching import length_batches, token_lengths
 from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
 from odqa.models.colbert_layouts import ColBERTSettings, Projection, read_layout
-from odqa.models.device import autocast_context, pick_device, use_bf16
+from odqa.models.device import autocast_context, default_batch, pick_device, use_bf16
 
 __all__ = ["ColBERTEncoder", "ColBERTSettings"]
 
@@ -71,7 +71,7 @@ class ColBERTEncoder:
         }
 
     def encode_queries(
-        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+        self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Query matrices ``Q`` (n, L, dim) float32 and their mask (n, L) bool, in input order.
 
@@ -96,7 +96,7 @@ class ColBERTEncoder:
         return vectors[:, :width].contiguous(), mask[:, :width].contiguous()
 
     def encode_documents(
-        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+        self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Kept token vectors of all documents, concatenated in input order, and their doclens.
 
@@ -133,12 +133,14 @@ class ColBERTEncoder:
         return torch.ones_like(keep) if self.settings.query_augmentation else keep
 
     def _batches(
-        self, texts: Sequence[str], batch_size: int, show_progress: bool, what: str
+        self, texts: Sequence[str], batch_size: int | None, show_progress: bool, what: str
     ) -> Iterator[list[int]]:
         """Row indices of each batch: the whole call by token length, longest first."""
         query = what == "queries"
         lengths = token_lengths(texts, lambda block: self._token_ids(block, query=query))
-        batches = length_batches(lengths, batch_size)
+        batches = length_batches(
+            lengths, default_batch(self.device) if batch_size is None else batch_size
+        )
         yield from tqdm(batches, desc=f"encoding {what}", unit="batch", disable=not show_progress)
 
     def _token_ids(self, texts: list[str], *, query: bool) -> list[list[int]]:

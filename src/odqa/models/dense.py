@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from odqa.errors import OdqaError
 from odqa.models.batching import length_batches, token_lengths
 from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
-from odqa.models.device import autocast_context, pick_device
+from odqa.models.device import autocast_context, default_batch, pick_device
 
 POOLING_MODES = ("mean", "cls", "max")
 
@@ -97,7 +97,7 @@ class DenseEncoder:
         return self.encode([self.document_prefix + text for text in texts], **kwargs)
 
     def encode(
-        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+        self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool = False
     ) -> np.ndarray:
         """Vectors for ``texts`` in their order, shape ``(len(texts), dim)``, float32.
 
@@ -106,7 +106,9 @@ class DenseEncoder:
         """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         lengths = token_lengths(texts, self._token_ids)
-        batches = length_batches(lengths, batch_size)
+        batches = length_batches(
+            lengths, default_batch(self.device) if batch_size is None else batch_size
+        )
         for rows in tqdm(batches, desc="encoding", unit="batch", disable=not show_progress):
             out[rows] = self._encode_batch([texts[i] for i in rows])
         return out
