@@ -238,7 +238,7 @@ class ColBERTKind:
             device=options.device,
             precision=options.precision,
         )
-        source = precomputed_for("colbert", options)
+        source = precomputed_for("colbert", options.embeddings_from, options.retrievers)
         if source is not None:
             source.check_encoder(encoder.describe())
             chunked_by = encoder.ref if "dense" not in options.retrievers else None

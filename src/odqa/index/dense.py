@@ -276,7 +276,7 @@ class DenseBuilder:
         self.encoder = DenseEncoder(
             options.model, device=options.device, precision=options.precision
         )
-        self.source = precomputed_for("dense", options)
+        self.source = precomputed_for("dense", options.embeddings_from, options.retrievers)
         if self.source is not None:
             self.source.check_encoder(self.encoder.settings())
             self.source.check_chunking(

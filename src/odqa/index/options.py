@@ -45,5 +45,5 @@ def build_options(options: BuildOptions | None, settings: dict) -> BuildOptions:
         raise OdqaError(f"unknown build settings {unknown}; known: {sorted(known)}")
     chosen = replace(options or BuildOptions(), **settings)
     if chosen.embeddings_from is not None:
-        precomputed_for("", chosen)  # its vectors must be of a kind the build makes
+        precomputed_for("", chosen.embeddings_from, chosen.retrievers)  # of a kind it makes
     return chosen

@@ -18,16 +18,13 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 import odqa.fs as fs
 from odqa.errors import InputError
 from odqa.fs import NpyAppender
-
-if TYPE_CHECKING:
-    from odqa.index.options import BuildOptions
 
 FORMAT = "odqa-vectors"
 FORMAT_VERSION = 1
@@ -494,15 +491,17 @@ class VectorsCursor:
             self.current.close()
 
 
-def precomputed_for(kind: str, options: BuildOptions) -> VectorsFolder | None:
-    """The precomputed vectors a build reads for ``kind`` (``options.embeddings_from`` when
-    its vectors are of that kind), checked to be of a kind the build makes."""
-    if options.embeddings_from is None:
+def precomputed_for(
+    kind: str, embeddings_from: str | Path | None, retrievers: Sequence[str]
+) -> VectorsFolder | None:
+    """The precomputed vectors a build reads for ``kind`` (``embeddings_from`` when its
+    vectors are of that kind), checked to be of a kind the build makes (``retrievers``)."""
+    if embeddings_from is None:
         return None
-    folder = VectorsFolder(options.embeddings_from)
-    if folder.kind not in options.retrievers:
+    folder = VectorsFolder(embeddings_from)
+    if folder.kind not in retrievers:
         raise InputError(
-            f"holds {folder.kind} vectors but the build makes {list(options.retrievers)}; "
+            f"holds {folder.kind} vectors but the build makes {list(retrievers)}; "
             f"add {folder.kind} to --retrievers",
             path=folder.path,
             field="kind",
