@@ -209,7 +209,6 @@ class BM25Builder:
     def _write(self) -> None:
         settings = self.settings
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int32)
-        self._lengths = [lengths]
         average = float(lengths.mean()) if len(lengths) else 0.0
         frequencies = self._frequencies
         order = np.lexsort((np.arange(len(frequencies)), np.arange(len(frequencies)) % BUCKETS))

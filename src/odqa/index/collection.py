@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -92,15 +93,8 @@ class CollectionWriter:
     def add_documents(self, documents: Sequence[Document]) -> None:
         """Append documents; the next ``add_passages`` may name them (and only them)."""
         lines = [(json.dumps(as_record(d), ensure_ascii=False) + "\n").encode() for d in documents]
-        start = self._documents.tell()
-        ends = start + np.cumsum([0] + [len(line) for line in lines[:-1]], dtype=np.int64)
-        self._offsets.append(ends[: len(lines)])
-        self._documents.writelines(lines)
-        ids = [f"{d.id}\n".encode() for d in documents]
-        id_start = self._ids.tell()
-        id_ends = id_start + np.cumsum([0] + [len(line) for line in ids[:-1]], dtype=np.int64)
-        self._id_offsets.append(id_ends[: len(ids)])
-        self._ids.writelines(ids)
+        _append_lines(self._documents, self._offsets, lines)
+        _append_lines(self._ids, self._id_offsets, [f"{d.id}\n".encode() for d in documents])
         first = self.num_documents
         self._batch_numbers = {d.id: first + i for i, d in enumerate(documents)}
         self.num_documents += len(documents)
@@ -125,6 +119,17 @@ class CollectionWriter:
         for array in (self._offsets, self._passages, self._id_offsets):
             array.close()
         return self.num_documents, self.num_passages
+
+
+def line_starts(start: int, lines: Sequence[bytes]) -> np.ndarray:
+    """Where each of ``lines`` starts when written from byte ``start`` on."""
+    return start + np.cumsum([0] + [len(line) for line in lines[:-1]], dtype=np.int64)[: len(lines)]
+
+
+def _append_lines(handle: BinaryIO, starts: fs.NpyAppender, lines: Sequence[bytes]) -> None:
+    """Write ``lines`` to ``handle`` and where each starts to ``starts``."""
+    starts.append(line_starts(handle.tell(), lines))
+    handle.writelines(lines)
 
 
 class DocIds(Sequence[str]):
@@ -159,7 +164,7 @@ def append_doc_ids(folder: Path, ids: Sequence[str], new_ids: Sequence[str]) -> 
     a hard-linked copy)."""
     lines = [f"{doc_id}\n".encode() for doc_id in [*ids, *new_ids]]
     fs.write_bytes(folder / DOC_IDS, b"".join(lines))
-    ends = np.cumsum([0] + [len(line) for line in lines], dtype=np.int64)
+    ends = np.append(line_starts(0, lines), sum(len(line) for line in lines))
     fs.save_array(folder / DOC_ID_OFFSETS, ends)
 
 
