@@ -21,7 +21,9 @@ ROOMS = {
     "qa": 6,
     "evaluate": 7,
     "train": 8,
+    "tune": 8,
     "render": 9,
+    "plots": 9,
     "server": 10,
     "cli": 11,
 }

@@ -118,14 +118,16 @@ class Searcher:
             raise OdqaError(f"k must be at least 1, got {k}")
         engine = self.retriever(retriever)
         results = (
-            engine.search(queries, k) if unit == "passage" else self._documents(engine, queries, k)
+            engine.search(queries, k) if unit == "passage" else self.documents(engine, queries, k)
         )
         if with_text:
             results = [[self.attach_text(hit) for hit in hits] for hits in results]
         return results
 
-    def _documents(self, engine: Retriever, queries: Sequence[str], k: int) -> list[list[Hit]]:
-        """Ask for more passages until every query has ``k`` documents or the index is spent."""
+    def documents(self, engine: Retriever, queries: Sequence[str], k: int) -> list[list[Hit]]:
+        """The top ``k`` documents (best passage each) of ``engine`` over this index's
+        collection: more passages are asked for until every query has ``k`` documents or the
+        index is spent. Hits carry no text (see :meth:`attach_text`)."""
         total = self.collection.num_passages
         depth = min(total, k * math.ceil(total / max(1, self.collection.num_documents)))
         while True:
