@@ -54,9 +54,10 @@ def plot_by_k(
         axis.set_ylim(0, top)
         axis.set_xlabel("k")
         axis.set_ylabel(f"{metric}{unit}")
-        axis.set_title(metric)
+        axis.set_title(f"{metric} at k")
         axis.grid(alpha=0.3)
-    axes[0][0].legend(title="retriever")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
     figure.suptitle(title)
     _save(figure, path, plt)
 
@@ -80,7 +81,7 @@ def plot_history(values: Sequence[float], path: str | Path, objective: str) -> N
     axis.set_ylabel(objective)
     axis.set_title(f"odqa tune: {objective} on the dev set, {len(values)} trials")
     axis.grid(alpha=0.3)
-    axis.legend(loc="lower right")
+    figure.legend(loc="outside lower center", ncol=3, frameon=False)
     _save(figure, path, plt)
 
 

@@ -34,21 +34,45 @@ function passage(text, start, end) {
   return node;
 }
 
-function source(hit, cited) {
+// A bar as long as the score's share of the range: from 0 (or the lowest score, when some
+// are negative, as fused z-scores can be) to the highest score of the list.
+function scoreBar(score, low, high) {
+  const bar = element("div", "score-bar");
+  const share = high > low ? (score - low) / (high - low) : 1;
+  const fill = element("span");
+  fill.style.width = `${Math.max(2, Math.round(100 * share))}%`;
+  bar.append(fill);
+  bar.setAttribute("role", "meter");
+  bar.setAttribute("aria-valuemin", String(low));
+  bar.setAttribute("aria-valuemax", String(high));
+  bar.setAttribute("aria-valuenow", String(score));
+  bar.title = `score ${score.toFixed(3)}`;
+  return bar;
+}
+
+function source(hit, cited, low, high) {
   const item = element("li", cited ? "source cited" : "source");
   const title = hit.title ? ` — ${hit.title}` : "";
-  const score = hit.score === null ? "" : `score ${hit.score.toFixed(3)}`;
   const head = element("div");
   head.append(element("span", "doc-id", hit.doc_id), title);
   if (cited) head.append(element("span", "badge", "cited"));
-  item.append(head, element("div", "meta", score));
+  const meta = element("div", "meta");
+  if (hit.score !== null) {
+    meta.append(scoreBar(hit.score, low, high), element("span", "", `score ${hit.score.toFixed(3)}`));
+  }
+  item.append(head, meta);
   item.append(passage(hit.text, null, null));
   return item;
 }
 
 function showSources(hits, retrieverName, cited) {
   const list = document.getElementById("sources");
-  list.replaceChildren(...hits.map((hit) => source(hit, cited.has(hit.passage_id))));
+  const scores = hits.map((hit) => hit.score).filter((score) => score !== null);
+  const low = Math.min(0, ...scores);
+  const high = Math.max(0, ...scores);
+  list.replaceChildren(
+    ...hits.map((hit) => source(hit, cited.has(hit.passage_id), low, high)),
+  );
   document.getElementById("sources-heading").textContent =
     `Sources (${hits.length}, retriever ${retrieverName})`;
   document.getElementById("results").hidden = false;
