@@ -49,6 +49,8 @@ CASES: dict[str, list[list[str]]] = {
         ["{index}", "scurvy", "-k", "0"],
         ["{index}", "scurvy", "-k", "ten"],
         ["{index}", "scurvy", "--unit", "sentence"],
+        ["{index}", "scurvy", "--settings", "{corpus}"],  # JSONL, not one JSON object
+        ["{index}", "scurvy", "--settings", "{missing}"],
     ],
     "eval": [
         [],
@@ -114,6 +116,45 @@ CASES: dict[str, list[list[str]]] = {
         ["{index}", "--fusion", "x"],
         ["{index}", "--reader", "generative"],
         ["{index}", "--port", "http"],
+    ],
+    "tune": [
+        ["{index}", "--out", "{out}"],  # neither --queries nor --questions
+        ["{missing}", "--queries", "{queries}", "--qrels", "{qrels}", "--out", "{out}"],
+        ["{index}", "--queries", "{queries}", "--qrels", "{run}", "--out", "{out}"],
+        [
+            "{index}",
+            "--queries",
+            "{queries}",
+            "--qrels",
+            "{qrels}",
+            "--out",
+            "{out}",
+            "--trials",
+            "0",
+        ],
+        [
+            "{index}",
+            "--queries",
+            "{queries}",
+            "--qrels",
+            "{qrels}",
+            "--out",
+            "{out}",
+            "--objective",
+            "f1",
+        ],
+        ["{index}", "--questions", "{questions}", "--out", "{out}"],  # no reader
+        [
+            "{index}",
+            "--queries",
+            "{queries}",
+            "--qrels",
+            "{qrels}",
+            "--out",
+            "{out}",
+            "--eval-queries",
+            "{queries}",
+        ],
     ],
     "train colbert": [
         ["{missing}", "--out", "{out}"],

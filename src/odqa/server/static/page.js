@@ -34,18 +34,13 @@ function passage(text, start, end) {
   return node;
 }
 
-// A bar as long as the score's share of the range: from 0 (or the lowest score, when some
-// are negative, as fused z-scores can be) to the highest score of the list.
+// A <meter> from 0 (or the lowest score, when some are negative, as fused z-scores can be)
+// to the highest score of the list: each hit's score as a bar, no inline style needed.
 function scoreBar(score, low, high) {
-  const bar = element("div", "score-bar");
-  const share = high > low ? (score - low) / (high - low) : 1;
-  const fill = element("span");
-  fill.style.width = `${Math.max(2, Math.round(100 * share))}%`;
-  bar.append(fill);
-  bar.setAttribute("role", "meter");
-  bar.setAttribute("aria-valuemin", String(low));
-  bar.setAttribute("aria-valuemax", String(high));
-  bar.setAttribute("aria-valuenow", String(score));
+  const bar = element("meter", "score-bar");
+  bar.min = low;
+  bar.max = high > low ? high : low + 1;
+  bar.value = high > low ? score : bar.max;
   bar.title = `score ${score.toFixed(3)}`;
   return bar;
 }
