@@ -146,6 +146,17 @@ CASES: dict[str, list[list[str]]] = {
         ["{index}", "--questions", "{questions}", "--out", "{out}"],  # no reader
         [
             "{index}",
+            "--questions",
+            "{questions}",
+            "--reader-model",
+            "{reader}",
+            "--out",
+            "{out}",
+            "--top-k",
+            "0,2",
+        ],
+        [
+            "{index}",
             "--queries",
             "{queries}",
             "--qrels",

@@ -276,3 +276,41 @@ def test_missing_optuna_names_the_extra(
     )
     assert result.exit_code == 2
     assert "odqa[tune]" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"retrievers": "bm25,colbert", "fusion": "rrf", "weight_bm25": 0.3,
+         "weight_colbert": 0.9, "ncells": 2, "centroid_score_threshold": 0.4, "ndocs": 256},
+        {"retrievers": "colbert", "ncells": None, "centroid_score_threshold": 0.5, "ndocs": 1024},
+    ],
+)  # fmt: skip
+def test_a_plaid_candidate_replays_what_its_settings_search(
+    tmp_path: Path, small_corpus: Path, tiny_model: Path, params: dict
+) -> None:
+    import optuna
+
+    from odqa.corpus import ChunkSpec
+    from odqa.index import build_index
+    from odqa.tune.scoring import Replayer, RetrievalScore
+    from odqa.tune.space import Space
+
+    index = build_index(
+        small_corpus, tmp_path / "idx", retrievers=["bm25", "colbert"], model=str(tiny_model),
+        language="en", chunk=ChunkSpec(tokens=32, overlap=8),
+    )  # fmt: skip
+    queries, qrels = write_dev(tmp_path, "dev")
+    dev_queries, judgements = read_queries(queries), read_qrels(qrels)
+    space = Space(["bm25", "colbert"])
+    candidate = space.suggest(optuna.trial.FixedTrial(params))
+    settings = TunedSettings(search=candidate.search_settings(space.retrievers))
+    assert settings.search["ndocs"] == params["ndocs"]
+    with Searcher(index) as searcher:
+        replayer = Replayer(searcher)
+        replayed = RetrievalScore(replayer, dev_queries, judgements)(candidate)
+        replayer.close()
+    with Searcher(index, applied(settings)) as searcher:
+        searched = evaluate_index(searcher, dev_queries, judgements)["ndcg@10"]
+    assert replayed == pytest.approx(searched)

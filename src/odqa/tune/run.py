@@ -69,6 +69,8 @@ def tune(
         raise OdqaError(f"objective {objective} needs {'qrels' if dev.answering else 'questions'}")
     if dev.answering and reader is None:
         raise OdqaError("tuning on questions needs a reader (--reader-model)")
+    if dev.answering and (not reader_ks or min(reader_ks) < 1):
+        raise OdqaError(f"reader k values must be positive integers, got {list(reader_ks)}")
     scored = dev_queries(dev)
     options = options or SearchOptions()
     with Searcher(index_dir, options) as searcher:
