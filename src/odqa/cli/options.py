@@ -87,7 +87,7 @@ Plot = Annotated[
     Path | None,
     typer.Option(
         "--plot",
-        help="Write a PNG (needs odqa[plot]): eval, eval-qa: the metrics against k for each "
+        help="Write a PNG (needs the 'plot' extra, matplotlib): eval, eval-qa: the metrics against k for each "
         "retriever (only --retriever's when given); tune: the study's history.",
     ),
 ]
