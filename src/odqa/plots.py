@@ -51,7 +51,7 @@ def plot_by_k(
         axis.set_xscale("log")
         axis.set_xticks(ks, [str(k) for k in ks])
         axis.minorticks_off()
-        axis.set_ylim(0, top)
+        axis.set_ylim(0, top * 1.04)  # room for markers on the top line
         axis.set_xlabel("k")
         axis.set_ylabel(f"{metric}{unit}")
         axis.set_title(f"{metric} at k")
