@@ -87,8 +87,8 @@ Plot = Annotated[
     Path | None,
     typer.Option(
         "--plot",
-        help="Write a PNG (needs the 'plot' extra, matplotlib): eval, eval-qa: the metrics against k for each "
-        "retriever (only --retriever's when given); tune: the study's history.",
+        help="Write a PNG (needs the 'plot' extra, matplotlib): eval, eval-qa: the metrics "
+        "against k for each retriever (only --retriever's when given); tune: the study's history.",
     ),
 ]
 ColBERTModel = Annotated[

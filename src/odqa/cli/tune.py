@@ -71,8 +71,8 @@ def tune(
     reading: ReaderChoice,
 ) -> None:
     """Tune fusion, weights, the retrievers fused, PLAID's knobs and the reader's k on a dev
-    set (Optuna, seeded TPE; needs the 'tune' extra, Optuna). Each retriever searches the dev set once;
-    trials re-fuse its lists. The settings file is read by search, eval, eval-qa, ask and
+    set (Optuna, seeded TPE; needs the 'tune' extra). Each retriever searches the dev set
+    once; trials re-fuse its lists. The settings file is read by search, eval, eval-qa, ask and
     serve with --settings; it records the dev query ids, and evaluating on any of them is
     refused."""
     import json
