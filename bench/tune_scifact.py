@@ -22,7 +22,7 @@ from odqa.evaluate.retrieval import evaluate_index, judged_queries
 from odqa.index import build_index
 from odqa.plots import plot_history
 from odqa.retrieve import Searcher
-from odqa.tune.run import DevSet, tune
+from odqa.tune.run import DevSet, judgements_of, tune
 from odqa.tune.settings_file import applied, check_disjoint, write_settings
 
 SCIFACT = DATA / "beir-scifact"
@@ -48,14 +48,15 @@ def main() -> None:
     cut = round(len(train) * args.dev_share)
     dev, rest = train[:cut], train[cut:]
     test = judged_queries(queries, test_qrels)
+    dev_qrels, rest_qrels = judgements_of(dev, train_qrels), judgements_of(rest, train_qrels)
 
     started = time.perf_counter()
     with Searcher(CACHE) as searcher:
-        default_dev = evaluate_index(searcher, dev, train_qrels)["ndcg@10"]
+        default_dev = evaluate_index(searcher, dev, dev_qrels)["ndcg@10"]
     figures["search_dev_set_s"] = round(time.perf_counter() - started, 2)
 
     settings, result = tune(
-        CACHE, DevSet(dev, train_qrels, "train split"), trials=args.trials, seed=args.seed,
+        CACHE, DevSet(dev, dev_qrels, "train split"), trials=args.trials, seed=args.seed,
         show_progress=True,
     )  # fmt: skip
     check_disjoint(settings, [query.id for query in test], "qrels/test.tsv")
@@ -68,7 +69,7 @@ def main() -> None:
         with Searcher(CACHE, options) as searcher:
             scores[name] = {
                 "test": evaluate_index(searcher, test, test_qrels)["ndcg@10"],
-                "train_rest": evaluate_index(searcher, rest, train_qrels)["ndcg@10"],
+                "train_rest": evaluate_index(searcher, rest, rest_qrels)["ndcg@10"],
             }
     figures.update(
         queries={"dev": len(dev), "train_rest": len(rest), "test": len(test)},

@@ -314,3 +314,13 @@ def test_a_plaid_candidate_replays_what_its_settings_search(
     with Searcher(index, applied(settings)) as searcher:
         searched = evaluate_index(searcher, dev_queries, judgements)["ndcg@10"]
     assert replayed == pytest.approx(searched)
+
+
+def test_judged_queries_outside_the_dev_set_do_not_count(index_dir: Path, tmp_path: Path) -> None:
+    queries, qrels = write_dev(tmp_path, "dev")  # four judged queries, two of them tuned on
+    dev = DevSet(read_queries(queries)[:2], read_qrels(qrels), str(queries))
+    _, result = tune(index_dir, dev, trials=1)
+    kept = {qid: docs for qid, docs in dev.qrels.items() if qid in ("q1", "q2")}
+    with Searcher(index_dir) as searcher:
+        alone = evaluate_index(searcher, dev.queries, kept)["ndcg@10"]
+    assert result.default_value == pytest.approx(alone) and alone > 0

@@ -162,6 +162,7 @@ def _held_out(queries: Path | None, qrels: Path | None) -> "tuple[list[Query], Q
     """The evaluation queries (judged ones) and their qrels, when given."""
     from odqa.corpus import read_qrels, read_queries
     from odqa.evaluate.retrieval import judged_queries
+    from odqa.tune.run import judgements_of
 
     if queries is None:
         if qrels is not None:
@@ -169,7 +170,7 @@ def _held_out(queries: Path | None, qrels: Path | None) -> "tuple[list[Query], Q
         return None
     judgements = read_qrels(qrels or queries)
     judged = judged_queries(read_queries(queries), judgements, str(queries), str(qrels or queries))
-    return judged, judgements
+    return judged, judgements_of(judged, judgements)
 
 
 def _evaluate_both(

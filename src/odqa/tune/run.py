@@ -49,6 +49,12 @@ def dev_queries(dev: DevSet, judged_by: str = "qrels") -> list[Query]:
     return scored
 
 
+def judgements_of(queries: Sequence[Query], qrels: Qrels) -> Qrels:
+    """The judgements of ``queries`` only: a judged query left out of them (another split,
+    beyond ``--limit``) would count as a miss in every average."""
+    return {query.id: qrels[query.id] for query in queries if query.id in qrels}
+
+
 def tune(
     index_dir: str | Path,
     dev: DevSet,
@@ -86,7 +92,7 @@ def tune(
                     replayer, scored, reader, depth=max(reader_ks), objective=objective
                 )
             else:
-                score = RetrievalScore(replayer, scored, dev.qrels)
+                score = RetrievalScore(replayer, scored, judgements_of(scored, dev.qrels))
             result = run_study(space, score, trials=trials, seed=seed, show_progress=show_progress)
         finally:
             replayer.close()
