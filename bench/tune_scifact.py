@@ -62,7 +62,7 @@ def main() -> None:
     check_disjoint(settings, [query.id for query in test], "qrels/test.tsv")
     check_disjoint(settings, [query.id for query in rest], "the other train half")
     write_settings(RESULTS / "tune_scifact_settings.json", settings)
-    plot_history(result.values, RESULTS / "tune_scifact_history.png", "nDCG@10 (dev)")
+    plot_history(result.values, RESULTS / "tune_scifact_history.png", "nDCG@10")
 
     scores = {}
     for name, options in (("default", None), ("tuned", applied(settings))):
@@ -83,6 +83,7 @@ def main() -> None:
         trial_s=round(result.trial_s, 3),
         settings=settings.search,
         params=result.best_params,
+        values=[round(value, 5) for value in result.values],
     )
     report("tune_scifact", figures)
 
