@@ -113,6 +113,17 @@ def test_a_build_on_ray_is_the_single_process_build(
             assert [hit.doc_id for hit in first] == [hit.doc_id for hit in second], retriever
 
 
+def test_a_build_without_an_encoder_cuts_words_on_ray(
+    cluster, corpus: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    here = build(corpus, tmp_path / "here", tiny_model, retrievers=["bm25"])
+    there = build(corpus, tmp_path / "there", tiny_model, retrievers=["bm25"], ray=RaySettings())
+    assert odqa.Manifest.read(there).chunking["tokenizer"] == "words"
+    assert same_bytes(here, there, COLLECTION_FILES) == []
+    bm25 = sorted(p.relative_to(here) for p in (here / "bm25").iterdir())
+    assert same_bytes(here, there, bm25) == []
+
+
 def test_a_killed_worker_is_restarted_and_the_index_is_complete(
     cluster, corpus: Path, tiny_model: Path, tmp_path: Path
 ) -> None:

@@ -194,7 +194,7 @@ class WorkerPool:
             raise OdqaError(f"a Ray worker failed: {cause or exc}") from exc
         except errors.RayActorError as exc:
             raise OdqaError(
-                f"a Ray worker died {RESTARTS + 1} times (out of memory?): {exc}"
+                f"a Ray worker died and was not brought back ({RESTARTS} restarts at most): {exc}"
             ) from exc
 
 
