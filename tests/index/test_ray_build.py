@@ -244,3 +244,9 @@ def test_the_index_command_on_ray_says_where_it_ran(
          "--ray-workers", "5"],
     )  # fmt: skip
     assert too_many.exit_code == 2 and "do not fit (at most 2)" in too_many.output
+
+
+def test_a_worker_refuses_a_model_that_is_not_the_builds(tiny_model: Path) -> None:
+    work = DenseWork(str(tiny_model), "0" * 64, None, "auto", None)
+    with pytest.raises(odqa.ModelMismatchError, match="give every node the same model files"):
+        work(["a passage"])

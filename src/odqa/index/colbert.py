@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from odqa.corpus import Document, Passage, indexable_text, is_empty
-from odqa.errors import ModelMismatchError
 from odqa.index.kind import (
     CorpusPass,
     Footprint,
@@ -31,6 +30,7 @@ from odqa.index.kind import (
     SearchSettings,
     Settings,
     check_same_model,
+    check_worker_model,
     wanted_model,
 )
 from odqa.index.late import (
@@ -85,12 +85,7 @@ class ColBERTWork:
         encoder = loaded_encoder(
             self.model, self.device, self.precision, self.query_maxlen, self.doc_maxlen
         )
-        if encoder.ref.sha256 != self.sha256:
-            raise ModelMismatchError(
-                f"a worker loaded {encoder.ref.name} with weights sha256 "
-                f"{encoder.ref.sha256[:12]}…, the build's are {self.sha256[:12]}…: give every "
-                "node the same model files"
-            )
+        check_worker_model(encoder.ref, self.sha256)
         codec = _loaded_codec(tuple(sorted(self.codec_files.items())), str(encoder.device))
         embeddings, doclens = encoder.encode_documents(list(texts), batch_size=self.batch_size)
         codes, residuals = codec.compress(embeddings.half().float())  # as the build rounds them

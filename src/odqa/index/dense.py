@@ -15,7 +15,7 @@ import numpy as np
 
 import odqa.fs as fs
 from odqa.corpus import Document
-from odqa.errors import ModelMismatchError, OdqaError
+from odqa.errors import OdqaError
 from odqa.fs import NpyAppender
 from odqa.index.kind import (
     CorpusPass,
@@ -25,6 +25,7 @@ from odqa.index.kind import (
     SearchSettings,
     Settings,
     check_same_model,
+    check_worker_model,
     wanted_model,
 )
 from odqa.index.settings import DenseSettings
@@ -282,12 +283,7 @@ class DenseWork:
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         encoder = loaded_encoder(self.model, self.device, self.precision)
-        if encoder.ref.sha256 != self.sha256:
-            raise ModelMismatchError(
-                f"a worker loaded {encoder.ref.name} with weights sha256 "
-                f"{encoder.ref.sha256[:12]}…, the build's are {self.sha256[:12]}…: give every "
-                "node the same model files"
-            )
+        check_worker_model(encoder.ref, self.sha256)
         return encoder.encode_documents(list(texts), batch_size=self.batch_size)
 
 

@@ -166,3 +166,12 @@ def check_same_model(index: Path, settings: Settings, ref: ModelRef) -> None:
             f"{settings['sha256'][:12]}…) but the model given is {ref.name} "
             f"(sha256 {ref.sha256[:12]}…); use the same model or rebuild the index"
         )
+
+
+def check_worker_model(ref: ModelRef, sha256: str) -> None:
+    """Refuse, on a Ray worker, a model whose weights are not the build's."""
+    if ref.sha256 != sha256:
+        raise ModelMismatchError(
+            f"a worker loaded {ref.name} with weights sha256 {ref.sha256[:12]}…, the build's "
+            f"are {sha256[:12]}…: give every node the same model files"
+        )
