@@ -324,3 +324,17 @@ def test_judged_queries_outside_the_dev_set_do_not_count(index_dir: Path, tmp_pa
     with Searcher(index_dir) as searcher:
         alone = evaluate_index(searcher, dev.queries, kept)["ndcg@10"]
     assert result.default_value == pytest.approx(alone) and alone > 0
+
+
+def test_eval_qa_refuses_questions_the_settings_were_tuned_on(tmp_path: Path) -> None:
+    squad = write_squad(tmp_path / "squad.json")  # questions q0, q1, q2
+    index = tmp_path / "qa-idx"
+    assert odqa("index", squad, index, "--retrievers", "bm25").exit_code == 0
+    reader = save_hand_set_reader(tmp_path / "reader")
+    path = tmp_path / "best.json"
+    write_settings(path, TunedSettings(dev_query_ids=("q1", "other")))
+    result = odqa(
+        "eval-qa", index, "--questions", squad, "--reader-model", reader, "--settings", path
+    )
+    assert result.exit_code == 2
+    assert "1 evaluation queries" in result.output and "'q1'" in result.output
