@@ -143,6 +143,27 @@ Weights = Annotated[
         "fuse: in the order of the runs), e.g. 0.5,0.5."
     ),
 ]
+Where = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--where",
+        help="Keep only documents whose metadata match, before ranking: FIELD=VALUE, "
+        "FIELD=V1,V2 (one of), FIELD>=N, FIELD>N, FIELD<=N, FIELD<N; repeat to add conditions "
+        "(all must hold), e.g. --where year>=2018 --where source=pubmed,pmc. A quoted value "
+        "(code='\"007\"') is a string as written.",
+    ),
+]
+
+
+def where_filter(terms: list[str] | None) -> dict[str, Any] | None:
+    """The ``where`` object of ``--where`` terms (None when none are given)."""
+    if not terms:
+        return None
+    from odqa.index.filters import parse_where_terms
+
+    return parse_where_terms(terms)
+
+
 DEFAULT_FUSION = "zscore"  # odqa.retrieve.fusion.DEFAULT_METHOD, without importing torch here
 
 SEARCH_PARAMETERS: dict[str, tuple[Any, Any]] = {

@@ -214,7 +214,6 @@ class DenseIndex:
             scores[number, : len(best)] = exact[best]
         return rows, scores
 
-
     def _search(
         self, vectors: np.ndarray, k: int, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ A filter maps metadata fields to conditions; a document is kept when it meets ev
 Numbers match numbers (2020 and 2020.0 are equal), strings and booleans match exactly; a
 document without the field never matches. On the command line each ``--where`` is one term:
 ``FIELD=VALUE``, ``FIELD=V1,V2`` (one of), ``FIELD>=N``, ``FIELD>N``, ``FIELD<=N``,
-``FIELD<N``; a value that reads as a number is one, ``true``/``false`` are booleans, a value
+``FIELD<N``; a value that reads as a JSON number is one (``007`` does not), ``true``/``false`` are booleans, a value
 in double quotes is a string as written (``code="007"``, ``place="Paris, TX"``).
 
 >>> parse_where_terms(["year>=2018", "year<2021", "source=pubmed,pmc"])
@@ -116,13 +116,13 @@ def _term_value(term: str, text: str) -> Scalar:
     if len(text) >= 2 and text[0] == text[-1] == '"':
         return text[1:-1]
     if not text:
-        raise _bad(None, f"--where {term!r}: a value is missing")
+        raise InputError(f"--where {term!r}: a value is missing")
     if text in ("true", "false"):
         return text == "true"
     if _NUMBER.match(text):
         number = float(text) if any(c in text for c in ".eE") else int(text)
         if as_float(number) is None:
-            raise _bad(None, f"--where {term!r}: {text} is out of range")
+            raise InputError(f"--where {term!r}: {text} is out of range")
         return number
     return text
 
@@ -134,7 +134,7 @@ def parse_where_terms(terms: Sequence[str]) -> dict[str, Any]:
     for term in terms:
         match = _TERM.match(term)
         if match is None or not match.group(1).strip():
-            raise _bad(None, f"--where {term!r}: expected {GRAMMAR}")
+            raise InputError(f"--where {term!r}: expected {GRAMMAR}")
         name, op = match.group(1).strip(), OPERATORS[match.group(2)]
         raw = match.group(3).strip()
         if op == "eq":
@@ -142,15 +142,15 @@ def parse_where_terms(terms: Sequence[str]) -> dict[str, Any]:
             items = [raw] if quoted else raw.split(",")
             values = [_term_value(term, item) for item in items]
             if name in where:
-                raise _bad(name, f"--where {term!r}: the field has a condition already")
+                raise InputError(f"--where {term!r}: the field has a condition already")
             where[name] = values[0] if len(values) == 1 else values
             continue
         bound = _term_value(term, raw)
         if not is_number(bound):
-            raise _bad(name, f"--where {term!r}: {match.group(2)} takes a number, got {raw!r}")
+            raise InputError(f"--where {term!r}: {match.group(2)} takes a number, got {raw!r}")
         ranges = where.setdefault(name, {})
         if not isinstance(ranges, dict) or op in ranges:
-            raise _bad(name, f"--where {term!r}: the field has a condition like it already")
+            raise InputError(f"--where {term!r}: the field has a condition like it already")
         ranges[op] = bound
     return where
 
