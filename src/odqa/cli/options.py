@@ -91,11 +91,16 @@ ColBERTModel = Annotated[
 CorpusPath = Annotated[
     Path,
     typer.Argument(
-        help="JSONL, CSV/TSV, BEIR folder, SQuAD or BioASQ JSON, or a folder of .txt/.md."
+        help="JSONL, CSV/TSV, parquet, BEIR folder, a saved Hugging Face datasets folder, "
+        "SQuAD or BioASQ JSON, or a folder of .txt/.md."
     ),
 ]
 InputFormat = Annotated[
-    str, typer.Option("--format", help="auto, jsonl, csv, tsv, beir, squad, bioasq, textdir.")
+    str,
+    typer.Option(
+        "--format",
+        help="auto, jsonl, csv, tsv, beir, parquet, datasets, squad, bioasq, textdir.",
+    ),
 ]
 ChunkTokens = Annotated[int, typer.Option(help="Passage window, in the model's tokens.")]
 ChunkOverlap = Annotated[int, typer.Option(help="Tokens shared by consecutive windows.")]

@@ -10,6 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from odqa.corpus import ChunkSpec, chunk_documents, indexable_text, is_empty, read_documents
+from odqa.corpus.readers import count_documents
 from odqa.errors import InputError, OdqaError
 from odqa.index.vectors import KINDS, SHARD_PASSAGES, VectorsWriter
 from odqa.models import DenseEncoder
@@ -49,7 +50,10 @@ def encode_corpus(
         encoder = ColBERTEncoder(model, device=device, precision=precision)
         described = encoder.describe()
     chunking = {"tokens": chunk.tokens, "overlap": chunk.overlap, "tokenizer": encoder.ref.name}
-    total = sum(1 for _ in read_documents(corpus, input_format)) if show_progress else None
+    total = None
+    if show_progress:  # lines or a table's rows, cheap; else a first pass
+        total = count_documents(corpus, input_format)
+        total = total if total is not None else sum(1 for _ in read_documents(corpus, input_format))
     progress = tqdm(total=total, desc="encoding", unit="doc", disable=not show_progress)
     passages_seen = 0
     with VectorsWriter(
