@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import shutil
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,12 @@ FIELDS = "fields.json"
 FORMAT = 1
 MAX_FIELDS = 64
 FILL_BLOCK = 1 << 20
+KEYS_CACHED = 1 << 16
 NUMBER, KEY = "num", "key"
 EMPTY = {NUMBER: np.nan, KEY: 0}
 DTYPES = {NUMBER: np.float64, KEY: np.int64}
+_PLAIN = {str: KEY, bool: KEY, int: NUMBER, float: NUMBER}
+_LARGEST = sys.float_info.max
 
 
 def value_key(value: str | bool) -> int:
@@ -90,16 +94,24 @@ class MetadataWriter:
         self.fields: dict[str, dict[str, Any]] = {}
         self._columns: dict[tuple[str, str], _Column] = {}
         self.dropped: set[str] = set()
+        self._keys: dict[tuple[type, str | bool], int] = {}
 
     def add(self, documents: Sequence[Document]) -> None:
         """Append the metadata of ``documents`` (numbers ``count`` on)."""
         values: dict[tuple[str, str], list[tuple[int, float | int]]] = {}
+        keys = self._keys
         for position, document in enumerate(documents):
             for name, value in document.metadata.items():
                 kind = self._kind(name, value)
-                if kind is not None:
-                    stored = float(value) if kind == NUMBER else value_key(value)
-                    values.setdefault((name, kind), []).append((position, stored))
+                if kind == NUMBER:
+                    values.setdefault((name, kind), []).append((position, float(value)))
+                elif kind == KEY:
+                    key = keys.get((type(value), value))
+                    if key is None:  # hashing is most of the cost: repeated values skip it
+                        if len(keys) >= KEYS_CACHED:
+                            keys.clear()
+                        key = keys[(type(value), value)] = value_key(value)
+                    values.setdefault((name, kind), []).append((position, key))
         for key, column in self._columns.items():
             found = values.pop(key, [])
             column.append(_filled(len(documents), column.kind, found))
@@ -113,6 +125,9 @@ class MetadataWriter:
 
     def _kind(self, name: str, value: Any) -> str | None:
         """The column ``value`` goes to (None: not kept), registering the field if new."""
+        kind = _PLAIN.get(type(value))
+        if kind is not None and name in self.fields:  # the common case, first
+            return kind if kind == KEY or -_LARGEST <= value <= _LARGEST else None  # not NaN
         if value is None or name in self.dropped:
             return None
         if name not in self.fields:
