@@ -27,7 +27,8 @@ SEARCH_EPILOG = (
 )
 EVAL_EPILOG = (
     "Examples: odqa eval my-index --queries queries.jsonl --qrels qrels/test.tsv --json\n\n"
-    "odqa eval --run other-tool.trec --qrels qrels/test.tsv"
+    "odqa eval --run other-tool.trec --qrels qrels/test.tsv\n\n"
+    "odqa eval my-index --queries queries.jsonl --qrels qrels/test.tsv --where lang=en"
 )
 FUSE_EPILOG = "Example: odqa fuse bm25.trec dense.trec --out hybrid.trec --method rrf"
 
