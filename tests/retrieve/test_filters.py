@@ -177,6 +177,9 @@ def test_odqa_search_takes_where(index: Path) -> None:
     assert result.exit_code != 0 and "--where 'year>=soon': >= takes a number" in result.output
     result = runner.invoke(app, [*args, "--where", "colour=red"])
     assert result.exit_code != 0 and "field 'where.colour'" in result.output
+    result = runner.invoke(app, ["info", str(index)])
+    fields = "--where: year (numbers), source (strings or booleans), open (strings or booleans)"
+    assert fields in result.output  # tags holds arrays: not listed
 
 
 def test_filters_follow_updates(index: Path, tmp_path: Path) -> None:

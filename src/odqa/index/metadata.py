@@ -174,6 +174,23 @@ def write_metadata(folder: Path, documents: Iterable[Sequence[Document]]) -> Non
     writer.close()
 
 
+def field_summary(index: Path) -> str | None:
+    """One line naming the fields filters can match and what they hold, for ``odqa info``
+    (None for an index without columns)."""
+    try:
+        fields = json.loads((index / FOLDER / FIELDS).read_text(encoding="utf-8"))["fields"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    held = {
+        name: " and ".join(
+            kind for kind, key in (("numbers", NUMBER), ("strings or booleans", KEY)) if info[key]
+        )
+        for name, info in fields.items()
+    }
+    listed = ", ".join(f"{name} ({kinds})" for name, kinds in held.items() if kinds)
+    return f"metadata fields for --where: {listed or 'none'}"
+
+
 class MetadataColumns:
     """The metadata columns of an index, memory-mapped; ``None`` fields when absent."""
 
