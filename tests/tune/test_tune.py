@@ -105,9 +105,9 @@ def test_remembered_lists_are_searched_once(index_dir: Path) -> None:
             name = "bm25"
             calls = 0
 
-            def search(self, queries, k):
+            def search(self, queries, k, allowed=None):
                 Counting.calls += 1
-                return searcher.retriever("bm25").search(queries, k)
+                return searcher.retriever("bm25").search(queries, k, allowed)
 
         remembered = Remembered(Counting())
         first = remembered.search(["vitamin C", "ocean"], 3)

@@ -11,9 +11,11 @@ from odqa.cli.options import (
     PassagesRead,
     Plot,
     ReaderChoice,
+    Where,
     loaded_settings,
     parse_numbers,
     passages_read,
+    where_filter,
     with_reader_options,
     with_search_options,
 )
@@ -39,6 +41,7 @@ def ask(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
     question: Annotated[str, typer.Argument(help="The question.")],
     k: PassagesRead = 3,
+    where: Where = None,
     as_json: AsJson = False,
     *,
     options: "SearchOptions",
@@ -51,7 +54,8 @@ def ask(
 
     with user_errors(), Searcher(index_dir, options) as searcher:
         chosen = reading.make(options.device)
-        answer = Pipeline(searcher, chosen).ask(question, k=passages_read(k))
+        pipeline = Pipeline(searcher, chosen, where=where_filter(where))
+        answer = pipeline.ask(question, k=passages_read(k))
         if as_json:
             typer.echo(to_json(answer_dict(answer, question)))
             return

@@ -11,14 +11,16 @@ from odqa.cli.options import (
     Fusion,
     Plot,
     Weights,
+    Where,
     loaded_settings,
     parse_numbers,
+    where_filter,
     with_search_options,
 )
 from odqa.errors import OdqaError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from odqa.corpus.records import Qrels, Query
     from odqa.retrieve import Searcher
@@ -26,11 +28,13 @@ if TYPE_CHECKING:
 
 SEARCH_EPILOG = (
     'Examples: odqa search my-index "what causes scurvy?" -k 5 --retriever hybrid\n\n'
-    'odqa search my-index "what causes scurvy?" --retriever colbert --ndocs 1024'
+    'odqa search my-index "what causes scurvy?" --retriever colbert --ndocs 1024\n\n'
+    'odqa search my-index "what causes scurvy?" --where "year>=2018" --where source=pubmed,pmc'
 )
 EVAL_EPILOG = (
     "Examples: odqa eval my-index --queries queries.jsonl --qrels qrels/test.tsv --json\n\n"
     "odqa eval --run other-tool.trec --qrels qrels/test.tsv\n\n"
+    "odqa eval my-index --queries queries.jsonl --qrels qrels/test.tsv --where lang=en\n\n"
     "odqa eval my-index --queries test.jsonl --qrels test.tsv --plot k.png\n\n"
     "odqa eval my-index --queries test.jsonl --qrels test.tsv --settings best.json"
 )
@@ -45,6 +49,7 @@ def search(
     unit: Annotated[
         str, typer.Option(help="document (best passage each) or passage.")
     ] = "document",
+    where: Where = None,
     as_json: AsJson = False,
     *,
     options: "SearchOptions",
@@ -54,7 +59,7 @@ def search(
     from odqa.retrieve import Searcher
 
     with user_errors(), Searcher(index_dir, options) as searcher:
-        hits = searcher.search([query], k, unit=unit)[0]
+        hits = searcher.search([query], k, unit=unit, where=where_filter(where))[0]
         if as_json:
             typer.echo(to_json([hit_dict(hit) for hit in hits]))
             return
@@ -80,6 +85,7 @@ def eval_command(
     accuracy_at: Annotated[
         str | None, typer.Option(help="Also top-k accuracy, e.g. 1,5,20.")
     ] = None,
+    where: Where = None,
     plot: Plot = None,
     as_json: AsJson = False,
     *,
@@ -105,6 +111,9 @@ def eval_command(
         if judgements_path is None:
             raise OdqaError("give --qrels (or --queries in a format that carries judgements)")
         judgements = read_qrels(judgements_path)
+        filter_by = where_filter(where)
+        if run is not None and filter_by is not None:
+            raise OdqaError("--where filters a search; it cannot apply to a --run file")
         curves: dict = {}
         if run is not None:
             loaded = read_trec_run(run)
@@ -125,9 +134,12 @@ def eval_command(
                     accuracy_at=cutoffs,
                     run_out=run_out,
                     show_progress=not as_json,
+                    where=filter_by,
                 )
                 if plot is not None:
-                    curves = retrieval_curves(searcher, judged, judgements, not as_json)
+                    curves = retrieval_curves(
+                        searcher, judged, judgements, filter_by, show_progress=not as_json
+                    )
         if plot is not None:
             from odqa.plots import plot_by_k
 
@@ -144,7 +156,12 @@ def eval_command(
 
 
 def retrieval_curves(
-    searcher: "Searcher", queries: "Sequence[Query]", qrels: "Qrels", show_progress: bool
+    searcher: "Searcher",
+    queries: "Sequence[Query]",
+    qrels: "Qrels",
+    where: "Mapping[str, object] | None",
+    *,
+    show_progress: bool,
 ) -> dict:
     """nDCG and recall against k of each compared retriever (see compared_retrievers)."""
     from odqa.evaluate.ir import CURVE_KS, metrics_by_k
@@ -153,7 +170,12 @@ def retrieval_curves(
     curves = {}
     for name in compared_retrievers(searcher):
         found = run_queries(
-            searcher, queries, retriever=name, k=max(CURVE_KS), show_progress=show_progress
+            searcher,
+            queries,
+            retriever=name,
+            k=max(CURVE_KS),
+            where=where,
+            show_progress=show_progress,
         )
         curves[name] = metrics_by_k(found, qrels)
     return curves

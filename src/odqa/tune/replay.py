@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from odqa.retrieve.base import Retriever
 from odqa.retrieve.hit import Hit
 
@@ -17,7 +19,11 @@ class Remembered:
         self.name = retriever.name
         self._kept: dict[tuple[str, int], list[Hit]] = {}
 
-    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> list[list[Hit]]:
+        if allowed is not None:  # a filter: searched afresh (tuning never filters)
+            return self.inner.search(queries, k, allowed)
         missing = list(dict.fromkeys(q for q in queries if (q, k) not in self._kept))
         if missing:
             for query, hits in zip(missing, self.inner.search(missing, k), strict=True):
