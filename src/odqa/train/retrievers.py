@@ -71,6 +71,15 @@ class ColBERTScorer:
     def save(self, folder: Path) -> None:
         save_stanford_colbert(self.encoder, folder)
 
+    def lengths(self) -> dict[str, int]:
+        """The lengths recorded in the checkpoint, and the one training cut documents at."""
+        settings = self.encoder.settings
+        return {
+            "query_maxlen": settings.query_maxlen,
+            "doc_maxlen": settings.doc_maxlen,
+            "training_doc_maxlen": min(self.training_doc_maxlen, settings.doc_maxlen),
+        }
+
     def _queries(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         ids, attention, _ = self.encoder.tokenize(list(queries), query=True)
         keep = self.encoder.query_mask(attention).to(self.encoder.device)
