@@ -35,6 +35,11 @@ class TrainableRetriever(Protocol):
 
     def save(self, folder: Path) -> None: ...
 
+    def settings(self) -> dict[str, int]:
+        """Settings of the model that shape training (a resumed run must have the same) and
+        that its checkpoint records; they go into the training summary."""
+        ...
+
 
 class ColBERTScorer:
     """A ColBERT encoder being trained: MaxSim of every query against every text."""
@@ -71,7 +76,7 @@ class ColBERTScorer:
     def save(self, folder: Path) -> None:
         save_stanford_colbert(self.encoder, folder)
 
-    def lengths(self) -> dict[str, int]:
+    def settings(self) -> dict[str, int]:
         """The lengths recorded in the checkpoint, and the one training cut documents at."""
         settings = self.encoder.settings
         return {
@@ -119,3 +124,6 @@ class DenseScorer:
 
     def save(self, folder: Path) -> None:
         save_dense_folder(self.encoder, folder)
+
+    def settings(self) -> dict[str, int]:
+        return {}

@@ -84,8 +84,7 @@ def train_retriever(
     )
     summary = trainer.run(show_progress=show_progress)
     summary.update(kind=kind, examples=len(examples), config=asdict(config), precision=precision)
-    if isinstance(model, ColBERTScorer):
-        summary.update(model.lengths())
+    summary.update(model.settings())
     for module in model.modules():
         module.eval()
     finished = work / "model"
