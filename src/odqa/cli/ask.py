@@ -10,7 +10,9 @@ from odqa.cli.options import (
     AsJson,
     PassagesRead,
     ReaderChoice,
+    Where,
     parse_numbers,
+    where_filter,
     with_reader_options,
     with_search_options,
 )
@@ -31,6 +33,7 @@ def ask(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
     question: Annotated[str, typer.Argument(help="The question.")],
     k: PassagesRead = 3,
+    where: Where = None,
     as_json: AsJson = False,
     *,
     options: "SearchOptions",
@@ -43,7 +46,7 @@ def ask(
 
     with user_errors(), Searcher(index_dir, options) as searcher:
         chosen = reading.make(options.device)
-        answer = Pipeline(searcher, chosen).ask(question, k=k)
+        answer = Pipeline(searcher, chosen, where=where_filter(where)).ask(question, k=k)
         if as_json:
             typer.echo(to_json(answer_dict(answer, question)))
             return

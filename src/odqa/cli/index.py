@@ -146,6 +146,7 @@ def info(
 
     from odqa.index import Manifest
     from odqa.index.check import check_index, opening_problems
+    from odqa.index.metadata import field_summary
 
     with user_errors():
         manifest = Manifest.read(index_dir, check=False)
@@ -167,6 +168,9 @@ def info(
             typer.echo(json.dumps(data, indent=2))
         else:
             typer.echo(manifest.describe())
+            fields = field_summary(Path(index_dir))
+            if fields is not None:
+                typer.echo(fields)
             for note in notes:
                 typer.echo(f"note: {note}")
             for problem in problems:

@@ -92,11 +92,16 @@ ColBERTModel = Annotated[
 CorpusPath = Annotated[
     Path,
     typer.Argument(
-        help="JSONL, CSV/TSV, BEIR folder, SQuAD or BioASQ JSON, or a folder of .txt/.md."
+        help="JSONL, CSV/TSV, parquet, BEIR folder, a saved Hugging Face datasets folder, "
+        "SQuAD or BioASQ JSON, or a folder of .txt/.md."
     ),
 ]
 InputFormat = Annotated[
-    str, typer.Option("--format", help="auto, jsonl, csv, tsv, beir, squad, bioasq, textdir.")
+    str,
+    typer.Option(
+        "--format",
+        help="auto, jsonl, csv, tsv, beir, parquet, datasets, squad, bioasq, textdir.",
+    ),
 ]
 ChunkTokens = Annotated[int, typer.Option(help="Passage window, in the model's tokens.")]
 ChunkOverlap = Annotated[int, typer.Option(help="Tokens shared by consecutive windows.")]
@@ -173,6 +178,27 @@ Weights = Annotated[
         "fuse: in the order of the runs), e.g. 0.5,0.5."
     ),
 ]
+Where = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--where",
+        help="Keep only documents whose metadata match, before ranking: FIELD=VALUE, "
+        "FIELD=V1,V2 (one of), FIELD>=N, FIELD>N, FIELD<=N, FIELD<N; repeat to add conditions "
+        "(all must hold), e.g. --where year>=2018 --where source=pubmed,pmc. A quoted value "
+        "(code='\"007\"') is a string as written.",
+    ),
+]
+
+
+def where_filter(terms: list[str] | None) -> dict[str, Any] | None:
+    """The ``where`` object of ``--where`` terms (None when none are given)."""
+    if not terms:
+        return None
+    from odqa.index.filters import parse_where_terms
+
+    return parse_where_terms(terms)
+
+
 DEFAULT_FUSION = "zscore"  # odqa.retrieve.fusion.DEFAULT_METHOD, without importing torch here
 
 SEARCH_PARAMETERS: dict[str, tuple[Any, Any]] = {

@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from odqa.cli.errors import user_errors
-from odqa.cli.options import AsJson, Fusion, Weights, parse_numbers, with_search_options
+from odqa.cli.options import (
+    AsJson,
+    Fusion,
+    Weights,
+    Where,
+    parse_numbers,
+    where_filter,
+    with_search_options,
+)
 from odqa.errors import OdqaError
 
 if TYPE_CHECKING:
@@ -14,11 +22,13 @@ if TYPE_CHECKING:
 
 SEARCH_EPILOG = (
     'Examples: odqa search my-index "what causes scurvy?" -k 5 --retriever hybrid\n\n'
-    'odqa search my-index "what causes scurvy?" --retriever colbert --ndocs 1024'
+    'odqa search my-index "what causes scurvy?" --retriever colbert --ndocs 1024\n\n'
+    'odqa search my-index "what causes scurvy?" --where "year>=2018" --where source=pubmed,pmc'
 )
 EVAL_EPILOG = (
     "Examples: odqa eval my-index --queries queries.jsonl --qrels qrels/test.tsv --json\n\n"
-    "odqa eval --run other-tool.trec --qrels qrels/test.tsv"
+    "odqa eval --run other-tool.trec --qrels qrels/test.tsv\n\n"
+    "odqa eval my-index --queries queries.jsonl --qrels qrels/test.tsv --where lang=en"
 )
 FUSE_EPILOG = "Example: odqa fuse bm25.trec dense.trec --out hybrid.trec --method rrf"
 
@@ -31,6 +41,7 @@ def search(
     unit: Annotated[
         str, typer.Option(help="document (best passage each) or passage.")
     ] = "document",
+    where: Where = None,
     as_json: AsJson = False,
     *,
     options: "SearchOptions",
@@ -40,7 +51,7 @@ def search(
     from odqa.retrieve import Searcher
 
     with user_errors(), Searcher(index_dir, options) as searcher:
-        hits = searcher.search([query], k, unit=unit)[0]
+        hits = searcher.search([query], k, unit=unit, where=where_filter(where))[0]
         if as_json:
             typer.echo(to_json([hit_dict(hit) for hit in hits]))
             return
@@ -66,6 +77,7 @@ def eval_command(
     accuracy_at: Annotated[
         str | None, typer.Option(help="Also top-k accuracy, e.g. 1,5,20.")
     ] = None,
+    where: Where = None,
     as_json: AsJson = False,
     *,
     options: "SearchOptions",
@@ -85,6 +97,9 @@ def eval_command(
         if judgements_path is None:
             raise OdqaError("give --qrels (or --queries in a format that carries judgements)")
         judgements = read_qrels(judgements_path)
+        filter_by = where_filter(where)
+        if run is not None and filter_by is not None:
+            raise OdqaError("--where filters a search; it cannot apply to a --run file")
         if run is not None:
             metrics = evaluate_run(read_trec_run(run), judgements, accuracy_at=cutoffs)
         else:
@@ -100,6 +115,7 @@ def eval_command(
                     accuracy_at=cutoffs,
                     run_out=run_out,
                     show_progress=not as_json,
+                    where=filter_by,
                 )
         if as_json:
             typer.echo(json.dumps(metrics))

@@ -187,19 +187,26 @@ class DenseIndex:
         self.refine = refine
         self.exact = np.load(folder / REFINE_FILE, mmap_mode="r") if refine > 0 else None
 
-    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Rows and scores of query texts, encoded as queries."""
-        return self.search_vectors(self.encoder.encode_queries(list(queries)), k)
+        return self.search_vectors(self.encoder.encode_queries(list(queries)), k, allowed)
 
-    def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and inner-product scores, shape ``(len(vectors), min(k, size))``; -1 = none."""
+    def search_vectors(
+        self, vectors: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and inner-product scores, shape ``(len(vectors), min(k, size))``; -1 = none.
+
+        With ``allowed`` (a boolean per row) faiss skips the other rows while it searches
+        (an ``IDSelectorBitmap``)."""
         k = min(k, self.size)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if self.exact is None:
-            scores, rows = self.index.search(vectors, k)
+            scores, rows = self._search(vectors, k, allowed)
             return rows.astype(np.int64), scores
         depth = max(self.refine, 10 * k, self.size // REFINE_SHARE)
-        _, candidates = self.index.search(vectors, min(self.size, depth))
+        _, candidates = self._search(vectors, min(self.size, depth), allowed)
         rows = np.full((len(vectors), k), -1, dtype=np.int64)
         scores = np.full((len(vectors), k), -np.inf, dtype=np.float32)
         for number, (query, found) in enumerate(zip(vectors, candidates, strict=True)):
@@ -209,6 +216,41 @@ class DenseIndex:
             rows[number, : len(best)] = found[best]
             scores[number, : len(best)] = exact[best]
         return rows, scores
+
+    def _search(
+        self, vectors: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """faiss's search, among the ``allowed`` rows only when given. An approximate kind
+        (IVF, HNSW) may find fewer than ``k`` of a small allowed set; those queries are then
+        searched exhaustively among them (every inverted list; HNSW's flat storage)."""
+        if allowed is None:
+            return self.index.search(vectors, k)
+        bitmap = np.packbits(np.asarray(allowed, bool), bitorder="little")
+        selector = faiss.IDSelectorBitmap(bitmap)
+        scores, rows = self.index.search(vectors, k, params=self._parameters(selector))
+        short = np.flatnonzero((rows >= 0).sum(axis=1) < min(k, int(allowed.sum())))
+        if len(short) and (hasattr(self.index, "nprobe") or hasattr(self.index, "hnsw")):
+            scores[short], rows[short] = self._search_all(vectors[short], k, selector)
+        return scores, rows
+
+    def _parameters(self, selector: faiss.IDSelector) -> faiss.SearchParameters:
+        if hasattr(self.index, "nprobe"):
+            nprobe = faiss.extract_index_ivf(self.index).nprobe
+            return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+        if hasattr(self.index, "hnsw"):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.index.hnsw.efSearch)
+        return faiss.SearchParameters(sel=selector)
+
+    def _search_all(
+        self, vectors: np.ndarray, k: int, selector: faiss.IDSelector
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if hasattr(self.index, "hnsw"):
+            storage = faiss.downcast_index(self.index.storage)
+            return storage.search(vectors, k, params=faiss.SearchParameters(sel=selector))
+        lists = faiss.extract_index_ivf(self.index).nlist
+        return self.index.search(
+            vectors, k, params=faiss.SearchParametersIVF(sel=selector, nprobe=lists)
+        )
 
 
 def save_faiss(index: faiss.Index, folder: Path) -> None:

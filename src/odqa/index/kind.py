@@ -77,12 +77,15 @@ class RowSearcher(Protocol):
 
     ``search`` returns arrays of shape ``(len(queries), <= k)``; row -1 means no match.
     ``returns_deleted`` says whether deleted rows may come back (the caller then asks for
-    more and drops them).
+    more and drops them). ``allowed``, a boolean per passage row (deleted rows false), limits
+    the search to those rows before ranking: the top ``k`` come from them alone.
     """
 
     returns_deleted: bool
 
-    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass(frozen=True)

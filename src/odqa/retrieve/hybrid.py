@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from odqa.retrieve.base import Retriever
 from odqa.retrieve.fusion import DEFAULT_METHOD, fuse
 from odqa.retrieve.hit import Hit
@@ -29,9 +31,11 @@ class HybridRetriever:
         self.weights = weights
         self.depth = depth
 
-    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> list[list[Hit]]:
         depth = max(self.depth, k)
-        per_retriever = [retriever.search(queries, depth) for retriever in self.retrievers]
+        per_retriever = [retriever.search(queries, depth, allowed) for retriever in self.retrievers]
         results = []
         for lists in zip(*per_retriever, strict=True):
             by_key = {(hit.doc_id, hit.chunk): hit for hits in lists for hit in hits}

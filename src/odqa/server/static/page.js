@@ -4,6 +4,7 @@
 const form = document.getElementById("ask-form");
 const question = document.getElementById("question");
 const retriever = document.getElementById("retriever");
+const where = document.getElementById("where");
 const status = document.getElementById("status");
 let hasReader = false;
 let topK = 3;
@@ -91,15 +92,32 @@ async function post(path, body) {
   throw new Error(detail);
 }
 
+// The metadata filter typed in (a JSON object), or null when the field is empty.
+function filter() {
+  const text = where.value.trim();
+  if (!text) return null;
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error('the filter is not JSON; write e.g. {"year": 2020, "source": ["pubmed"]}');
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new Error('the filter must be a JSON object, e.g. {"year": {"gte": 2018}}');
+  }
+  return value;
+}
+
 async function run() {
   const text = question.value.trim();
   if (!text) return;
   say("searching…", false);
   try {
+    const chosen = { retriever: retriever.value, where: filter() };
     if (hasReader) {
-      showAnswer(await post("/ask", { question: text, retriever: retriever.value, top_k: topK }));
+      showAnswer(await post("/ask", { question: text, top_k: topK, ...chosen }));
     } else {
-      const data = await post("/search", { query: text, retriever: retriever.value, k: 10 });
+      const data = await post("/search", { query: text, k: 10, ...chosen });
       showSources(data.hits, data.retriever, new Set());
     }
     say("", false);
