@@ -1,23 +1,16 @@
-"""Both adapters pass ``where`` to ``Searcher.search``: k hits among the documents it admits.
-
-Skipped while ``Searcher.search`` takes no ``where`` (metadata filters land separately)."""
+"""Both adapters pass ``where`` to ``Searcher.search``: k hits among the documents it admits."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from pathlib import Path
 
 import pytest
 
+from odqa.errors import InputError
 from odqa.integrations.langchain import OdqaRetriever as LangChainRetriever
 from odqa.integrations.llama_index import OdqaRetriever as LlamaIndexRetriever
-from odqa.retrieve import Searcher
 
-pytestmark = pytest.mark.skipif(
-    "where" not in inspect.signature(Searcher.search).parameters,
-    reason="Searcher.search takes no where= yet",
-)
 QUERY = "scurvy: a vitamin deficiency?"
 
 
@@ -40,3 +33,19 @@ def test_llama_index_filters_before_ranking(adapter_index: Path) -> None:
     nodes = retriever.retrieve(QUERY)
     assert [n.node.ref_doc_id for n in nodes] == ["d1", "d3"]
     assert [n.node.ref_doc_id for n in asyncio.run(retriever.aretrieve(QUERY))] == ["d1", "d3"]
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ({"colour": "red"}, "colour"),
+        ({"year": {"about": 2020}}, "year"),
+    ],
+)
+def test_a_bad_where_is_refused_when_the_adapter_is_made(
+    adapter_index: Path, where: dict, message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        LangChainRetriever(index=adapter_index, where=where)
+    with pytest.raises(InputError, match=message):
+        LlamaIndexRetriever(adapter_index, where=where)

@@ -91,8 +91,11 @@ class IndexSource:
             self.searcher, self.owned = Searcher(index, options), True
         self._lock = searcher_lock(self.searcher)
 
-    def check(self, k: int, retriever: str | None, unit: str) -> None:
-        """Refuse settings no search could run with, before the first query."""
+    def check(
+        self, k: int, retriever: str | None, unit: str, where: Mapping[str, Any] | None
+    ) -> None:
+        """Refuse settings no search could run with, before the first query: a ``where``
+        that is malformed or names a field no document has too."""
         if k < 1:
             raise OdqaError(f"k must be at least 1, got {k}")
         if unit not in UNITS:
@@ -103,6 +106,8 @@ class IndexSource:
                 f"{self.searcher.path}: the index has no '{retriever}' retriever; it has "
                 f"{', '.join(available)}"
             )
+        with self._lock:
+            self.searcher.allowed_rows(where)
 
     def search(
         self,
@@ -113,16 +118,15 @@ class IndexSource:
         where: Mapping[str, Any] | None = None,
         unit: str = "document",
     ) -> list[Record]:
-        """The top ``k`` hits for ``query`` (filtered by ``where`` when given), as records."""
+        """The top ``k`` hits for ``query`` among the documents ``where`` keeps, as records."""
         name = retriever or self.searcher.default_retriever
-        extra = {} if where is None else {"where": dict(where)}
         with self._lock:
-            hits = self.searcher.search([query], k, retriever=name, unit=unit, **extra)[0]
+            hits = self.searcher.search([query], k, retriever=name, unit=unit, where=where)[0]
             return [self._record(hit, name) for hit in hits]
 
     def _record(self, hit: Hit, retriever: str) -> Record:
         collection = self.searcher.collection
-        document = collection.document(int(collection.passages[hit.row][0]))
+        document = collection.document(int(collection.owners[hit.row]))
         passage = hit.passage if hit.passage is not None else collection.passage(hit.row)
         metadata: dict[str, Any] = {
             "doc_id": hit.doc_id,

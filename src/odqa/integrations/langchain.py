@@ -40,10 +40,12 @@ class OdqaRetriever(BaseRetriever):
 
     ``index`` is an index folder (opened with ``options``, a :class:`odqa.SearchOptions`) or an
     open :class:`odqa.Searcher` (left open: its owner closes it). ``retriever`` names the odqa
-    retriever (default: the index's, hybrid when it has several); ``where`` filters by document
-    metadata before ranking (passed to :meth:`odqa.Searcher.search`); ``unit`` is
-    ``"document"`` (the best passage of each document) or ``"passage"``. Async retrieval runs
-    the search in a worker thread, so the event loop is never blocked.
+    retriever (default: the index's, hybrid when it has several); ``unit`` is ``"document"``
+    (the best passage of each document) or ``"passage"``. ``where`` filters by document
+    metadata before ranking, so ``k`` hits come back from the documents it keeps (the grammar
+    of :mod:`odqa.index.filters`: ``{"year": 2020}``, ``{"source": ["pubmed", "pmc"]}``,
+    ``{"year": {"gte": 2018}}``); a bad one is refused here. Async retrieval runs the search
+    in a worker thread, so the event loop is never blocked.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -59,7 +61,7 @@ class OdqaRetriever(BaseRetriever):
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
         self._source = IndexSource(self.index, self.options)
-        self._source.check(self.k, self.retriever, self.unit)
+        self._source.check(self.k, self.retriever, self.unit, self.where)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

@@ -49,10 +49,12 @@ class OdqaRetriever(BaseRetriever):
 
     ``index`` is an index folder (opened with ``options``, a :class:`odqa.SearchOptions`) or an
     open :class:`odqa.Searcher` (left open: its owner closes it). ``retriever`` names the odqa
-    retriever (default: the index's, hybrid when it has several); ``where`` filters by document
-    metadata before ranking (passed to :meth:`odqa.Searcher.search`); ``unit`` is
-    ``"document"`` (the best passage of each document) or ``"passage"``. Async retrieval runs
-    the search in a worker thread, so the event loop is never blocked.
+    retriever (default: the index's, hybrid when it has several); ``unit`` is ``"document"``
+    (the best passage of each document) or ``"passage"``. ``where`` filters by document
+    metadata before ranking, so ``k`` hits come back from the documents it keeps (the grammar
+    of :mod:`odqa.index.filters`: ``{"year": 2020}``, ``{"source": ["pubmed", "pmc"]}``,
+    ``{"year": {"gte": 2018}}``); a bad one is refused here. Async retrieval runs the search
+    in a worker thread, so the event loop is never blocked.
     """
 
     def __init__(
@@ -67,9 +69,9 @@ class OdqaRetriever(BaseRetriever):
         verbose: bool = False,
     ) -> None:
         self._source = IndexSource(index, options)
-        self._source.check(k, retriever, unit)
-        self.k, self.retriever, self.unit = k, retriever, unit
         self.where = None if where is None else dict(where)
+        self._source.check(k, retriever, unit, self.where)
+        self.k, self.retriever, self.unit = k, retriever, unit
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
