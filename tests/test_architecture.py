@@ -22,7 +22,9 @@ ROOMS = {
     "integrations": 7,
     "evaluate": 7,
     "train": 8,
+    "tune": 8,
     "render": 9,
+    "plots": 9,
     "server": 10,
     "cli": 11,
 }

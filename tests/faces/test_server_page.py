@@ -127,6 +127,11 @@ def test_the_page_answers_highlights_and_switches_retriever(
     assert cited.text == "d1"
     assert browser.find_element(By.CSS_SELECTOR, "#evidence mark").text == "vitamin C"
     assert browser.find_element(By.ID, "status").text == ""
+    bars = browser.find_elements(By.CSS_SELECTOR, "#sources .source meter.score-bar")
+    values = [float(bar.get_attribute("value")) for bar in bars]
+    assert len(values) == len(browser.find_elements(By.CSS_SELECTOR, "#sources .source"))
+    assert values == sorted(values, reverse=True) and values[0] > values[-1] > 0  # by score
+    assert values[0] == float(bars[0].get_attribute("max"))  # the best fills its bar
 
     screenshot = tmp_path / "page.png"
     assert browser.save_screenshot(str(screenshot))

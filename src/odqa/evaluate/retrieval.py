@@ -72,6 +72,14 @@ def evaluate_index(
     return {**metrics, "queries_without_qrels": len(queries) - len(judged)}
 
 
+def compared_retrievers(searcher: Searcher) -> list[str]:
+    """The retrievers a comparison shows: the one the options name, else each of the index's
+    and their hybrid (the rerankers left out)."""
+    if searcher.options.retriever is not None:
+        return [searcher.options.retriever]
+    return [name for name in searcher.available if "+" not in name]
+
+
 def judged_queries(
     queries: Sequence[Query], qrels: Qrels, source: str = "the queries", judged_by: str = "qrels"
 ) -> list[Query]:

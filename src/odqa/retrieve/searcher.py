@@ -136,7 +136,7 @@ class Searcher:
         elif unit == "passage":
             results = engine.search(queries, k, allowed)
         else:
-            results = self._documents(engine, queries, k, allowed)
+            results = self.documents(engine, queries, k, allowed)
         if with_text:
             results = [[self.attach_text(hit) for hit in hits] for hits in results]
         return results
@@ -156,10 +156,16 @@ class Searcher:
         self._masks.move_to_end(key)
         return self._masks[key]
 
-    def _documents(
-        self, engine: Retriever, queries: Sequence[str], k: int, allowed: np.ndarray | None
+    def documents(
+        self,
+        engine: Retriever,
+        queries: Sequence[str],
+        k: int,
+        allowed: np.ndarray | None = None,
     ) -> list[list[Hit]]:
-        """Ask for more passages until every query has ``k`` documents or the index is spent."""
+        """The top ``k`` documents (best passage each) of ``engine`` among the ``allowed``
+        rows: more passages are asked for until every query has ``k`` documents or the index
+        is spent. Hits carry no text (see :meth:`attach_text`)."""
         total = self.collection.num_passages if allowed is None else int(allowed.sum())
         per_document = self.collection.num_passages / max(1, self.collection.num_documents)
         depth = min(total, k * math.ceil(per_document))
