@@ -13,6 +13,7 @@ ROOMS = {
     "errors": 0,
     "_version": 0,
     "fs": 1,
+    "extras": 1,
     "corpus": 2,
     "models": 3,
     "index": 4,

@@ -20,6 +20,7 @@ from odqa.corpus import Document, read_documents
 from odqa.corpus import tables as tables_module
 from odqa.corpus.readers import count_documents
 from odqa.errors import InputError
+from odqa.extras import MissingExtraError
 
 ROWS = [
     {"id": "d1", "title": "Scurvy", "text": "Scurvy comes from a lack of vitamin C.",
@@ -145,16 +146,36 @@ def test_files_that_are_not_tables(tmp_path: Path) -> None:
     assert f"give one of them, e.g. {splits / 'test'}" in str(error_of(splits))
 
 
+def test_a_read_error_partway_names_the_row(tmp_path: Path) -> None:
+    rows = [{"id": f"d{i}", "text": f"passage {i} " * 10} for i in range(3 * 1000)]
+    path = write_parquet(tmp_path / "damaged.parquet", rows, row_group_size=1000, compression="none")
+    pages = pq.ParquetFile(path).metadata.row_group(2).column(1).data_page_offset
+    data = bytearray(path.read_bytes())
+    data[pages : pages + 64] = b"\xff" * 64  # the third row group's text pages; footer intact
+    path.write_bytes(bytes(data))
+    read = read_documents(path)
+    with pytest.raises(InputError) as caught:
+        list(read)
+    error = caught.value
+    assert error.path == str(path)
+    damaged = 2 * 1000  # rows before the damaged row group
+    batch = tables_module.BATCH_ROWS
+    assert error.row == damaged // batch * batch + 1  # the first row of the batch holding it
+    assert "cannot read the table" in error.message
+
+
 def test_a_missing_package_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_parquet(tmp_path / "corpus.parquet", ROWS)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails as if absent
-    assert "pip install 'odqa[parquet]'" in str(error_of(path))
+    with pytest.raises(MissingExtraError, match=r"needs pyarrow.*pip install 'odqa\[parquet\]'"):
+        list(read_documents(path))
     monkeypatch.setitem(sys.modules, "datasets", None)
     folder = tmp_path / "ds"
     (folder).mkdir()
     for name in tables_module.DATASET_FILES:
         (folder / name).write_text("{}", encoding="utf-8")
-    assert "pip install 'odqa[datasets]'" in str(error_of(folder))
+    with pytest.raises(MissingExtraError, match=r"pip install 'odqa\[datasets\]'"):
+        list(read_documents(folder))
 
 
 def test_odqa_index_takes_parquet_and_filters_its_metadata(tmp_path: Path) -> None:

@@ -20,17 +20,12 @@ from typing import Any
 from odqa.corpus.records import Document
 from odqa.corpus.schema import ID_KEYS, Row, fail, unique_documents
 from odqa.errors import InputError
+from odqa.extras import require
 
 BATCH_ROWS = 1024
 PARQUET_SUFFIXES = (".parquet", ".pq")
 DATASET_FILES = ("dataset_info.json", "state.json")
 DATASET_DICT_FILE = "dataset_dict.json"
-EXTRAS = {"pyarrow": "parquet", "datasets": "datasets"}
-
-
-def _needs(module: str, what: str) -> InputError:
-    extra = EXTRAS[module]
-    return InputError(f"reading {what} needs the '{module}' package: pip install 'odqa[{extra}]'")
 
 
 def is_dataset_folder(path: Path) -> bool:
@@ -67,10 +62,25 @@ def _json_value(value: Any, where: tuple[Path, Row], column: str) -> Any:
     return value
 
 
+def _batches(batches: Iterator[Any], path: Path) -> Iterator[Any]:
+    """``batches`` as they come; a read error partway (a damaged row group, a truncated Arrow
+    file) is an :class:`InputError` naming the first row of the batch that failed."""
+    first = 1
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise InputError(f"cannot read the table here ({exc})", path=path, row=first) from exc
+        first += batch.num_rows
+        yield batch
+
+
 def _rows(batches: Iterator[Any], path: Path) -> Iterator[tuple[Row, dict[str, Any]]]:
     """``(row, record)`` for every row of Arrow record batches (or tables)."""
     number = 0
-    for batch in batches:
+    for batch in _batches(iter(batches), path):
         for record in batch.to_pylist():
             number += 1
             where = (path, Row(number))
@@ -78,10 +88,7 @@ def _rows(batches: Iterator[Any], path: Path) -> Iterator[tuple[Row, dict[str, A
 
 
 def _parquet_file(path: Path):
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise _needs("pyarrow", "parquet") from exc
+    pq = require("pyarrow.parquet", "parquet", "reading parquet", package="pyarrow")
     try:
         return pq.ParquetFile(path)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
@@ -108,10 +115,7 @@ def load_dataset(path: str | Path):
     """The ``datasets.Dataset`` saved in ``path``; a folder of several splits is refused,
     naming them, and a folder of one split is that split."""
     path = Path(path)
-    try:
-        import datasets
-    except ImportError as exc:
-        raise _needs("datasets", "a datasets folder") from exc
+    datasets = require("datasets", "datasets", "reading a datasets folder")
     try:
         loaded = datasets.load_from_disk(str(path))
     except (OSError, ValueError) as exc:
