@@ -12,20 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from odqa.errors import OdqaError
+from odqa.extras import require
 from odqa.fs import write_bytes
 
-PLOT_EXTRA = "pip install 'odqa[plot]'"
 Curves = Mapping[str, Mapping[str, Mapping[int, float]]]
 """retriever -> metric -> k -> value."""
 
 
 def require_matplotlib() -> Any:
     """``matplotlib.pyplot`` on the Agg backend; an :class:`OdqaError` naming the extra."""
-    try:
-        import matplotlib
-    except ImportError as error:
-        raise OdqaError(f"--plot needs matplotlib: {PLOT_EXTRA}") from error
-    matplotlib.use("Agg")
+    require("matplotlib", "plot", "--plot").use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

@@ -148,7 +148,9 @@ def test_files_that_are_not_tables(tmp_path: Path) -> None:
 
 def test_a_read_error_partway_names_the_row(tmp_path: Path) -> None:
     rows = [{"id": f"d{i}", "text": f"passage {i} " * 10} for i in range(3 * 1000)]
-    path = write_parquet(tmp_path / "damaged.parquet", rows, row_group_size=1000, compression="none")
+    path = write_parquet(
+        tmp_path / "damaged.parquet", rows, row_group_size=1000, compression="none"
+    )
     pages = pq.ParquetFile(path).metadata.row_group(2).column(1).data_page_offset
     data = bytearray(path.read_bytes())
     data[pages : pages + 64] = b"\xff" * 64  # the third row group's text pages; footer intact

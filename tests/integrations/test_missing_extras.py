@@ -23,7 +23,7 @@ def test_a_missing_framework_names_its_extra(
     adapter: str, module: str, package: str, extra: str
 ) -> None:
     code = BLOCK.format(module=module) + (
-        "from odqa.integrations.common import MissingExtraError\n"
+        "from odqa.extras import MissingExtraError\n"
         "try:\n"
         f"    import odqa.integrations.{adapter}\n"
         "except MissingExtraError as error:\n"

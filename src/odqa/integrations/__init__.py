@@ -7,6 +7,6 @@
 
 Both search through :class:`odqa.Searcher` and carry the same fields (see
 :mod:`odqa.integrations.common`). Nothing in odqa imports this package; importing an adapter
-without its framework installed is a :class:`~odqa.integrations.common.MissingExtraError`
+without its framework installed is a :class:`~odqa.extras.MissingExtraError`
 naming the extra to install.
 """

@@ -40,22 +40,6 @@ _LOCKS: weakref.WeakKeyDictionary[Searcher, threading.Lock] = weakref.WeakKeyDic
 _LOCKS_LOCK = threading.Lock()
 
 
-class MissingExtraError(OdqaError, ImportError):
-    """An adapter imported without its framework: names the extra that installs it."""
-
-
-def missing_extra(
-    error: ModuleNotFoundError, adapter: str, module: str, package: str, extra: str
-) -> ImportError:
-    """What ``adapter`` raises when importing ``module`` failed: a :class:`MissingExtraError`
-    naming ``odqa[extra]`` when ``module`` itself is absent, else ``error`` as it was."""
-    if (error.name or "").split(".")[0] != module:
-        return error
-    return MissingExtraError(
-        f"{adapter} needs {package}, which is not installed: pip install 'odqa[{extra}]'"
-    )
-
-
 def searcher_lock(searcher: Searcher) -> threading.Lock:
     """One lock per searcher: it is not thread-safe, and async retrieval runs in threads."""
     with _LOCKS_LOCK:

@@ -17,7 +17,8 @@ import asyncio
 from pathlib import Path
 from typing import Any, Literal
 
-from odqa.integrations.common import IndexSource, Record, missing_extra
+from odqa.extras import missing
+from odqa.integrations.common import IndexSource, Record
 from odqa.retrieve.options import SearchOptions
 from odqa.retrieve.searcher import Searcher
 
@@ -30,7 +31,7 @@ try:
     from langchain_core.retrievers import BaseRetriever
     from pydantic import ConfigDict, Field, PrivateAttr
 except ModuleNotFoundError as error:
-    raise missing_extra(error, __name__, "langchain_core", "langchain-core", "langchain") from error
+    raise missing(error, "langchain_core", "langchain", __name__, "langchain-core") from error
 
 __all__ = ["OdqaRetriever"]
 

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from odqa.integrations.common import BOOKKEEPING, IndexSource, Record, missing_extra
+from odqa.extras import missing
+from odqa.integrations.common import BOOKKEEPING, IndexSource, Record
 from odqa.retrieve.options import SearchOptions
 from odqa.retrieve.searcher import Searcher
 
@@ -37,9 +38,7 @@ try:
         TextNode,
     )
 except ModuleNotFoundError as error:
-    raise missing_extra(
-        error, __name__, "llama_index", "llama-index-core", "llama-index"
-    ) from error
+    raise missing(error, "llama_index", "llama-index", __name__, "llama-index-core") from error
 
 __all__ = ["OdqaRetriever"]
 

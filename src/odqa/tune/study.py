@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from odqa.errors import OdqaError
+from odqa.extras import require
 from odqa.tune.space import Candidate, Space
-
-TUNE_EXTRA = "pip install 'odqa[tune]'"
 
 
 @dataclass(frozen=True)
@@ -36,10 +35,7 @@ class StudyResult:
 
 def optuna_module() -> Any:
     """Optuna, quiet; an :class:`OdqaError` naming the extra when it is not installed."""
-    try:
-        import optuna
-    except ImportError as error:
-        raise OdqaError(f"odqa tune needs Optuna: {TUNE_EXTRA}") from error
+    optuna = require("optuna", "tune", "odqa tune")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
