@@ -176,17 +176,25 @@ def write_metadata(folder: Path, documents: Iterable[Sequence[Document]]) -> Non
 
 def field_summary(index: Path) -> str | None:
     """One line naming the fields filters can match and what they hold, for ``odqa info``
-    (None for an index without columns)."""
-    try:
-        fields = json.loads((index / FOLDER / FIELDS).read_text(encoding="utf-8"))["fields"]
-    except (OSError, ValueError, KeyError, TypeError):
+    (None for an index without columns; a damaged description is said so, not raised)."""
+    path = index / FOLDER / FIELDS
+    if not path.is_file():
         return None
-    held = {
-        name: " and ".join(
-            kind for kind, key in (("numbers", NUMBER), ("strings or booleans", KEY)) if info[key]
+    try:
+        fields = json.loads(path.read_text(encoding="utf-8"))["fields"]
+        held = {
+            name: " and ".join(
+                kind
+                for kind, key in (("numbers", NUMBER), ("strings or booleans", KEY))
+                if info[key]
+            )
+            for name, info in fields.items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return (
+            f"metadata fields for --where: unreadable, {path} is damaged ({exc!r}); "
+            f"rebuild the index with `odqa index CORPUS {index} --overwrite`"
         )
-        for name, info in fields.items()
-    }
     listed = ", ".join(f"{name} ({kinds})" for name, kinds in held.items() if kinds)
     return f"metadata fields for --where: {listed or 'none'}"
 
