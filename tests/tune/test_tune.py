@@ -266,6 +266,27 @@ def test_tune_on_questions_picks_a_reader_k(tmp_path: Path) -> None:
     assert read_settings(out).reader_k in (1, 2)
 
 
+def test_the_default_trial_reads_odqas_default_k(tmp_path: Path) -> None:
+    from odqa.read.answer import DEFAULT_K
+    from odqa.read.factory import make_reader
+    from odqa.tune.space import Space
+
+    squad = write_squad(tmp_path / "squad.json")
+    index = tmp_path / "qa-idx"
+    assert odqa("index", squad, index, "--retrievers", "bm25").exit_code == 0
+    reader = make_reader(model=str(save_hand_set_reader(tmp_path / "reader")))
+    dev = DevSet(read_queries(squad), None, str(squad))
+    _, result = tune(index, dev, trials=1, reader=reader, reader_ks=(1, 2, DEFAULT_K, 10))
+    assert result.best_params["reader_k"] == DEFAULT_K  # one trial: the defaults
+    nearest = {
+        (1, 2, 10): 2,
+        (DEFAULT_K + 1, 10): DEFAULT_K + 1,
+        (DEFAULT_K - 1, DEFAULT_K + 1): DEFAULT_K - 1,
+    }
+    for ks, expected in nearest.items():
+        assert Space(["bm25"], reader_ks=ks).default_params()["reader_k"] == expected
+
+
 def test_missing_optuna_names_the_extra(
     index_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,7 +8,9 @@ import typer
 from odqa.cli.errors import user_errors
 from odqa.cli.options import (
     AsJson,
+    FirstN,
     PassagesRead,
+    PassagesTried,
     Plot,
     ReaderChoice,
     Where,
@@ -19,6 +21,7 @@ from odqa.cli.options import (
     with_reader_options,
     with_search_options,
 )
+from odqa.read.answer import DEFAULT_K
 
 if TYPE_CHECKING:
     from odqa.retrieve.options import SearchOptions
@@ -40,7 +43,7 @@ EVAL_QA_EPILOG = (
 def ask(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
     question: Annotated[str, typer.Argument(help="The question.")],
-    k: PassagesRead = 3,
+    k: PassagesRead = DEFAULT_K,
     where: Where = None,
     as_json: AsJson = False,
     *,
@@ -70,10 +73,8 @@ def eval_qa(
     questions: Annotated[
         Path, typer.Option(help="Questions with gold answers: SQuAD JSON, JSONL with answers.")
     ],
-    ks: Annotated[
-        str, typer.Option("-k", "--k", "--top-k", help="Passages read, e.g. 1,2,3,5.")
-    ] = "1,2,3,5",
-    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    ks: PassagesTried = "1,2,3,5",
+    limit: FirstN = None,
     plot: Plot = None,
     as_json: AsJson = False,
     *,

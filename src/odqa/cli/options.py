@@ -197,6 +197,14 @@ Weights = Annotated[
         "fuse: in the order of the runs), e.g. 0.5,0.5."
     ),
 ]
+QueriesFile = Annotated[
+    Path | None,
+    typer.Option("--queries", help="Queries: JSONL, TSV, BEIR, SQuAD, BioASQ (judged by --qrels)."),
+]
+QrelsFile = Annotated[
+    Path | None,
+    typer.Option("--qrels", help="Judgements: TREC or BEIR TSV (default: from --queries)."),
+]
 Where = Annotated[
     list[str] | None,
     typer.Option(
@@ -410,6 +418,15 @@ Threshold = Annotated[
 PassagesRead = Annotated[
     int,
     typer.Option("-k", "--k", "--top-k", help="Passages read per question (best per document)."),
+]
+PassagesTried = Annotated[
+    str,
+    typer.Option(
+        "-k", "--k", "--top-k", help="Passages read per question: the values tried, e.g. 1,2,3,5."
+    ),
+]
+FirstN = Annotated[
+    int | None, typer.Option("--limit", help="Only the first N queries (or questions).")
 ]
 
 

@@ -10,6 +10,8 @@ from odqa.cli.options import (
     AsJson,
     Fusion,
     Plot,
+    QrelsFile,
+    QueriesFile,
     Weights,
     Where,
     loaded_settings,
@@ -72,12 +74,8 @@ def eval_command(
     index_dir: Annotated[
         Path | None, typer.Argument(help="An odqa index (omit with --run).")
     ] = None,
-    queries: Annotated[
-        Path | None, typer.Option(help="Queries: JSONL, TSV, BEIR, SQuAD, BioASQ.")
-    ] = None,
-    qrels: Annotated[
-        Path | None, typer.Option(help="Judgements: TREC or BEIR TSV (default: from --queries).")
-    ] = None,
+    queries: QueriesFile = None,
+    qrels: QrelsFile = None,
     run: Annotated[
         Path | None, typer.Option(help="Evaluate this TREC run file instead of searching.")
     ] = None,

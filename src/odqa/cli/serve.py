@@ -14,6 +14,7 @@ from odqa.cli.options import (
     with_search_options,
 )
 from odqa.errors import OdqaError
+from odqa.read.answer import DEFAULT_K
 
 if TYPE_CHECKING:
     from odqa.retrieve.options import SearchOptions
@@ -29,7 +30,7 @@ def serve(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    k: PassagesRead = 3,
+    k: PassagesRead = DEFAULT_K,
     allow_writes: Annotated[
         bool,
         typer.Option(

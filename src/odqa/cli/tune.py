@@ -9,7 +9,11 @@ from odqa.cli.errors import user_errors
 from odqa.cli.options import (
     AsJson,
     Device,
+    FirstN,
+    PassagesTried,
     Plot,
+    QrelsFile,
+    QueriesFile,
     ReaderChoice,
     parse_numbers,
     with_reader_options,
@@ -38,25 +42,19 @@ TUNE_EPILOG = (
 def tune(
     index_dir: Annotated[Path, typer.Argument(help="An odqa index directory.")],
     out: Annotated[Path, typer.Option(help="Where the best settings go (JSON).")],
-    queries: Annotated[
-        Path | None, typer.Option(help="Dev queries (scored by nDCG@10 against --qrels).")
-    ] = None,
-    qrels: Annotated[
-        Path | None, typer.Option(help="Dev judgements: TREC or BEIR TSV (default: --queries).")
-    ] = None,
+    queries: QueriesFile = None,
+    qrels: QrelsFile = None,
     questions: Annotated[
         Path | None,
         typer.Option(help="Dev questions with gold answers (scored by the reader's EM/F1)."),
     ] = None,
-    ks: Annotated[
-        str, typer.Option("--top-k", help="Reader k values tried (with --questions).")
-    ] = "1,2,3,5,10",
+    ks: PassagesTried = "1,2,3,5,10",
     objective: Annotated[
         str | None, typer.Option(help="ndcg@10 (queries) or f1 / em (questions; default f1).")
     ] = None,
     trials: Annotated[int, typer.Option(help="Optuna trials (the first: the defaults).")] = 50,
     seed: Annotated[int, typer.Option(help="Seed of the TPE sampler.")] = 0,
-    limit: Annotated[int | None, typer.Option(help="Only the first N dev queries.")] = None,
+    limit: FirstN = None,
     eval_queries: Annotated[
         Path | None,
         typer.Option(help="Held-out queries: default vs tuned nDCG@10 on them after tuning."),
@@ -71,10 +69,12 @@ def tune(
     reading: ReaderChoice,
 ) -> None:
     """Tune fusion, weights, the retrievers fused, PLAID's knobs and the reader's k on a dev
-    set (Optuna, seeded TPE; needs the 'tune' extra). Each retriever searches the dev set
-    once; trials re-fuse its lists. The settings file is read by search, eval, eval-qa, ask and
-    serve with --settings; it records the dev query ids, and evaluating on any of them is
-    refused."""
+    set (Optuna, seeded TPE; needs the 'tune' extra). --queries are scored by nDCG@10,
+    --questions by the reader's F1 (or EM) over the --top-k values. The first trial is odqa's
+    defaults, reading 3 passages (or the --top-k value nearest 3), so "default" and "best"
+    compare honestly. Each retriever searches the dev set once; trials re-fuse its lists.
+    The settings file is read by search, eval, eval-qa, ask and serve with --settings; it
+    records the dev query ids, and evaluating on any of them is refused."""
     import json
 
     from odqa.corpus import read_qrels, read_queries

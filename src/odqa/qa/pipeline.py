@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from tqdm.auto import tqdm
 
 from odqa.errors import OdqaError
-from odqa.read.answer import Answer, Evidence, Reader
+from odqa.read.answer import DEFAULT_K, Answer, Evidence, Reader
 from odqa.retrieve.hit import Hit
 from odqa.retrieve.searcher import Searcher
 
@@ -50,14 +50,14 @@ class Pipeline:
         results = self.searcher.search(questions, k, retriever=self.retriever, where=self.where)
         return [[evidence_from_hit(hit) for hit in hits] for hits in results]
 
-    def ask(self, question: str, *, k: int = 3) -> Answer:
+    def ask(self, question: str, *, k: int = DEFAULT_K) -> Answer:
         """The answer to one question from its top ``k`` passages."""
         if not question.strip():
             raise OdqaError("empty question")
         return self.reader.read(question, self.retrieve([question], k)[0])
 
     def ask_many(
-        self, questions: Sequence[str], *, k: int = 3, show_progress: bool = False
+        self, questions: Sequence[str], *, k: int = DEFAULT_K, show_progress: bool = False
     ) -> list[Answer]:
         """Answers to ``questions``, in order; retrieval runs in batches."""
         blank = next((i for i, question in enumerate(questions) if not question.strip()), None)

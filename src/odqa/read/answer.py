@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 ANSWER_KINDS = ("span", "yesno", "generated", "none")
+DEFAULT_K = 3
+"""Passages a reader reads per question unless told otherwise (``ask``, ``serve``, the API)."""
 
 
 @dataclass(frozen=True, slots=True)

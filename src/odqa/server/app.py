@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 
 from odqa._version import __version__
 from odqa.errors import OdqaError
-from odqa.read.answer import Reader
+from odqa.read.answer import DEFAULT_K, Reader
 from odqa.retrieve.options import SearchOptions, search_options
 from odqa.server import handlers, routes
 from odqa.server.auth import API_KEY_ENV, WritePolicy
@@ -30,7 +30,7 @@ def create_app(
     options: SearchOptions | None = None,
     *,
     reader: Reader | None = None,
-    k: int = 3,
+    k: int = DEFAULT_K,
     limits: Limits | None = None,
     api_key: str | None = None,
     allow_writes: bool = False,

@@ -15,6 +15,7 @@ from itertools import combinations
 from typing import Any
 
 from odqa.index.settings import PlaidSettings
+from odqa.read.answer import DEFAULT_K
 from odqa.retrieve.fusion import DEFAULT_METHOD, METHODS
 
 PLAID_KIND = "colbert"
@@ -59,6 +60,12 @@ class Candidate:
         return settings
 
 
+def default_reader_k(reader_ks: Sequence[int]) -> int:
+    """odqa's default passages read (:data:`DEFAULT_K`) or, when ``reader_ks`` lacks it, the
+    nearest of them (the smaller on a tie): what tuning's "default" trial reads."""
+    return min(sorted(reader_ks), key=lambda k: abs(k - DEFAULT_K))
+
+
 class Space:
     """The space over an index with ``retrievers`` (in the index's order); ``tune_plaid``
     unless ColBERT searches exhaustively; ``reader_ks`` when a reader is scored."""
@@ -73,6 +80,7 @@ class Space:
         self.retrievers = tuple(retrievers)
         self.tune_plaid = tune_plaid
         self.reader_ks = tuple(sorted(set(reader_ks))) if reader_ks else None
+        self.default_reader_k = default_reader_k(self.reader_ks) if self.reader_ks else None
         self.subsets = [
             ",".join(subset)
             for size in range(len(self.retrievers), 0, -1)
@@ -97,9 +105,10 @@ class Space:
         reader_k = trial.suggest_categorical("reader_k", self.reader_ks) if self.reader_ks else None
         return Candidate(chosen, fusion, weights, plaid, reader_k)
 
-    def default_params(self, reader_k: int | None = None) -> dict[str, Any]:
+    def default_params(self) -> dict[str, Any]:
         """The Optuna parameters of odqa's defaults (every retriever, z-score, equal weights,
-        PLAID by k): trial 0, so that the best found is never worse on the dev set."""
+        PLAID by k, the reader reading :attr:`default_reader_k` passages): trial 0, so that
+        the best found is never worse on the dev set."""
         params: dict[str, Any] = {"retrievers": self.subsets[0]}
         if len(self.retrievers) > 1:
             params["fusion"] = DEFAULT_METHOD
@@ -107,5 +116,5 @@ class Space:
         if self.tune_plaid and PLAID_KIND in self.retrievers:
             params.update(dict.fromkeys(PLAID_GRID))
         if self.reader_ks:
-            params["reader_k"] = reader_k if reader_k in self.reader_ks else self.reader_ks[0]
+            params["reader_k"] = self.default_reader_k
         return params

@@ -46,7 +46,6 @@ def run_study(
     *,
     trials: int,
     seed: int = 0,
-    default_reader_k: int | None = None,
     show_progress: bool = False,
 ) -> StudyResult:
     """Maximise ``score`` over ``space`` in ``trials`` trials (the first: the defaults)."""
@@ -55,7 +54,7 @@ def run_study(
     optuna = optuna_module()
     sampler = optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.enqueue_trial(space.default_params(default_reader_k))
+    study.enqueue_trial(space.default_params())
     seconds: list[float] = []
 
     def objective(trial: Any) -> float:
