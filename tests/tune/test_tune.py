@@ -230,6 +230,19 @@ def test_command_line_flags_override_the_settings_file(index_dir: Path, tmp_path
     assert hits("--retriever", "dense") != hits("--retriever", "bm25")
 
 
+def test_the_settings_file_merges_into_the_search_flags_knob_by_knob(tmp_path: Path) -> None:
+    from odqa.cli.options import search_options
+    from odqa.index.settings import PlaidSettings
+
+    path = tmp_path / "best.json"
+    write_settings(path, TunedSettings(search={"fusion": "rrf", "ncells": 2, "ndocs": None}))
+    options = search_options(
+        settings_file=path, ncells=4, ndocs=1024, centroid_score_threshold=0.5, device="cpu"
+    )  # outside a command no flag counts as given: the file's values win where it has them
+    assert options.fusion == "rrf" and options.device == "cpu"
+    assert options.plaid == PlaidSettings(ncells=2, centroid_score_threshold=0.5, ndocs=None)
+
+
 def test_ask_reads_the_settings_reader_k_unless_k_is_given(tmp_path: Path) -> None:
     squad = write_squad(tmp_path / "squad.json")
     index = tmp_path / "qa-idx"

@@ -20,7 +20,7 @@ import inspect
 import typing
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -291,36 +291,29 @@ def search_options(
     device: str | None = None,
 ) -> SearchOptions:
     """The :class:`~odqa.retrieve.SearchOptions` the retrieval options ask for: the settings
-    file's values where a flag was not given."""
+    file's values where a flag was not given (merged by :func:`odqa.tune.applied`)."""
     from odqa.index.settings import PlaidSettings
     from odqa.retrieve.options import SearchOptions
 
-    values: dict[str, Any] = {
-        "retriever": retriever,
-        "fusion": fusion,
-        "weights": parse_numbers(weights),
-        "ncells": ncells,
-        "ndocs": ndocs,
-        "centroid_score_threshold": centroid_score_threshold,
-    }
-    if settings_file is not None:
-        from odqa.tune.settings_file import read_settings
-
-        settings = read_settings(settings_file)
-        context = _RUNNING.get()
-        if context is not None:
-            context.meta[_SETTINGS_KEY] = settings
-        values.update({key: value for key, value in settings.search.items() if not was_given(key)})
-        values["fusion"] = values["fusion"] or DEFAULT_FUSION
-    return SearchOptions(
-        retriever=values["retriever"],
-        fusion=values["fusion"],
-        weights=values["weights"],
+    options = SearchOptions(
+        retriever=retriever,
+        fusion=fusion,
+        weights=parse_numbers(weights),
         exhaustive=exhaustive,
-        plaid=PlaidSettings(values["ncells"], values["centroid_score_threshold"], values["ndocs"]),
+        plaid=PlaidSettings(ncells, centroid_score_threshold, ndocs),
         model=model,
         device=device,
     )
+    if settings_file is None:
+        return options
+    from odqa.tune.settings_file import applied, read_settings
+
+    settings = read_settings(settings_file)
+    context = _RUNNING.get()
+    if context is not None:
+        context.meta[_SETTINGS_KEY] = settings
+    unless_given = {key: value for key, value in settings.search.items() if not was_given(key)}
+    return applied(replace(settings, search=unless_given), options)
 
 
 def option_group(
