@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from odqa.errors import OdqaError
 from odqa.retrieve.hit import Hit
@@ -140,3 +140,27 @@ class IndexSource:
         """Close the searcher if this source opened it."""
         if self.owned:
             self.searcher.close()
+
+
+_Retriever = TypeVar("_Retriever", bound="SearchingRetriever")
+
+
+class SearchingRetriever:
+    """What both adapters' retrievers share (a mixin before the framework's ``BaseRetriever``):
+    a search of their :class:`IndexSource` ``_source`` with their ``k``, ``retriever``,
+    ``where`` and ``unit``, :meth:`close`, and use as a context manager."""
+
+    def _search(self, query: str) -> list[Record]:
+        return self._source.search(
+            query, k=self.k, retriever=self.retriever, where=self.where, unit=self.unit
+        )
+
+    def close(self) -> None:
+        """Release the index if this retriever opened it."""
+        self._source.close()
+
+    def __enter__(self: _Retriever) -> _Retriever:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

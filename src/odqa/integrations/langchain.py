@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from odqa.extras import missing
-from odqa.integrations.common import IndexSource, Record
+from odqa.integrations.common import IndexSource, Record, SearchingRetriever
 from odqa.retrieve.options import SearchOptions
 from odqa.retrieve.searcher import Searcher
 
@@ -36,7 +36,7 @@ except ModuleNotFoundError as error:
 __all__ = ["OdqaRetriever"]
 
 
-class OdqaRetriever(BaseRetriever):
+class OdqaRetriever(SearchingRetriever, BaseRetriever):
     """Retrieves the top ``k`` passages of an odqa index for a query.
 
     ``index`` is an index folder (opened with ``options``, a :class:`odqa.SearchOptions`) or an
@@ -74,21 +74,6 @@ class OdqaRetriever(BaseRetriever):
     ) -> list[Document]:
         records = await asyncio.to_thread(self._search, query)
         return [as_document(record) for record in records]
-
-    def _search(self, query: str) -> list[Record]:
-        return self._source.search(
-            query, k=self.k, retriever=self.retriever, where=self.where, unit=self.unit
-        )
-
-    def close(self) -> None:
-        """Release the index if this retriever opened it."""
-        self._source.close()
-
-    def __enter__(self) -> OdqaRetriever:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def as_document(record: Record) -> Document:

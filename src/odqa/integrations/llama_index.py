@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from odqa.extras import missing
-from odqa.integrations.common import BOOKKEEPING, IndexSource, Record
+from odqa.integrations.common import BOOKKEEPING, IndexSource, Record, SearchingRetriever
 from odqa.retrieve.options import SearchOptions
 from odqa.retrieve.searcher import Searcher
 
@@ -43,7 +43,7 @@ except ModuleNotFoundError as error:
 __all__ = ["OdqaRetriever"]
 
 
-class OdqaRetriever(BaseRetriever):
+class OdqaRetriever(SearchingRetriever, BaseRetriever):
     """Retrieves the top ``k`` passages of an odqa index for a query.
 
     ``index`` is an index folder (opened with ``options``, a :class:`odqa.SearchOptions`) or an
@@ -79,21 +79,6 @@ class OdqaRetriever(BaseRetriever):
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         records = await asyncio.to_thread(self._search, query_bundle.query_str)
         return [as_node(record) for record in records]
-
-    def _search(self, query: str) -> list[Record]:
-        return self._source.search(
-            query, k=self.k, retriever=self.retriever, where=self.where, unit=self.unit
-        )
-
-    def close(self) -> None:
-        """Release the index if this retriever opened it."""
-        self._source.close()
-
-    def __enter__(self) -> OdqaRetriever:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def as_node(record: Record) -> NodeWithScore:
