@@ -19,7 +19,7 @@ from typing import Any
 
 from odqa.corpus.records import Document
 from odqa.corpus.schema import ID_KEYS, Row, fail, unique_documents
-from odqa.errors import InputError
+from odqa.errors import InputError, OdqaError
 from odqa.extras import require
 
 BATCH_ROWS = 1024
@@ -107,7 +107,7 @@ def parquet_rows(path: str | Path) -> int | None:
     """The rows of a parquet file, from its footer (no data read); None if unreadable."""
     try:
         return _parquet_file(Path(path)).metadata.num_rows
-    except InputError:
+    except OdqaError:  # unreadable, or its package is not installed
         return None
 
 
@@ -145,5 +145,5 @@ def dataset_rows(path: str | Path) -> int | None:
     """The rows of a saved ``datasets`` folder (its Arrow files are memory-mapped, not read)."""
     try:
         return load_dataset(path).num_rows
-    except InputError:
+    except OdqaError:  # unreadable, or its package is not installed
         return None

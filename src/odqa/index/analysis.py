@@ -22,6 +22,7 @@ import Stemmer
 from tqdm.auto import tqdm
 
 from odqa.errors import IndexFormatError, OdqaError
+from odqa.extras import require
 
 LANGUAGES = ("en", "ko", "generic", "auto")
 
@@ -140,11 +141,7 @@ class KoreanAnalyzer(_TwoStep):
 @functools.lru_cache(maxsize=1)
 def _kiwi() -> Any:
     """The shared Kiwi analyser, loaded on first use (it takes a second or two)."""
-    try:
-        from kiwipiepy import Kiwi
-    except ImportError as error:
-        raise OdqaError("Korean analysis needs kiwipiepy: pip install 'odqa[ko]'") from error
-    return Kiwi()
+    return require("kiwipiepy", "ko", "Korean analysis").Kiwi()
 
 
 # Scripts written without spaces between words (character-class bodies); each maximal run of
