@@ -18,7 +18,15 @@ from odqa.cli.options import (
 if TYPE_CHECKING:
     from odqa.retrieve.options import SearchOptions
 
-ASK_EPILOG = 'Example: odqa ask my-index "what causes scurvy?" --reader-model my-reader --top-k 3'
+ASK_EPILOG = (
+    'Example: odqa ask my-index "what causes scurvy?" --top-k 3 (no --reader-model: the best '
+    "sentence; with --reader-model my-reader: the answer's words)"
+)
+SENTENCE_NOTE = (
+    "note: no --reader-model, so this is the passage sentence most like the question (embedded "
+    "MiniLM, no training); a fine-tuned span reader is sharper: odqa train reader SQUAD_JSON "
+    "--out DIR, then --reader-model DIR"
+)
 EVAL_QA_EPILOG = (
     "Example: odqa eval-qa my-index --questions dev-v1.1.json --reader-model my-reader "
     "--top-k 1,2,3,5 --limit 500"
@@ -44,6 +52,8 @@ def ask(
     with user_errors(), Searcher(index_dir, options) as searcher:
         chosen = reading.make(options.device)
         answer = Pipeline(searcher, chosen).ask(question, k=k)
+        if reading.kind == "sentence" and reading.reader is None:
+            typer.echo(SENTENCE_NOTE, err=True)
         if as_json:
             typer.echo(to_json(answer_dict(answer, question)))
             return
@@ -79,6 +89,8 @@ def eval_qa(
         cutoffs = parse_numbers(ks, int) or []
         question_list = read_queries(questions)[:limit]
         chosen = reading.make(options.device)
+        if reading.kind == "sentence" and reading.reader is None:
+            typer.echo(SENTENCE_NOTE.replace("this is", "each answer is"), err=True)
         metrics = evaluate_qa(
             searcher, chosen, question_list, ks=cutoffs, show_progress=not as_json
         )
