@@ -10,6 +10,7 @@ gradient norm clipped at 1, length-grouped micro-batches (:mod:`odqa.train.fitti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,8 +23,9 @@ from odqa.corpus.schema import fail, member, objects
 from odqa.corpus.textio import load_json
 from odqa.errors import OdqaError
 from odqa.evaluate.answering import evaluate_reader
+from odqa.models.checkpoint import resolve_model, sha256_of
 from odqa.read.extractive import ExtractiveReader, cut_question, encode_windows, load_qa_model
-from odqa.train.fitting import FineTuneConfig, fine_tuning
+from odqa.train.fitting import TRAINING_RECORD, FineTuneConfig, fine_tuning
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +171,28 @@ class ReaderTrainConfig(FineTuneConfig):
         }
 
 
+def reusable(
+    out_dir: str | Path, base: str | Path | None, sources: dict[str, Any], config: ReaderTrainConfig
+) -> dict[str, Any] | None:
+    """The training summary of the reader in ``out_dir`` if it was trained from ``base`` on
+    the same data (``squad_sha256``, ``articles``) with ``config``'s settings, else None."""
+    path = Path(out_dir) / TRAINING_RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    wanted = {
+        "base_sha256": resolve_model(base).sha256,
+        "squad_sha256": sources["squad_sha256"],
+        "articles": sources["articles"],
+        **config.record(),
+    }
+    if not isinstance(record, dict) or any(record.get(k) != v for k, v in wanted.items()):
+        return None
+    names = ("steps", "seconds", "examples", "windows", "skipped", "loss")
+    return {**{name: record.get(name) for name in names}, "reused": True}
+
+
 def train_reader(
     squad_json: str | Path,
     out_dir: str | Path,
@@ -178,6 +202,7 @@ def train_reader(
     articles: range | None = None,
     eval_json: str | Path | None = None,
     overwrite: bool = False,
+    reuse: bool = False,
     show_progress: bool = False,
     **settings: Any,
 ) -> dict[str, Any]:
@@ -191,10 +216,23 @@ def train_reader(
     into place at the end; an existing one is refused unless ``overwrite``. With ``eval_json``
     the saved reader is scored (EM/F1) on that file's questions, each read in its own paragraph.
 
+    With ``reuse``, a reader already in ``out_dir`` trained from the same base on the same
+    data (by their sha256) with the same settings is kept, untrained again (its summary has
+    ``reused`` true).
+
     Returns ``steps``, ``seconds``, ``examples`` (questions), ``windows``, ``skipped``
     (unanswered questions), ``loss`` (mean per epoch) and ``eval`` when asked.
     """
     config = replace(config or ReaderTrainConfig(), **settings)
+    span = None if articles is None else f"{articles.start}-{articles.stop - 1}"
+    sources = {
+        "squad": str(squad_json),
+        "squad_sha256": sha256_of(Path(squad_json)),
+        "articles": span,
+    }
+    kept = reusable(out_dir, base, sources, config) if reuse else None
+    if kept is not None:
+        return kept
     questions, skipped = read_training_questions(squad_json, articles)
     questions = spread_questions(questions, config.max_questions)
     with fine_tuning(out_dir, config, base, load_qa_model, overwrite=overwrite) as run:
@@ -213,8 +251,6 @@ def train_reader(
 
         losses, steps = run.fit(windows, batch_loss, "training reader", show_progress)
         counts = {"examples": len(questions), "windows": len(windows), "skipped": skipped}
-        span = None if articles is None else f"{articles.start}-{articles.stop - 1}"
-        sources = {"squad": str(squad_json), "articles": span}
         summary = run.save(run.model, losses, steps, counts, sources)
     if eval_json is not None:
         reader = ExtractiveReader(
