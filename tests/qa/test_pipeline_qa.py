@@ -179,6 +179,11 @@ def test_train_reader_command(tmp_path: Path, tiny_model: Path) -> None:
     again = odqa_cli(*args)
     assert again.exit_code == 2 and "already exists" in again.output
     assert odqa_cli(*args, "--articles", "x-3", "--overwrite").exit_code == 2
+    quick = (*args, "--epochs", "1", "--max-questions", "2", "--answer-windows-only")
+    result = odqa_cli(*quick, "--overwrite", "--reuse")
+    assert result.exit_code == 0 and "trained on 2 questions" in result.output
+    result = odqa_cli(*quick, "--reuse")  # no --overwrite needed to keep it
+    assert result.exit_code == 0 and "kept, trained on the same data" in result.output
 
 
 def test_parse_articles() -> None:
