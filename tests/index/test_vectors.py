@@ -154,8 +154,8 @@ def damage_model(folder: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "named"),
     [
-        (damage_dimension, r"shard-00001\.npy: field 'dim': shape \(3, 63\)"),
-        (damage_count, r"shard-00001\.npy: field 'rows': 2 rows, vectors\.json says 3"),
+        (damage_dimension, r"shard-00001\.npy: field 'dim': shape \(\d+, 63\)"),
+        (damage_count, r"shard-00001\.npy: field 'rows': (\d+) rows, vectors\.json says (?!\1)\d+"),
         (damage_nan, r"shard-00001\.npy: field 'rows': row 3 holds NaN"),
         (damage_ids, r"shard-00001\.passages\.jsonl:2: passage elsewhere#0 where the corpus has"),
         (damage_model, r"vectors\.json: field 'encoder\.sha256': the vectors were made by"),

@@ -16,11 +16,18 @@ from odqa.cli.options import (
     InputFormat,
     Model,
     Precision,
+    RayAddress,
+    RayCpusPerWorker,
+    RayGpusPerWorker,
+    RayWorkers,
+    ray_settings,
 )
 
 ENCODE_EPILOG = (
     "Example: odqa encode corpus.jsonl corpus-vectors --retriever dense, then "
     "odqa index corpus.jsonl my-index --retrievers bm25,dense --embeddings-from corpus-vectors"
+    "\n\nOn a Ray cluster: odqa encode corpus.jsonl corpus-vectors --ray auto. A run cut "
+    "short keeps its finished shards: the same command again encodes only the rest."
 )
 
 
@@ -40,10 +47,19 @@ def encode(
     device: Device = None,
     precision: Precision = "auto",
     shard_passages: Annotated[int, typer.Option(help="Passages a shard file holds.")] = 100_000,
+    ray: RayAddress = None,
+    ray_workers: RayWorkers = None,
+    ray_cpus_per_worker: RayCpusPerWorker = 1,
+    ray_gpus_per_worker: RayGpusPerWorker = 0.0,
+    restart: Annotated[
+        bool,
+        typer.Option(help="Discard the shards an interrupted run of this job kept; start afresh."),
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing vectors folder.")] = False,
 ) -> None:
     """Encode a corpus's passages, cut as odqa index cuts them, into a vectors folder that
-    odqa index --embeddings-from reads instead of encoding (written atomically)."""
+    odqa index --embeddings-from reads instead of encoding (it appears only when complete;
+    an interrupted run keeps its finished shards and the same command takes them up)."""
     from odqa.corpus import ChunkSpec
     from odqa.index.precompute import encode_corpus
     from odqa.index.vectors import VectorsFolder
@@ -63,6 +79,8 @@ def encode(
             shard_passages=shard_passages,
             overwrite=overwrite,
             show_progress=True,
+            ray=ray_settings(ray, ray_workers, ray_cpus_per_worker, ray_gpus_per_worker),
+            restart=restart,
         )
         written = VectorsFolder(path)
         typer.echo(

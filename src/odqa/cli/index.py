@@ -18,13 +18,20 @@ from odqa.cli.options import (
     InputFormat,
     Model,
     Precision,
+    RayAddress,
+    RayCpusPerWorker,
+    RayGpusPerWorker,
+    RayWorkers,
+    ray_settings,
     split_list,
 )
 
 INDEX_EPILOG = (
     "Example: odqa index corpus.jsonl my-index --retrievers bm25,dense --language auto\n\n"
     "From vectors made by odqa encode (no encoding): odqa index corpus.jsonl my-index "
-    "--retrievers bm25,dense --embeddings-from corpus-vectors"
+    "--retrievers bm25,dense --embeddings-from corpus-vectors\n\n"
+    "On a Ray cluster (pip install 'odqa[ray]'; ray start --head): odqa index corpus.jsonl "
+    "my-index --retrievers bm25,dense --ray auto"
 )
 INFO_EPILOG = "Example: odqa info my-index --check"
 
@@ -80,6 +87,10 @@ def index(
     batch_size: EncodeBatch = None,
     device: Device = None,
     precision: Precision = "auto",
+    ray: RayAddress = None,
+    ray_workers: RayWorkers = None,
+    ray_cpus_per_worker: RayCpusPerWorker = 1,
+    ray_gpus_per_worker: RayGpusPerWorker = 0.0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index directory.")] = False,
 ) -> None:
     """Build an index directory from a corpus (atomically: a failed run leaves nothing)."""
@@ -111,6 +122,7 @@ def index(
             overwrite=overwrite,
             show_progress=True,
             embeddings_from=embeddings_from,
+            ray=ray_settings(ray, ray_workers, ray_cpus_per_worker, ray_gpus_per_worker),
         )
         path = build_index(corpus, index_dir, options)
         typer.echo(Manifest.read(path).describe())

@@ -29,6 +29,7 @@ from odqa.cli.errors import user_errors
 from odqa.errors import OdqaError
 
 if TYPE_CHECKING:
+    from odqa.index.settings import RaySettings
     from odqa.retrieve.options import SearchOptions
 
 
@@ -105,6 +106,35 @@ EncodeBatch = Annotated[
         "--batch-size", help="Texts per encoding batch; default: 16 on a CPU, 128 on a GPU."
     ),
 ]
+
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        help="Chunk and encode on a Ray cluster (needs odqa[ray]): auto (the cluster `ray "
+        "start` made, or RAY_ADDRESS), local (one started for this run) or an address.",
+    ),
+]
+RayWorkers = Annotated[
+    int | None,
+    typer.Option(help="Ray encoding workers; default: as many as the cluster's CPUs/GPUs allow."),
+]
+RayCpusPerWorker = Annotated[int, typer.Option(help="CPUs (torch threads) each Ray worker holds.")]
+RayGpusPerWorker = Annotated[
+    float, typer.Option(help="GPUs each Ray worker holds (0: encode on CPUs).")
+]
+
+
+def ray_settings(
+    address: str | None, workers: int | None, cpus_per_worker: int, gpus_per_worker: float
+) -> RaySettings | None:
+    """The ``--ray*`` options as :class:`~odqa.index.settings.RaySettings` (None: no Ray)."""
+    from odqa.index.settings import RaySettings
+
+    if address is None:
+        return None
+    return RaySettings(address, workers, cpus_per_worker, gpus_per_worker)
+
 
 # --- retrieval ---------------------------------------------------------------------------------
 

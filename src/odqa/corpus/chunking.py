@@ -91,6 +91,10 @@ class WordSplitter:
     _word = re.compile(f"[{_UNSPACED}]|[^\\s{_UNSPACED}]+")
     _unspaced = re.compile(f"[{_UNSPACED}]")
 
+    def __reduce__(self) -> str:
+        """Pickled (sent to a Ray worker) as the one module-level splitter, :data:`WORDS`."""
+        return "WORDS"
+
     def in_words(self, spec: ChunkSpec) -> ChunkSpec:
         """``spec``'s window and overlap counted in words."""
         tokens = max(MIN_TOKENS, round(spec.tokens / self.TOKENS_PER_WORD))

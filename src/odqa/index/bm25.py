@@ -151,6 +151,10 @@ class BM25Builder:
     def tokenizer(self) -> None:
         return None
 
+    def work(self) -> None:
+        """Analysis stays with the build: it is cheap, and its vocabulary is one."""
+        return None
+
     def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
         """Choose the analyzer from the first documents (language ``auto``)."""
         self.open(

@@ -6,6 +6,8 @@ encoding, compression) is its builder's (:mod:`odqa.index.kind`), fed the same b
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,6 +29,7 @@ from odqa.corpus import (
 from odqa.corpus.readers import count_documents
 from odqa.errors import InputError, OdqaError
 from odqa.fs import LOG, atomic_directory, remove_leftovers, writer_lock
+from odqa.index.cluster import Preparer, kept_of, preparing, shape_record
 from odqa.index.collection import CollectionWriter
 from odqa.index.kind import CorpusPass, KindBuilder, PassageBatch
 from odqa.index.manifest import Manifest, is_index
@@ -79,6 +82,7 @@ def build_index(
                 },
                 retrievers={name: builder.finish() for name, builder in builders.items()},
                 skipped_ids=skipped_ids,
+                built_on=run.built_on,
             )
             manifest.write(staging)
     return Path(index_dir).resolve()
@@ -96,6 +100,7 @@ class _BuildRun:
     ) -> None:
         self.corpus, self.options, self.builders = corpus, options, builders
         self.tokenizer = tokenizer
+        self.built_on: dict[str, Any] = {}
 
     def chunk(self, documents: Sequence[Document]) -> list[Passage]:
         return list(chunk_documents(documents, self.tokenizer, self.options.chunk))
@@ -129,27 +134,49 @@ class _BuildRun:
         collection = CollectionWriter(staging)
         skipped_ids: list[str] = []
         skipped = 0
-        for batch in batches(itertools.chain(first, documents), self.options.batch_docs):
-            kept = [document for document in batch if not is_empty(document)]
-            empty = [document.id for document in batch if is_empty(document)]
-            skipped += len(empty)
-            skipped_ids += empty[: SKIPPED_IDS_KEPT - len(skipped_ids)]
-            passages = self.chunk(kept)
-            collection.add_documents(kept)
-            collection.add_passages(passages)
-            texts = [indexable_text(passage) for passage in passages]
-            for builder in self.builders.values():
-                builder.add(PassageBatch(kept, passages, texts))
-            if progress.n == 0 and total and passages:
-                first_batch = FirstBatch(len(kept), len(passages), collection.stored_bytes)
-                self.say_plan(total, first_batch, staging, progress)
-            progress.update(len(batch))
+        with self.preparer(progress) as prepare:
+            numbered = batches(itertools.chain(first, documents), self.options.batch_docs)
+            for batch, (passages, encoded) in prepare(numbered):
+                kept = kept_of(batch)
+                empty = [document.id for document in batch if is_empty(document)]
+                skipped += len(empty)
+                skipped_ids += empty[: SKIPPED_IDS_KEPT - len(skipped_ids)]
+                collection.add_documents(kept)
+                collection.add_passages(passages)
+                texts = [indexable_text(passage) for passage in passages]
+                for builder in self.builders.values():
+                    builder.add(PassageBatch(kept, passages, texts, encoded))
+                if progress.n == 0 and total and passages:
+                    first_batch = FirstBatch(len(kept), len(passages), collection.stored_bytes)
+                    self.say_plan(total, first_batch, staging, progress)
+                progress.update(len(batch))
         progress.close()
         num_documents, num_passages = collection.close()
         if num_passages == 0:
             raise InputError("every document of the corpus is empty", path=self.corpus)
         counts = {"documents": num_documents, "passages": num_passages, "skipped_empty": skipped}
         return counts, skipped_ids
+
+    def remote_works(self) -> dict[str, Any]:
+        """Each kind's share that runs on the Ray workers (asked only for a build there)."""
+        return {
+            name: work
+            for name, builder in self.builders.items()
+            if (work := builder.work()) is not None
+        }
+
+    @contextlib.contextmanager
+    def preparer(self, progress: tqdm) -> Iterator[Preparer]:
+        """Batches cut into passages here (each kind encodes its own in ``add``), or cut and
+        encoded on the Ray cluster."""
+        ray = self.options.ray
+        works = self.remote_works if ray is not None else dict
+        say = functools.partial(progress.write, file=sys.stderr)
+        with preparing(ray, self.tokenizer, self.options.chunk, works, say) as (prepare, shape):
+            if shape is not None:
+                self.built_on = shape_record(shape)
+                progress.set_postfix_str(f"{shape.workers} Ray workers", refresh=False)
+            yield prepare
 
 
 def word_window(tokenizer: Any, spec: ChunkSpec) -> dict[str, int]:

@@ -11,8 +11,10 @@ encoded twice; memory for this is bounded by the sample size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+import functools
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,7 @@ from odqa.index.kind import (
     SearchSettings,
     Settings,
     check_same_model,
+    check_worker_model,
     wanted_model,
 )
 from odqa.index.late import (
@@ -38,6 +41,8 @@ from odqa.index.late import (
     delete_passages,
     recluster,
 )
+from odqa.index.late.codec import ResidualCodec
+from odqa.index.late.storage import load_codec
 from odqa.index.settings import ColBERTSettings
 from odqa.index.vectors import VectorsCursor, VectorsFolder, precomputed_for
 from odqa.models.checkpoint import resolve_model
@@ -47,7 +52,76 @@ if TYPE_CHECKING:
     from odqa.index.options import BuildOptions
 
 FOLDER = "colbert"
+CODEC_FOLDER = "codec"
 Vectors = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """Passages encoded and compressed on a worker: codes and packed residuals of their
+    tokens, the tokens of each, and how many passages the encoder truncated."""
+
+    codes: np.ndarray
+    residuals: np.ndarray
+    doclens: np.ndarray
+    truncated: int
+
+
+@dataclass(frozen=True)
+class ColBERTWork:
+    """A build's ColBERT encoding and compression, done on a Ray worker with the codec the
+    build trained (its files, sent once): the same codes as if done in the build."""
+
+    model: str | None
+    sha256: str
+    device: str | None
+    precision: str
+    batch_size: int | None
+    query_maxlen: int
+    doc_maxlen: int
+    codec_files: Mapping[str, bytes]
+
+    def __call__(self, texts: Sequence[str]) -> Compressed:
+        encoder = loaded_encoder(
+            self.model, self.device, self.precision, self.query_maxlen, self.doc_maxlen
+        )
+        check_worker_model(encoder.ref, self.sha256)
+        codec = _loaded_codec(tuple(sorted(self.codec_files.items())), str(encoder.device))
+        embeddings, doclens = encoder.encode_documents(list(texts), batch_size=self.batch_size)
+        codes, residuals = codec.compress(embeddings.half().float())  # as the build rounds them
+        return Compressed(
+            codes.cpu().numpy(),
+            residuals.cpu().numpy(),
+            doclens.numpy().astype(np.int64),
+            encoder.last_truncated,
+        )
+
+
+@functools.cache
+def loaded_encoder(
+    model: str | None,
+    device: str | None,
+    precision: str,
+    query_maxlen: int | None,
+    doc_maxlen: int | None,
+) -> ColBERTEncoder:
+    """The encoder, loaded once a process (a Ray worker loads it for its first batch)."""
+    return ColBERTEncoder(
+        model,
+        device=device,
+        precision=precision,
+        query_maxlen=query_maxlen,
+        doc_maxlen=doc_maxlen,
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded_codec(files: tuple[tuple[str, bytes], ...], device: str) -> ResidualCodec:
+    """The codec from its files (written to a scratch folder, read as an index reads it)."""
+    with tempfile.TemporaryDirectory(prefix="odqa-codec-") as scratch:
+        for name, data in files:
+            (Path(scratch) / name).write_bytes(data)
+        return load_codec(Path(scratch), device)
 
 
 class ColBERTBuild:
@@ -62,8 +136,12 @@ class ColBERTBuild:
         batch_size: int,
         seed: int = 0,
         source: VectorsFolder | None = None,
+        model: str | None = None,
+        device: str | None = None,
+        precision: str = "auto",
     ) -> None:
         self.encoder = encoder
+        self.model, self.device, self.precision = model, device, precision
         self.settings = settings
         self.batch_size = batch_size
         self.seed = seed
@@ -123,10 +201,36 @@ class ColBERTBuild:
         tokens_per_document = vectors[0].shape[0] / max(1, len(sample))
         self.writer.train(vectors[0].float(), num_tokens=int(tokens_per_document * count))
 
+    def work(self) -> ColBERTWork | None:
+        """Encoding and compression with the trained codec, unless the token vectors are read
+        from a precomputed folder. Every passage is then encoded there: the sample's vectors
+        kept for the main pass are let go."""
+        if self.source is not None:
+            return None
+        self._cached.clear()
+        folder = self.writer.folder / CODEC_FOLDER
+        files = {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+        described = self.encoder.describe()
+        return ColBERTWork(
+            self.model,
+            described["sha256"],
+            self.device,
+            self.precision,
+            self.batch_size,
+            described["query_maxlen"],
+            described["doc_maxlen"],
+            files,
+        )
+
     def add(self, batch: PassageBatch) -> None:
         """Compress the passages of the batch's documents into the index."""
         documents, passages, texts = batch.documents, batch.passages, batch.texts
         if not texts:
+            return
+        if ColBERTKind.name in batch.encoded:
+            done: Compressed = batch.encoded[ColBERTKind.name]
+            self.writer.add_compressed(done.codes, done.residuals, done.doclens)
+            self.truncated += done.truncated
             return
         if self.cursor is not None:
             embeddings, doclens = self.cursor.take([(p.doc_id, p.chunk) for p in passages])
@@ -248,7 +352,13 @@ class ColBERTKind:
                 chunked_by.name if chunked_by else resolve_model(options.model).name,
             )
         return ColBERTBuild(
-            encoder, options.colbert, batch_size=options.encode_batch, source=source
+            encoder,
+            options.colbert,
+            batch_size=options.encode_batch,
+            source=source,
+            model=options.colbert.model or options.model,
+            device=options.device,
+            precision=options.precision,
         )
 
     def add(self, index: Path, settings: Settings, batch: PassageBatch, runtime: Runtime) -> dict:

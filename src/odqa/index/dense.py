@@ -3,8 +3,10 @@ IVF-PQ for large sets."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,7 @@ from odqa.index.kind import (
     SearchSettings,
     Settings,
     check_same_model,
+    check_worker_model,
     wanted_model,
 )
 from odqa.index.settings import DenseSettings
@@ -267,12 +270,37 @@ class DenseStore:
         }
 
 
+@dataclass(frozen=True)
+class DenseWork:
+    """A build's dense encoding, done on a Ray worker: the model loaded once a process and
+    checked to be the weights the build records."""
+
+    model: str | None
+    sha256: str
+    device: str | None
+    precision: str
+    batch_size: int | None
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        encoder = loaded_encoder(self.model, self.device, self.precision)
+        check_worker_model(encoder.ref, self.sha256)
+        return encoder.encode_documents(list(texts), batch_size=self.batch_size)
+
+
+@functools.cache
+def loaded_encoder(model: str | None, device: str | None, precision: str) -> DenseEncoder:
+    """The encoder, loaded once a process (a Ray worker loads it for its first batch)."""
+    return DenseEncoder(model, device=device, precision=precision)
+
+
 class DenseBuilder:
-    """Encodes passages (or reads them from precomputed vectors) into a :class:`DenseStore`."""
+    """Encodes passages (or reads them from precomputed vectors, or takes them encoded on a
+    Ray worker) into a :class:`DenseStore`."""
 
     def __init__(self, options: BuildOptions) -> None:
         self.settings = options.dense
         self.batch_size = options.encode_batch
+        self.model, self.device, self.precision = options.model, options.device, options.precision
         self.encoder = DenseEncoder(
             options.model, device=options.device, precision=options.precision
         )
@@ -290,10 +318,19 @@ class DenseBuilder:
         self.store = DenseStore(folder, self.settings, self.encoder.dim)
         self.cursor = self.source.cursor() if self.source is not None else None
 
+    def work(self) -> DenseWork | None:
+        """Encoding, unless the vectors are read from a precomputed folder."""
+        if self.source is not None:
+            return None
+        sha256 = self.encoder.ref.sha256
+        return DenseWork(self.model, sha256, self.device, self.precision, self.batch_size)
+
     def add(self, batch: PassageBatch) -> None:
         if not batch.texts:
             return
-        if self.cursor is not None:
+        if DenseKind.name in batch.encoded:
+            vectors = batch.encoded[DenseKind.name]
+        elif self.cursor is not None:
             ids = [(passage.doc_id, passage.chunk) for passage in batch.passages]
             vectors, _ = self.cursor.take(ids)
         else:

@@ -10,8 +10,8 @@ their names; adding a kind means adding one module and naming it in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,11 +33,14 @@ Settings = dict[str, Any]
 
 @dataclass(frozen=True)
 class PassageBatch:
-    """Documents (non-empty, in corpus order), their passages, and the passages' texts."""
+    """Documents (non-empty, in corpus order), their passages, and the passages' texts;
+    ``encoded``: what each kind's :meth:`KindBuilder.work` made of the texts elsewhere (on a
+    Ray worker), by kind name, for the kinds that had it done there."""
 
     documents: Sequence[Document]
     passages: Sequence[Passage]
     texts: Sequence[str]
+    encoded: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,12 @@ class KindBuilder(Protocol):
 
     def add(self, batch: PassageBatch) -> None: ...
 
+    def work(self) -> Callable[[Sequence[str]], Any] | None:
+        """The share of ``add`` that may run on another machine (called after ``start``): a
+        picklable function from passage texts to what ``add`` then finds in
+        ``batch.encoded[name]`` (its encoding); None when there is none."""
+        ...
+
     def footprint(self, passages: int) -> Footprint:
         """Disk and memory for ``passages`` passages in all, extrapolated from the batches
         added so far (at least one)."""
@@ -156,4 +165,13 @@ def check_same_model(index: Path, settings: Settings, ref: ModelRef) -> None:
             f"the index at {index} was built with {settings['model']} (weights sha256 "
             f"{settings['sha256'][:12]}…) but the model given is {ref.name} "
             f"(sha256 {ref.sha256[:12]}…); use the same model or rebuild the index"
+        )
+
+
+def check_worker_model(ref: ModelRef, sha256: str) -> None:
+    """Refuse, on a Ray worker, a model whose weights are not the build's."""
+    if ref.sha256 != sha256:
+        raise ModelMismatchError(
+            f"a worker loaded {ref.name} with weights sha256 {ref.sha256[:12]}…, the build's "
+            f"are {sha256[:12]}…: give every node the same model files"
         )

@@ -34,6 +34,9 @@ class Manifest:
     chunking: dict[str, Any]
     retrievers: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped_ids: list[str] = field(default_factory=list)
+    built_on: dict[str, Any] = field(default_factory=dict)
+    """Where the build ran when not on this machine alone: ``{"ray": {nodes, cpus, gpus,
+    workers, ...}}`` for a build on a Ray cluster (:mod:`odqa.index.cluster`)."""
     files: Inventory | None = None
     """Every file of the index but the manifest, with its size and sha256 (see
     :func:`inventory`); None in manifests written before odqa recorded it."""
@@ -181,6 +184,12 @@ class Manifest:
         for name, settings in self.retrievers.items():
             details = ", ".join(f"{key}={value}" for key, value in settings.items())
             lines.append(f"retriever {name}: {details}")
+        if ray := self.built_on.get("ray"):
+            lines.append(
+                f"built on Ray: {ray['nodes']} node(s), {ray['cpus']:g} CPUs, {ray['gpus']:g} "
+                f"GPUs, {ray['workers']} workers of {ray['cpus_per_worker']} CPU and "
+                f"{ray['gpus_per_worker']:g} GPU"
+            )
         if self.files is not None:
             total = sum(entry["size"] for entry in self.files.values())
             lines.append(f"files: {len(self.files)} ({total:,} bytes), sizes and sha256 recorded")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from odqa.corpus import ChunkSpec
 from odqa.errors import OdqaError
-from odqa.index.settings import BM25Settings, ColBERTSettings, DenseSettings
+from odqa.index.settings import BM25Settings, ColBERTSettings, DenseSettings, RaySettings
 from odqa.index.vectors import precomputed_for
 
 
@@ -35,6 +35,8 @@ class BuildOptions:
     overwrite: bool = False
     show_progress: bool = False
     embeddings_from: str | Path | None = None
+    ray: RaySettings | None = None
+    """Chunk and encode on a Ray cluster (:mod:`odqa.index.cluster`); None: here."""
 
 
 def build_options(options: BuildOptions | None, settings: dict) -> BuildOptions:

@@ -46,6 +46,38 @@ class ColBERTSettings:
     sample: int = 2048
 
 
+@dataclass(frozen=True)
+class RaySettings:
+    """Where a build's chunking and encoding run on Ray (:mod:`odqa.index.cluster`).
+
+    ``address``: ``auto`` (the cluster ``ray start`` made, or ``RAY_ADDRESS``), ``local`` (a
+    cluster started for this build on this machine), or a cluster's address. ``workers``:
+    encoding actors (default: as many as the cluster's CPUs, or GPUs, allow). Each holds
+    ``cpus_per_worker`` CPUs (its torch threads) and ``gpus_per_worker`` GPUs and loads the
+    models once; ``tasks_per_worker`` batches are queued to each so none waits for work.
+    """
+
+    address: str = "auto"
+    workers: int | None = None
+    cpus_per_worker: int = 1
+    gpus_per_worker: float = 0.0
+    tasks_per_worker: int = 2
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise InputError(f"--ray-workers must be at least 1, got {self.workers}")
+        if self.cpus_per_worker < 1:
+            raise InputError(
+                f"--ray-cpus-per-worker must be at least 1, got {self.cpus_per_worker}"
+            )
+        if not 0 <= self.gpus_per_worker <= 64:
+            raise InputError(
+                f"--ray-gpus-per-worker must be between 0 and 64, got {self.gpus_per_worker}"
+            )
+        if self.tasks_per_worker < 1:
+            raise InputError(f"tasks_per_worker must be at least 1, got {self.tasks_per_worker}")
+
+
 def plaid_defaults(k: int) -> tuple[int, float, int]:
     """(ncells, centroid_score_threshold, ndocs) for ``k``, as ColBERTv2's searcher sets them."""
     if k <= 10:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,8 @@ DESCRIPTION = "vectors.json"
 KINDS = ("dense", "colbert")
 DTYPES = ("float16", "float32")
 SHARD_PASSAGES = 100_000
+UNFINISHED = "unfinished"
+JOURNAL = "progress.json"
 
 PassageId = tuple[str, int]
 
@@ -51,10 +55,22 @@ def read_npy_header(path: Path, handle: BinaryIO) -> tuple[tuple[int, ...], np.d
     return shape, dtype
 
 
+def unfinished_folder(target: Path) -> Path:
+    """Where a resumable writer keeps the shards of a run not yet finished."""
+    return target.with_name(f".{target.name}.{UNFINISHED}")
+
+
 class VectorsWriter:
     """Writes an odqa-vectors folder: passages are added in corpus order, shards are cut every
     ``shard_passages`` passages, ``vectors.json`` is written by :meth:`finish`. The folder
     appears only then (built in a temporary sibling); an error or Ctrl-C leaves nothing.
+
+    Resumable (``resume_key``: what identifies the run, e.g. the corpus's path, size and
+    time): shards are cut only by :meth:`cut`, at whole documents, each recorded in a journal
+    beside the folder (``.NAME.unfinished/progress.json``) as it closes. An error or Ctrl-C
+    keeps the closed shards; a writer made again with the same key, kind, encoder and
+    chunking takes them up (:attr:`documents_done` says how many documents they hold) and
+    one with any other starts afresh.
 
     ``encoder`` is what the encoder records (``DenseEncoder.settings()`` or
     ``ColBERTEncoder.describe()``: model name, weights sha256...); ``chunking`` is
@@ -73,6 +89,7 @@ class VectorsWriter:
         *,
         shard_passages: int = SHARD_PASSAGES,
         overwrite: bool = False,
+        resume_key: dict[str, Any] | None = None,
     ) -> None:
         if kind not in KINDS:
             raise InputError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -84,12 +101,51 @@ class VectorsWriter:
         self.chunking = dict(chunking or {})
         self.shard_passages = shard_passages
         self.shards: list[dict[str, Any]] = []
-        self._stack = contextlib.ExitStack()
-        self.staging = self._stack.enter_context(
-            fs.atomic_directory(folder, overwrite, is_vectors_folder, "odqa vectors folder")
-        )
         self.target = Path(folder).resolve()
         self._open: tuple[NpyAppender, Any, list[int]] | None = None
+        self._stack = contextlib.ExitStack()
+        self.key = None if resume_key is None else {**self._identity(), "run": resume_key}
+        if self.key is None:
+            self.staging = self._stack.enter_context(
+                fs.atomic_directory(folder, overwrite, is_vectors_folder, "odqa vectors folder")
+            )
+        else:
+            fs.check_replaceable(self.target, overwrite, is_vectors_folder, "odqa vectors folder")
+            self.staging = unfinished_folder(self.target)
+            self.shards = self._take_up()
+        self.documents_done: int = self.shards[-1]["documents"] if self.shards else 0
+        """Documents of the corpus the shards taken up from an unfinished run hold."""
+
+    def _identity(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "encoder": self.encoder,
+            "dim": self.dim,
+            "dtype": self.dtype,
+            "chunking": self.chunking,
+        }
+
+    def _take_up(self) -> list[dict[str, Any]]:
+        """The closed shards of an unfinished run of this same job; anything else removed."""
+        journal = self.staging / JOURNAL
+        try:
+            recorded = json.loads(journal.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            recorded = None
+        if not isinstance(recorded, dict) or recorded.get("key") != self.key:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging.mkdir(parents=True)
+            return []
+        shards = recorded["shards"]
+        kept = {JOURNAL} | {
+            f"{shard['name']}{suffix}"
+            for shard in shards
+            for suffix in (".npy", ".passages.jsonl", ".doclens.npy")
+        }
+        for entry in self.staging.iterdir():
+            if entry.name not in kept:
+                entry.unlink()
+        return shards
 
     def __enter__(self) -> VectorsWriter:
         return self
@@ -140,12 +196,30 @@ class VectorsWriter:
             if take == room:
                 self._close_shard()
 
+    @property
+    def open_passages(self) -> int:
+        """Passages added since the last shard was closed."""
+        return 0 if self._open is None else len(self._open[2])
+
+    def cut(self, documents: int) -> None:
+        """Close the open shard, which ends with the corpus's ``documents``-th document, and
+        record it in the journal (resumable writers cut only here)."""
+        if self._open is None:
+            return
+        self._close_shard()
+        self.shards[-1]["documents"] = documents
+        fs.write_text(
+            self.staging / JOURNAL, json.dumps({"key": self.key, "shards": self.shards}) + "\n"
+        )
+
     def _shard(self) -> tuple[tuple[NpyAppender, Any, list[int]], int]:
         if self._open is None:
             name = shard_name(len(self.shards))
             array = NpyAppender(self.staging / f"{name}.npy", self.dtype, (self.dim,))
             lines = open(self.staging / f"{name}.passages.jsonl", "w", encoding="utf-8")  # noqa: SIM115
             self._open = (array, lines, [])
+        if self.key is not None:  # cut by cut() alone
+            return self._open, sys.maxsize
         return self._open, self.shard_passages - len(self._open[2])
 
     def _close_shard(self) -> None:
@@ -179,15 +253,25 @@ class VectorsWriter:
         if self.kind == "colbert":
             description["tokens"] = sum(shard["tokens"] for shard in self.shards)
         fs.write_text(self.staging / DESCRIPTION, json.dumps(description, indent=1) + "\n")
-        self._stack.close()
+        if self.key is None:
+            self._stack.close()
+        else:
+            (self.staging / JOURNAL).unlink(missing_ok=True)
+            fs.replace_directory(self.staging, self.target)
         return self.target
 
     def abort(self) -> None:
-        """Remove everything written so far."""
+        """Remove everything written so far (resumable: but the closed shards)."""
         if self._open is not None:
             self._open[0].handle.close()
             self._open[1].close()
-        self._stack.__exit__(InputError, InputError("aborted"), None)
+            self._open = None
+        if self.key is None:
+            self._stack.__exit__(InputError, InputError("aborted"), None)
+        elif self.shards:
+            self._take_up()
+        else:
+            shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def shard_name(number: int) -> str:

@@ -292,10 +292,25 @@ class LateIndexWriter:
             raise OdqaError("call train() before add()")
         lens = check_passages(embeddings, doclens, self.codec.dim)
         codes, residuals = self.codec.compress(embeddings)
+        return self.add_compressed(codes.cpu().numpy(), residuals.cpu().numpy(), lens)
+
+    def add_compressed(
+        self, codes: np.ndarray, residuals: np.ndarray, doclens: np.ndarray
+    ) -> np.ndarray:
+        """Append passages compressed elsewhere with this writer's codec (on a Ray worker);
+        returns their pids."""
+        if self.codec is None:
+            raise OdqaError("call train() before add_compressed()")
+        lens = np.asarray(doclens, dtype=np.int64).reshape(-1)
+        if len(codes) != int(lens.sum()) or residuals.shape != (len(codes), self.codec.packed_dim):
+            raise OdqaError(
+                f"{len(codes)} codes and residuals {residuals.shape} for passages of "
+                f"{int(lens.sum())} tokens ({self.codec.packed_dim} bytes a residual)"
+            )
         with open(self.folder / "codes.raw", "ab") as handle:
-            codes.cpu().numpy().astype(self.codec.code_dtype).tofile(handle)
+            codes.astype(self.codec.code_dtype).tofile(handle)
         with open(self.folder / "residuals.raw", "ab") as handle:
-            residuals.cpu().numpy().tofile(handle)
+            residuals.astype(np.uint8, copy=False).tofile(handle)
         first = self.meta["num_passages"]
         self._doclens.append(lens)
         self.meta["num_passages"] += len(lens)

@@ -1,0 +1,263 @@
+"""Where a build's (or ``odqa encode``'s) passages are cut and encoded: here, or on a Ray
+cluster (``--ray``).
+
+The driver reads the corpus itself, so every input format and every check of it is the one a
+single-machine build has. It sends batches of documents to a pool of actors, each of which
+loads the models once, cuts the documents into passages with the build's tokenizer and runs
+each kind's share that may run elsewhere (:meth:`odqa.index.kind.KindBuilder.work`: dense
+encoding; ColBERT encoding and compression with the codec the driver trained). Results come
+back in the order sent, and the driver writes the index with the code a single-machine build
+uses (collection, BM25, faiss, the inverted file), so the index is the same.
+
+A worker that dies is restarted and its batch sent again (Ray's actor restarts and task
+retries); an error in a worker (a bad model file, say) stops the build with that error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from odqa.corpus import (
+    ChunkSpec,
+    Document,
+    Passage,
+    chunk_documents,
+    indexable_text,
+    is_empty,
+)
+from odqa.errors import OdqaError
+from odqa.index.settings import RaySettings
+
+RAY_EXTRA = "odqa[ray]"
+RESTARTS = 4
+"""Times a worker is restarted (and its batch retried) before the build gives up."""
+
+Work = Callable[[Sequence[str]], Any]
+Prepared = tuple[list[Passage], dict[str, Any]]
+Preparer = Callable[[Iterable[list[Document]]], Iterator[tuple[list[Document], Prepared]]]
+"""Batches of documents to each batch with its passages and their encodings (by kind)."""
+
+
+def import_ray() -> Any:
+    """Ray, or an error naming the extra that installs it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise OdqaError(
+            f"--ray needs Ray, which is not installed: pip install '{RAY_EXTRA}'"
+        ) from exc
+    return ray
+
+
+@dataclass(frozen=True)
+class ClusterShape:
+    """The cluster a build ran on, as its manifest records it."""
+
+    address: str
+    nodes: int
+    cpus: float
+    gpus: float
+    workers: int
+    cpus_per_worker: int
+    gpus_per_worker: float
+
+    def describe(self) -> str:
+        gpus = f", {self.gpus_per_worker:g} GPU" if self.gpus_per_worker else ""
+        return (
+            f"Ray cluster of {self.nodes} node{'s' * (self.nodes != 1)} ({self.cpus:g} CPUs, "
+            f"{self.gpus:g} GPUs): {self.workers} workers of {self.cpus_per_worker} CPU{gpus}"
+        )
+
+
+def connect(settings: RaySettings) -> ClusterShape:
+    """Join the cluster ``settings.address`` names (or start a local one) and size the pool."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        try:
+            if settings.address == "local":
+                ray.init(include_dashboard=False, logging_level="WARNING")
+            else:
+                address = os.environ.get("RAY_ADDRESS") if settings.address == "auto" else None
+                ray.init(address=address or settings.address, logging_level="WARNING")
+        except ConnectionError as exc:
+            raise OdqaError(
+                f"no Ray cluster at {settings.address!r} ({exc}); start one with "
+                "`ray start --head`, set RAY_ADDRESS, or use --ray local"
+            ) from exc
+    resources = ray.cluster_resources()
+    cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
+    fitting = (
+        int(gpus // settings.gpus_per_worker)
+        if settings.gpus_per_worker
+        else int(cpus // settings.cpus_per_worker)
+    )
+    fitting = min(fitting, int(cpus // settings.cpus_per_worker))
+    workers = settings.workers or max(1, fitting)
+    if workers > fitting:
+        raise OdqaError(
+            f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs: {workers} workers of "
+            f"{settings.cpus_per_worker} CPU and {settings.gpus_per_worker:g} GPU do not fit "
+            f"(at most {fitting}); lower --ray-workers or the resources per worker"
+        )
+    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    address = ray.get_runtime_context().gcs_address
+    return ClusterShape(
+        address, nodes, cpus, gpus, workers, settings.cpus_per_worker, settings.gpus_per_worker
+    )
+
+
+class PassageWorker:
+    """One Ray actor: cuts documents into passages and runs the kinds' work on their texts."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.setup: tuple[Any, ChunkSpec, dict[str, Work]] | None = None
+
+    def prepare(self, documents: list[Document], setup: list[Any]) -> Prepared:
+        """Passages and encodings of ``documents``; ``setup`` holds (not resolved by Ray,
+        so that a restarted worker fetches it again) the tokenizer, chunking and works."""
+        if self.setup is None:
+            self.setup = import_ray().get(setup[0])
+            if self.setup[2]:
+                import torch
+
+                torch.set_num_threads(self.threads)
+        return prepare_here(*self.setup, documents)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class WorkerPool:
+    """Actors fed batches (each to the one with least in hand), results taken back in the
+    order sent; at most ``tasks_per_worker`` batches a worker in flight. A context manager:
+    the actors are stopped on leaving."""
+
+    NAME = "odqa-passage-worker"
+
+    def __init__(
+        self, shape: ClusterShape, settings: RaySettings, tokenizer: Any, spec: ChunkSpec, works
+    ) -> None:
+        self.ray = import_ray()
+        actor = self.ray.remote(PassageWorker)
+        self.setup = [self.ray.put((tokenizer, spec, works))]  # sent once, read by each worker
+        self.actors = [
+            actor.options(
+                name=f"{self.NAME}-{os.getpid()}-{number}",
+                num_cpus=shape.cpus_per_worker,
+                num_gpus=shape.gpus_per_worker,
+                max_restarts=RESTARTS,
+                max_task_retries=RESTARTS,
+            ).remote(shape.cpus_per_worker)
+            for number in range(shape.workers)
+        ]
+        self.capacity = settings.tasks_per_worker * len(self.actors)
+        self.load = [0] * len(self.actors)
+        self.pending: deque[tuple[int, Any, Any]] = deque()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor, no_restart=True)
+
+    @property
+    def full(self) -> bool:
+        return len(self.pending) >= self.capacity
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def submit(self, documents: list[Document], tag: Any) -> None:
+        number = self.load.index(min(self.load))
+        ref = self.actors[number].prepare.remote(documents, self.setup)
+        self.pending.append((number, ref, tag))
+        self.load[number] += 1
+
+    def take(self) -> tuple[Any, Prepared]:
+        """The oldest batch's tag and result (waiting for it)."""
+        number, ref, tag = self.pending.popleft()
+        self.load[number] -= 1
+        errors = self.ray.exceptions
+        try:
+            return tag, self.ray.get(ref)
+        except errors.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, OdqaError):
+                raise cause from None
+            raise OdqaError(f"a Ray worker failed: {cause or exc}") from exc
+        except errors.RayActorError as exc:
+            raise OdqaError(
+                f"a Ray worker died and was not brought back ({RESTARTS} restarts at most): {exc}"
+            ) from exc
+
+
+def kept_of(batch: Sequence[Document]) -> list[Document]:
+    """The documents of ``batch`` that are not empty (those a build indexes)."""
+    return [document for document in batch if not is_empty(document)]
+
+
+def prepare_here(
+    tokenizer: Any, spec: ChunkSpec, works: dict[str, Work], batch: list[Document]
+) -> Prepared:
+    """What a worker does with a batch, done in this process."""
+    passages = list(chunk_documents(kept_of(batch), tokenizer, spec))
+    texts = [indexable_text(passage) for passage in passages]
+    return passages, {name: work(texts) for name, work in works.items()} if texts else {}
+
+
+@contextlib.contextmanager
+def preparing(
+    settings: RaySettings | None,
+    tokenizer: Any,
+    spec: ChunkSpec,
+    works: Callable[[], dict[str, Work]],
+    say: Callable[[str], None],
+) -> Iterator[tuple[Preparer, ClusterShape | None]]:
+    """A :data:`Preparer` that cuts and encodes here (``settings`` None) or on the Ray
+    cluster ``settings`` names, and that cluster's shape; ``works()`` is asked for once."""
+    if settings is None:
+        chosen = works()
+        yield (
+            (
+                lambda numbered: (
+                    (batch, prepare_here(tokenizer, spec, chosen, batch)) for batch in numbered
+                )
+            ),
+            None,
+        )
+        return
+    shape = connect(settings)
+    say(f"encoding on a {shape.describe()}")
+    with WorkerPool(shape, settings, tokenizer, spec, works()) as pool:
+        yield (
+            (
+                lambda numbered: prepared_batches(
+                    pool, ((batch, kept_of(batch)) for batch in numbered)
+                )
+            ),
+            shape,
+        )
+
+
+def prepared_batches(
+    pool: WorkerPool, batches: Iterable[tuple[Any, list[Document]]]
+) -> Iterator[tuple[Any, Prepared]]:
+    """Each ``(tag, documents)`` batch's tag and its passages and encodings, in order."""
+    for tag, documents in batches:
+        if pool.full:
+            yield pool.take()
+        pool.submit(documents, tag)
+    while len(pool):
+        yield pool.take()
+
+
+def shape_record(shape: ClusterShape) -> dict[str, Any]:
+    """What the manifest's ``built_on`` says of a build on Ray."""
+    return {"ray": asdict(shape)}
