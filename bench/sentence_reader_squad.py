@@ -17,6 +17,7 @@ Run:  .venv/bin/python bench/sentence_reader_squad.py [--every 4] [--reader-mode
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -37,8 +38,6 @@ TOP_KS = (1, 2, 3, 5)
 
 def held_out(every: int) -> list:
     """Every ``every``-th question of articles 38-47 (ids and answers as in the dev file)."""
-    import json
-
     data = json.loads(SQUAD.read_text(encoding="utf-8"))["data"]
     wanted = {
         qa["id"]
@@ -97,10 +96,13 @@ def main() -> None:
         for weight in (0.0, args.weight):
             reader.retrieval_weight = weight
             readers[f"sentence-{method}-w{weight:g}"] = score(reader, questions, evidence)
-            print(method, weight, readers[f"sentence-{method}-w{weight:g}"], flush=True)
+            print(
+                json.dumps({method: weight, **readers[f"sentence-{method}-w{weight:g}"]}),
+                flush=True,
+            )
     if args.reader_model.exists():
         readers["extractive"] = score(ExtractiveReader(args.reader_model), questions, evidence)
-        readers["extractive"]["model"] = str(args.reader_model.relative_to(ROOT))
+        readers["extractive"]["model"] = str(args.reader_model)
     figures["readers"] = readers
     figures["load_after"] = os.getloadavg()
     report("sentence_reader_squad", figures)
