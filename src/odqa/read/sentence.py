@@ -6,9 +6,11 @@ the full stops of Chinese, Japanese, Hindi and others with or without a space, a
 breaks); each sentence is embedded with the embedded all-MiniLM-L6-v2 and scored against the
 question.
 
-**Score rule.** ``similarity + retrieval_weight * z``: ``similarity`` is the cosine of the
-question's and the sentence's pooled vectors (``method="cosine"``), or MaxSim — the mean over
-the question's tokens of their best cosine with the sentence's tokens (``method="maxsim"``);
+**Score rule.** ``similarity + retrieval_weight * z``: ``similarity`` is MaxSim — the mean
+over the question's tokens of their best cosine with the sentence's tokens (``method="maxsim"``,
+the default: on SQuAD-open the sentence it returns holds a gold answer for 73 % of questions
+at top-1 against 68 % for cosine; ``bench/sentence_reader_squad.py``) — or the cosine of the
+question's and the sentence's pooled vectors (``method="cosine"``);
 ``z`` is the passage's retrieval score standardised over the passages read. The best sentence
 wins (ties: earlier passage, then earlier sentence); the answer's ``score`` is its similarity.
 It is weaker than a fine-tuned span reader (``odqa train reader``): it returns a whole
@@ -32,8 +34,9 @@ from odqa.read.answer import Answer, Evidence
 from odqa.read.extractive import PassageLike, as_evidence, standardized
 
 METHODS = ("cosine", "maxsim")
-CACHE_SIZE = 4096
-"""Sentences whose vectors are kept between questions (passages come back across questions)."""
+CACHE_SIZE = 1024
+"""Sentences whose vectors are kept between questions (passages come back across questions;
+about 50 MB of MaxSim token vectors)."""
 
 CLOSERS = "\"')\\]\u2019\u201d\u300d\u300f\uff09"
 """Quotes and brackets that may close a sentence after its stop: " ' ) ] and their CJK kin."""
@@ -84,8 +87,8 @@ def _abbreviation(text: str, stop: int) -> bool:
 class SentenceReader:
     """Answers with the passage sentence most like the question (see the module's docstring).
 
-    ``model`` is the encoder (default: the embedded all-MiniLM-L6-v2); ``method`` ``"cosine"``
-    or ``"maxsim"``; ``retrieval_weight`` how much the passage's retrieval rank counts.
+    ``model`` is the encoder (default: the embedded all-MiniLM-L6-v2); ``method`` ``"maxsim"``
+    or ``"cosine"``; ``retrieval_weight`` how much the passage's retrieval rank counts.
     """
 
     kind = "sentence"
@@ -94,7 +97,7 @@ class SentenceReader:
         self,
         model: str | Path | None = None,
         *,
-        method: str = "cosine",
+        method: str = "maxsim",
         retrieval_weight: float = 0.0,
         device: str | None = None,
         precision: str = "auto",
