@@ -364,8 +364,8 @@ def _train(kind: str, examples: list, out: Path, config: TrainConfig, **options)
 
 READER_EPILOG = (
     "Example: odqa train reader train-v1.1.json --out my-reader --epochs 2 --articles 0-37 "
-    "(in a minute, as make demo: --max-questions 512 --max-length 128 --doc-stride 16 "
-    "--answer-windows-only --batch-size 16 --learning-rate 3e-4 --epochs 1 --reuse)"
+    "--reuse (a quicker, weaker one: --max-questions 1024 --max-length 128 --doc-stride 16 "
+    "--answer-windows-only --epochs 1)"
 )
 YESNO_EPILOG = (
     "Example: odqa train yesno 12B1_golden.json 12B2_golden.json --out my-yesno --epochs 3 "
