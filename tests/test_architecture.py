@@ -19,13 +19,17 @@ ROOMS = {
     "retrieve": 5,
     "read": 5,
     "qa": 6,
+    "integrations": 7,
     "evaluate": 7,
     "train": 8,
+    "tune": 8,
     "render": 9,
+    "plots": 9,
     "server": 10,
     "cli": 11,
 }
 """Bottom to top, in the order data flows. Rooms of the same rank do not import each other.
+``integrations`` (the LangChain and LlamaIndex adapters) sits on ``qa`` and nothing imports it.
 The package face (``odqa/__init__.py``) sits above all and no room imports it."""
 
 
@@ -153,3 +157,15 @@ def test_the_check_catches_wrong_imports() -> None:
     assert upward_imports("odqa.read.extractive", [("odqa.retrieve.hit", 3)])
     assert upward_imports("odqa.index.manifest", [("odqa", 3)])
     assert not upward_imports("odqa.retrieve.searcher", [("odqa.index.kind", 3)])
+
+
+def test_nothing_in_odqa_imports_the_integrations() -> None:
+    """The framework adapters are optional extras: odqa runs without their frameworks."""
+    importers = [
+        f"{module} (line {line})"
+        for module, imports in GRAPH.items()
+        if room_of(module) != "integrations"
+        for target, line in imports
+        if room_of(target) == "integrations"
+    ]
+    assert not importers, "imports the integrations: " + ", ".join(importers)

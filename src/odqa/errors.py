@@ -14,7 +14,9 @@ class OdqaError(Exception):
 
 
 class InputError(OdqaError):
-    """Bad user input: a malformed file, a missing field, a duplicate id, an empty corpus."""
+    """Bad user input: a malformed file, a missing field, a duplicate id, an empty corpus.
+
+    ``line`` locates it in a text file, ``row`` in a table (parquet, a datasets folder)."""
 
     def __init__(
         self,
@@ -23,10 +25,12 @@ class InputError(OdqaError):
         path: str | Path | None = None,
         line: int | None = None,
         field: str | None = None,
+        row: int | None = None,
     ) -> None:
         self.message = message
         self.path = str(path) if path is not None else None
         self.line = line
+        self.row = row
         self.field = field
         super().__init__(self._render())
 
@@ -34,6 +38,7 @@ class InputError(OdqaError):
         where = ""
         if self.path is not None:
             where = self.path if self.line is None else f"{self.path}:{self.line}"
+            where = where if self.row is None else f"{where}: row {self.row}"
         if self.field is not None:
             where = f"{where}: field '{self.field}'" if where else f"field '{self.field}'"
         return f"{where}: {self.message}" if where else self.message

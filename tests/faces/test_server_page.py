@@ -127,8 +127,31 @@ def test_the_page_answers_highlights_and_switches_retriever(
     assert cited.text == "d1"
     assert browser.find_element(By.CSS_SELECTOR, "#evidence mark").text == "vitamin C"
     assert browser.find_element(By.ID, "status").text == ""
+    bars = browser.find_elements(By.CSS_SELECTOR, "#sources .source meter.score-bar")
+    values = [float(bar.get_attribute("value")) for bar in bars]
+    assert len(values) == len(browser.find_elements(By.CSS_SELECTOR, "#sources .source"))
+    assert values == sorted(values, reverse=True) and values[0] > values[-1] > 0  # by score
+    assert values[0] == float(bars[0].get_attribute("max"))  # the best fills its bar
 
     screenshot = tmp_path / "page.png"
     assert browser.save_screenshot(str(screenshot))
     ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(screenshot, ARTIFACT)
+
+
+def test_the_page_sends_its_filter_and_shows_why_one_is_refused(
+    server: str, browser: webdriver.Chrome
+) -> None:
+    browser.get(server)
+    wait = WebDriverWait(browser, 30)
+    wait.until(ready.element_to_be_clickable((By.ID, "submit")))
+    browser.find_element(By.ID, "question").send_keys("Which vitamin prevents scurvy?")
+    where = browser.find_element(By.ID, "where")
+    where.send_keys("year=2020")
+    browser.find_element(By.ID, "submit").click()
+    wait.until(ready.text_to_be_present_in_element((By.ID, "status"), "the filter is not JSON"))
+    where.clear()
+    where.send_keys('{"year": 2020}')  # sent: the server names the field no document has
+    browser.find_element(By.ID, "submit").click()
+    wait.until(ready.text_to_be_present_in_element((By.ID, "status"), "field 'where.year'"))
+    assert "no document of the index has this field" in browser.find_element(By.ID, "status").text

@@ -1,4 +1,5 @@
-"""ColBERT encoder: each checkpoint layout against a by-hand reimplementation of its rules."""
+"""ColBERT encoder: each checkpoint layout against a by-hand reimplementation of its rules, and
+odqa's own trained checkpoints saved, loaded and encoded to the same vectors."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -15,6 +17,11 @@ from helpers import TOKENIZER_FILES, copy_tokenizer
 from odqa.errors import OdqaError
 from odqa.models import embedded_model_path
 from odqa.models.colbert import ColBERTEncoder
+from odqa.train.checkpoints import start_colbert
+from odqa.train.examples import TrainingExample
+from odqa.train.retrievers import ColBERTScorer
+from odqa.train.run import train_retriever
+from odqa.train.trainer import TrainConfig
 
 QUERIES = [
     "what causes scurvy?",
@@ -320,3 +327,80 @@ def test_empty_inputs_and_length_override(tiny_model: Path) -> None:
     d, doclens = encoder.encode_documents([])
     assert q.shape == (0, 0, 64) and mask.shape == (0, 0)
     assert d.shape == (0, 64) and doclens.shape == (0,)
+
+
+# --- odqa's own checkpoints: saved, loaded, encoded the same ------------------------------------
+
+
+def stanford_reference(folder: Path):
+    """BERT and the projection rebuilt from a Stanford folder's raw weights, by hand."""
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
+        state = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    linear = state.pop("linear.weight")
+    bert = BertModel(BertConfig.from_pretrained(str(folder))).eval()
+    bert.load_state_dict({name.removeprefix("bert."): tensor for name, tensor in state.items()})
+    return bert, linear
+
+
+def assert_encodes_as_stanford_reference(encoder: ColBERTEncoder, folder: Path) -> None:
+    bert, linear = stanford_reference(folder)
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    project = lambda h: h @ linear.T  # noqa: E731
+    q, _ = encoder.encode_queries(QUERIES)
+    for row, text in enumerate(QUERIES):
+        ids, attention = colbert_query(tok, text, tok.convert_tokens_to_ids("[unused0]"), False)
+        torch.testing.assert_close(
+            q[row], forward(bert, ids, attention, project), atol=1e-5, rtol=0
+        )
+    skip = {tok.encode(p, add_special_tokens=False)[0] for p in string.punctuation}
+    want, lens = expected_docs(bert, tok, project, tok.convert_tokens_to_ids("[unused1]"), skip)
+    d, doclens = encoder.encode_documents(DOCS)
+    assert doclens.tolist() == lens
+    torch.testing.assert_close(d, want, atol=1e-5, rtol=0)
+
+
+def test_a_saved_checkpoint_loads_back_to_identical_vectors(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """Start a head as training does, move every weight (as training would), save it the way
+    training saves: the folder loads back to bit-identical vectors, and encodes as the
+    Stanford rules say over its raw weights."""
+    start = start_colbert(tiny_model, 16, DOCS, tmp_path / "start")
+    scorer = ColBERTScorer(
+        ColBERTEncoder(start, device="cpu", precision="fp32", query_maxlen=QUERY_MAXLEN,
+                       doc_maxlen=DOC_MAXLEN),
+        training_doc_maxlen=DOC_MAXLEN,
+    )  # fmt: skip
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for module in scorer.modules():
+            for parameter in module.parameters():
+                parameter.add_(torch.randn_like(parameter) * 0.02)
+    before = scorer.encoder.encode_queries(QUERIES), scorer.encoder.encode_documents(DOCS)
+    scorer.save(tmp_path / "saved")
+    loaded = ColBERTEncoder(tmp_path / "saved", device="cpu", precision="fp32")
+    assert (loaded.settings.query_maxlen, loaded.settings.doc_maxlen) == (QUERY_MAXLEN, DOC_MAXLEN)
+    after = loaded.encode_queries(QUERIES), loaded.encode_documents(DOCS)
+    for old, new in zip([*before[0], *before[1]], [*after[0], *after[1]], strict=True):
+        assert torch.equal(old, new)
+    assert_encodes_as_stanford_reference(loaded, tmp_path / "saved")
+
+
+def test_a_trained_checkpoint_encodes_as_its_raw_weights_say(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """``train_retriever`` end to end: the lengths chosen are the ones recorded and used."""
+    out = tmp_path / "trained"
+    texts = [DOCS[0], DOCS[4], DOCS[3]]
+    examples = [TrainingExample(query, tuple(texts)) for query in QUERIES[:1] + QUERIES[4:]]
+    config = TrainConfig(epochs=1, batch_size=2, save_every=0, learning_rate=1e-3)
+    summary = train_retriever(
+        "colbert", examples, out, config=config, base=tiny_model, dim=16, device="cpu",
+        doc_maxlen=DOC_MAXLEN, query_maxlen=QUERY_MAXLEN,
+    )  # fmt: skip
+    metadata = json.loads((out / "artifact.metadata").read_text())
+    assert (metadata["query_maxlen"], metadata["doc_maxlen"]) == (QUERY_MAXLEN, DOC_MAXLEN)
+    assert (summary["query_maxlen"], summary["doc_maxlen"]) == (QUERY_MAXLEN, DOC_MAXLEN)
+    assert summary["training_doc_maxlen"] == DOC_MAXLEN
+    encoder = ColBERTEncoder(out, device="cpu", precision="fp32")
+    assert_encodes_as_stanford_reference(encoder, out)

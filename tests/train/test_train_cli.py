@@ -50,6 +50,9 @@ def test_mine_train_index_search(tmp_path: Path, small_corpus: Path, tiny_model:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "4 steps" in result.output and "dev nDCG@10" in result.output
+    assert "recorded query_maxlen 32, doc_maxlen 300 (documents trained at 180 tokens)" in (
+        result.output
+    )
     again = odqa("train", "colbert", mined, "--out", model, "--base", tiny_model)
     assert again.exit_code == 2 and "--overwrite" in again.output
 
@@ -113,3 +116,36 @@ def test_bad_settings_stop_before_any_work(tmp_path: Path) -> None:
         assert result.exit_code == 2 and "error:" in result.output, result.output
         assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_train_colbert_records_the_lengths_chosen(tmp_path: Path, tiny_model: Path) -> None:
+    """The Stanford trap: --doc-maxlen 64 must not leave doc_maxlen 300 in artifact.metadata,
+    where Stanford ColBERT and PyLate read the length they index at."""
+    data = tmp_path / "train.jsonl"
+    rows = [{"query": "what causes scurvy", "positive": "Lack of vitamin C.",
+             "negatives": ["Kinases phosphorylate proteins."]}] * 2  # fmt: skip
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    model = tmp_path / "colbert"
+    result = odqa(
+        "train", "colbert", data, "--out", model, "--base", tiny_model, "--dim", "8",
+        "--batch-size", "2", "--doc-maxlen", "64", "--query-maxlen", "16",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "recorded query_maxlen 16, doc_maxlen 64 (documents trained at 64 tokens)" in (
+        result.output
+    )
+    metadata = json.loads((model / "artifact.metadata").read_text())
+    assert (metadata["query_maxlen"], metadata["doc_maxlen"]) == (16, 64)
+    summary = json.loads((model / "odqa_training.json").read_text())
+    assert (summary["doc_maxlen"], summary["training_doc_maxlen"]) == (64, 64)
+
+    result = odqa(
+        "train", "colbert", data, "--out", model, "--base", tiny_model, "--dim", "8",
+        "--batch-size", "2", "--doc-maxlen", "64", "--index-doc-maxlen", "256", "--overwrite",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "doc_maxlen 256 (documents trained at 64 tokens)" in result.output
+    assert json.loads((model / "artifact.metadata").read_text())["doc_maxlen"] == 256
+
+    result = odqa("train", "colbert", data, "--out", tmp_path / "x", "--doc-maxlen", "2")
+    assert result.exit_code == 2 and "doc_maxlen must be at least 3 tokens, got 2" in result.output

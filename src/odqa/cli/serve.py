@@ -9,6 +9,7 @@ from odqa.cli.errors import user_errors
 from odqa.cli.options import (
     PassagesRead,
     ReaderChoice,
+    passages_read,
     with_reader_options,
     with_search_options,
 )
@@ -72,7 +73,7 @@ def serve(
             index_dir,
             options,
             reader=chosen,
-            k=k,
+            k=passages_read(k),
             limits=Limits(max_k, max_query_chars, max_body_bytes),
             allow_writes=allow_writes,
         )

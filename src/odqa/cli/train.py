@@ -189,7 +189,24 @@ def train_colbert(
     dim: Annotated[
         int | None, typer.Option(help="Projection width for a new head (default 128).")
     ] = None,
-    doc_maxlen: Annotated[int, typer.Option(help="Tokens of each training text.")] = 180,
+    doc_maxlen: Annotated[
+        int | None,
+        typer.Option(
+            help="Tokens of each training text (default 180); also recorded as the checkpoint's "
+            "doc_maxlen unless --index-doc-maxlen says otherwise."
+        ),
+    ] = None,
+    index_doc_maxlen: Annotated[
+        int | None,
+        typer.Option(
+            help="doc_maxlen recorded in artifact.metadata, the length odqa and Stanford/PyLate "
+            "tools index at (default: --doc-maxlen if given, else 300, or a Stanford base's)."
+        ),
+    ] = None,
+    query_maxlen: Annotated[
+        int | None,
+        typer.Option(help="Query tokens, trained and recorded (default 32, or a base's)."),
+    ] = None,
     epochs: Epochs = 1.0,
     batch_size: BatchSize = 32,
     accumulation: Accumulation = 1,
@@ -282,7 +299,7 @@ def _train_retriever(
     **model: int | None,
 ) -> None:
     """What both retriever commands do with their options; ``model`` holds ColBERT's
-    ``dim`` and ``doc_maxlen``."""
+    ``dim`` and lengths."""
     from odqa.cli.errors import user_errors
     from odqa.train.trainer import TrainConfig
 
@@ -359,6 +376,12 @@ def _train(kind: str, examples: list, out: Path, config: TrainConfig, **options)
     )
     if summary["dev"]:
         line += f", dev nDCG@10 {summary['dev']['ndcg@10']:.4f}"
+    if "doc_maxlen" in summary:
+        line += (
+            f"; recorded query_maxlen {summary['query_maxlen']}, doc_maxlen "
+            f"{summary['doc_maxlen']} (documents trained at {summary['training_doc_maxlen']} "
+            "tokens)"
+        )
     typer.echo(f"{line} -> {out}")
 
 

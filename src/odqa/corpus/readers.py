@@ -1,9 +1,10 @@
 """Reading documents, queries and judgements in any supported format, picked by ``fmt``.
 
 With ``fmt="auto"`` the format follows from the path: a folder is BEIR (``corpus.jsonl``,
-``queries.jsonl``, ``qrels/``) or, for documents, a folder of ``.txt``/``.md`` files; a file
-goes by its suffix (``.gz`` aside), and a ``.json`` file by its content: top-level key
-``data`` is SQuAD, ``questions`` is BioASQ, one object per line is JSONL.
+``queries.jsonl``, ``qrels/``) or, for documents, a saved Hugging Face ``datasets`` folder or
+a folder of ``.txt``/``.md`` files; a file goes by its suffix (``.gz`` aside; ``.parquet``
+is parquet), and a ``.json`` file by its content: top-level key ``data`` is SQuAD,
+``questions`` is BioASQ, one object per line is JSONL.
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from odqa.corpus import beir, bioasq, delimited, jsonl, squad, textdir
+from odqa.corpus import beir, bioasq, delimited, jsonl, squad, tables, textdir
 from odqa.corpus.records import Document, Qrels, Query
 from odqa.corpus.textio import load_json, open_binary, read_lines
 from odqa.errors import InputError
 
-DOCUMENT_FORMATS = ("jsonl", "csv", "tsv", "beir", "squad", "bioasq", "textdir")
+DOCUMENT_FORMATS = (
+    "jsonl",
+    "csv",
+    "tsv",
+    "beir",
+    "parquet",
+    "datasets",
+    "squad",
+    "bioasq",
+    "textdir",
+)
 QUERY_FORMATS = ("jsonl", "tsv", "beir", "squad", "bioasq")
 QRELS_FORMATS = ("trec", "beir", "squad", "bioasq")
 
@@ -27,6 +38,8 @@ _DOCUMENT_READERS: dict[str, Callable[[Path], Iterator[Document]]] = {
     "csv": lambda path: delimited.read_documents(path, ","),
     "tsv": lambda path: delimited.read_documents(path, "\t"),
     "beir": lambda path: jsonl.read_documents(beir.corpus_file(path)),
+    "parquet": tables.read_parquet,
+    "datasets": tables.read_dataset,
     "squad": squad.read_documents,
     "bioasq": bioasq.read_documents,
     "textdir": textdir.read_documents,
@@ -56,14 +69,18 @@ def read_documents(path: str | Path, fmt: str = "auto") -> Iterator[Document]:
 
 
 LINE_FORMATS = {"jsonl": 0, "csv": 1, "tsv": 1, "beir": 0}  # format: header lines
+TABLE_ROWS = {"parquet": tables.parquet_rows, "datasets": tables.dataset_rows}
 COUNT_BLOCK = 1 << 24
 
 
 def count_documents(path: str | Path, fmt: str = "auto") -> int | None:
-    """About how many documents a corpus holds, fast (its lines, gzip or not, header aside);
-    None for formats whose records are not lines. Blank lines count: an upper bound."""
+    """About how many documents a corpus holds, fast (its lines, gzip or not, header aside;
+    a table's rows from its metadata); None for formats whose records are not lines. Blank
+    lines count: an upper bound."""
     path = Path(path)
     kind = _resolve(path, fmt, DOCUMENT_FORMATS, _guess_documents)
+    if kind in TABLE_ROWS:
+        return TABLE_ROWS[kind](path)
     if kind not in LINE_FORMATS:
         return None
     lines, last = 0, b"\n"
@@ -127,16 +144,26 @@ def _guess_documents(path: Path) -> str:
     if path.is_dir():
         if beir.find_file(path, beir.CORPUS_NAMES):
             return "beir"
+        if tables.is_dataset_folder(path):
+            return "datasets"
         if textdir.text_files(path):
             return "textdir"
-        expected = "a folder needs corpus.jsonl[.gz] (BEIR) or .txt/.md files (textdir)"
+        expected = (
+            "a folder needs corpus.jsonl[.gz] (BEIR), the files of datasets' save_to_disk, "
+            "or .txt/.md files (textdir)"
+        )
         raise _cannot_tell(path, "corpus folder", expected)
     suffix = _suffix(path)
     if suffix == ".json":
         return _json_format(path, lines_ok=True)
     if suffix in (".jsonl", ".csv", ".tsv"):
         return suffix[1:]
-    expected = f"suffix {suffix or '(none)'!r}; known: .jsonl, .json, .csv, .tsv, each maybe .gz"
+    if suffix in tables.PARQUET_SUFFIXES and not path.name.lower().endswith(".gz"):
+        return "parquet"
+    expected = (
+        f"suffix {suffix or '(none)'!r}; known: .jsonl, .json, .csv, .tsv, each maybe .gz, "
+        "and .parquet"
+    )
     raise _cannot_tell(path, "corpus", expected)
 
 

@@ -31,7 +31,15 @@ _TYPE_NAMES = {
 }
 
 Location = tuple[str | Path, int | None]
-"""Where a record sits: the file and its 1-based line (None for formats without lines)."""
+"""Where a record sits: the file and its 1-based line (None for formats without lines), or
+its :class:`Row` in a table."""
+
+
+class Row(int):
+    """A 1-based row number in a table (parquet, a datasets folder), where text has lines."""
+
+    def __str__(self) -> str:
+        return f"row {int(self)}"
 
 
 def describe(value: Any) -> str:
@@ -42,6 +50,8 @@ def describe(value: Any) -> str:
 def fail(message: str, where: Location, field: str | None = None) -> InputError:
     """An InputError located at ``where``."""
     path, line = where
+    if isinstance(line, Row):
+        return InputError(message, path=path, row=int(line), field=field)
     return InputError(message, path=path, line=line, field=field)
 
 
@@ -172,7 +182,8 @@ class IdRegistry:
         """Record ``item_id``; an InputError if it was seen before."""
         if item_id in self._first:
             first = self._first[item_id]
-            earlier = f" (first on line {first})" if first is not None else ""
+            place = str(first) if isinstance(first, Row) else f"line {first}"
+            earlier = f" (first on {place})" if first is not None else ""
             raise fail(f"duplicate id {shown(item_id)}{earlier}", where, field)
         self._first[item_id] = where[1]
 

@@ -30,6 +30,8 @@ from odqa.evaluate.runs import Run, ranked
 _MEASURES = {"ndcg@10": "ndcg_cut_10", "recall@10": "recall_10", "recall@100": "recall_100"}
 _MRR_DEPTH = 10
 _EXAMPLES = 3
+CURVE_KS = (1, 3, 5, 10, 20, 50, 100)
+"""The k values of :func:`metrics_by_k` unless told."""
 
 
 def evaluate_run(
@@ -43,11 +45,7 @@ def evaluate_run(
     Raises :class:`InputError` when the run and the qrels share no query id.
     """
     cutoffs = _cutoffs(accuracy_at)
-    _check_overlap(run, qrels)
-    judged = {qid: docs for qid, docs in qrels.items() if any(rel > 0 for rel in docs.values())}
-    if not judged:
-        raise InputError("the qrels hold no relevant document (relevance > 0) for any query")
-    ranked_run = {qid: _rank_scores(run[qid]) for qid in judged if run.get(qid)}
+    judged, ranked_run = _prepared(run, qrels)
     per_query = _trec_eval(ranked_run, judged, cutoffs)
     metrics: dict[str, float | int] = {
         name: _mean(per_query, measure, len(judged)) for name, measure in _MEASURES.items()
@@ -59,6 +57,31 @@ def evaluate_run(
     metrics["queries_without_run"] = len(judged) - len(ranked_run)
     metrics["run_queries_without_qrels"] = sum(1 for qid in run if qid not in judged)
     return metrics
+
+
+def metrics_by_k(
+    run: Run, qrels: Qrels, ks: Sequence[int] = CURVE_KS
+) -> dict[str, dict[int, float]]:
+    """Mean ``nDCG@k`` and ``recall@k`` of ``run`` for each k of ``ks`` (the conventions of
+    :func:`evaluate_run`): ``{"nDCG": {k: value}, "recall": {k: value}}``."""
+    cutoffs = _cutoffs(ks)
+    judged, ranked_run = _prepared(run, qrels)
+    listed = ",".join(map(str, cutoffs))
+    measures = {f"ndcg_cut.{listed}", f"recall.{listed}"}
+    per_query = pytrec_eval.RelevanceEvaluator(judged, measures).evaluate(ranked_run)
+    return {
+        name: {k: _mean(per_query, f"{measure}_{k}", len(judged)) for k in cutoffs}
+        for name, measure in (("nDCG", "ndcg_cut"), ("recall", "recall"))
+    }
+
+
+def _prepared(run: Run, qrels: Qrels) -> tuple[Qrels, Run]:
+    """The judged qrels, and the run on them with rank-derived scores."""
+    _check_overlap(run, qrels)
+    judged = {qid: docs for qid, docs in qrels.items() if any(rel > 0 for rel in docs.values())}
+    if not judged:
+        raise InputError("the qrels hold no relevant document (relevance > 0) for any query")
+    return judged, {qid: _rank_scores(run[qid]) for qid in judged if run.get(qid)}
 
 
 def _cutoffs(accuracy_at: Sequence[int]) -> list[int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -24,14 +24,16 @@ def run_queries(
     retriever: str | None = None,
     k: int = RUN_DEPTH,
     show_progress: bool = False,
+    where: Mapping[str, object] | None = None,
 ) -> Run:
-    """The top ``k`` documents of each query (best passage per document) as a run."""
+    """The top ``k`` documents of each query (best passage per document) as a run; with
+    ``where``, among the documents whose metadata match."""
     run: Run = {}
     progress = tqdm(total=len(queries), desc="searching", unit="query", disable=not show_progress)
     for start in range(0, len(queries), QUERY_BATCH):
         batch = queries[start : start + QUERY_BATCH]
         results = searcher.search(
-            [query.text for query in batch], k, retriever=retriever, with_text=False
+            [query.text for query in batch], k, retriever=retriever, with_text=False, where=where
         )
         for query, hits in zip(batch, results, strict=True):
             run[query.id] = {hit.doc_id: hit.score for hit in hits}
@@ -49,6 +51,7 @@ def evaluate_index(
     accuracy_at: Sequence[int] = (),
     run_out: str | Path | None = None,
     show_progress: bool = False,
+    where: Mapping[str, object] | None = None,
 ) -> dict[str, float | int]:
     """Metrics (nDCG@10, Recall@10/100, MRR@10, accuracy@k, counts) of one retriever.
 
@@ -61,11 +64,20 @@ def evaluate_index(
         retriever=retriever,
         k=max(RUN_DEPTH, *accuracy_at) if accuracy_at else RUN_DEPTH,
         show_progress=show_progress,
+        where=where,
     )
     if run_out is not None:
         write_trec_run(run, run_out, tag=f"odqa-{retriever or searcher.default_retriever}")
     metrics = evaluate_run(run, qrels, accuracy_at=accuracy_at)
     return {**metrics, "queries_without_qrels": len(queries) - len(judged)}
+
+
+def compared_retrievers(searcher: Searcher) -> list[str]:
+    """The retrievers a comparison shows: the one the options name, else each of the index's
+    and their hybrid (the rerankers left out)."""
+    if searcher.options.retriever is not None:
+        return [searcher.options.retriever]
+    return [name for name in searcher.available if "+" not in name]
 
 
 def judged_queries(

@@ -301,16 +301,19 @@ class BM25Index:
         self.size = int(self.model.scores["num_docs"])
         self.analyzer = analyzer
 
-    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Rows and scores of query texts, analysed as the corpus was."""
-        return self.search_tokens(self.analyzer.tokenize(queries), k)
+        return self.search_tokens(self.analyzer.tokenize(queries), k, allowed)
 
     def search_tokens(
-        self, queries: Sequence[Sequence[str]], k: int
+        self, queries: Sequence[Sequence[str]], k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Rows and scores, shape ``(len(queries), min(k, size))``; row -1 marks no match.
 
-        A query none of whose tokens is in the vocabulary matches nothing.
+        A query none of whose tokens is in the vocabulary matches nothing. Rows not
+        ``allowed`` score 0 (bm25s's weight mask), so never match.
         """
         k = min(k, self.size)
         rows = np.full((len(queries), k), -1, dtype=np.int64)
@@ -318,8 +321,9 @@ class BM25Index:
         vocab = self.model.vocab_dict
         known = [i for i, query in enumerate(queries) if any(t in vocab for t in query)]
         if known and k:
+            mask = None if allowed is None else np.asarray(allowed, np.float32)
             found, found_scores = self.model.retrieve(
-                [list(queries[i]) for i in known], k=k, show_progress=False
+                [list(queries[i]) for i in known], k=k, show_progress=False, weight_mask=mask
             )
             matched = found_scores > 0
             rows[known] = np.where(matched, found, -1)

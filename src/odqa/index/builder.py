@@ -32,6 +32,7 @@ from odqa.fs import LOG, atomic_directory, remove_leftovers, writer_lock
 from odqa.index.cluster import Preparer, kept_of, preparing, shape_record
 from odqa.index.collection import CollectionWriter
 from odqa.index.kind import CorpusPass, KindBuilder, PassageBatch
+from odqa.index.languages import choose_dense_model
 from odqa.index.manifest import Manifest, is_index
 from odqa.index.options import BuildOptions, build_options
 from odqa.index.plan import FirstBatch, plan_line
@@ -58,6 +59,9 @@ def build_index(
     (first 100 ids). Any input error leaves no index behind and an existing one untouched.
     """
     options = build_options(options, settings)
+    options, chosen = choose_dense_model(corpus, options)
+    if chosen:
+        LOG.warning("note: %s", chosen)
     names = kind_names()
     unknown = sorted(set(options.retrievers) - set(names))
     if unknown or not options.retrievers:

@@ -317,11 +317,15 @@ class ColBERTSearch:
         self.exhaustive = exhaustive
         self.plaid = plaid or PlaidSettings()
 
-    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """PLAID (or exact) top ``k``; with ``allowed``, among those passages only."""
         Q, qmask = self.encoder.encode_queries(list(queries))
         if self.exhaustive:
-            return self.index.exhaustive(Q, qmask, k)
-        return self.index.search(Q, qmask, k, **asdict(self.plaid))
+            subset = None if allowed is None else np.flatnonzero(allowed)
+            return self.index.exhaustive(Q, qmask, k, subset=subset)
+        return self.index.search(Q, qmask, k, **asdict(self.plaid), allowed=allowed)
 
     def rescore(self, query: str, rows: Sequence[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact MaxSim of ``query`` over the given passage rows only, best ``k``."""

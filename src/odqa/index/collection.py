@@ -26,6 +26,7 @@ import numpy as np
 import odqa.fs as fs
 from odqa.corpus.records import Document, Passage
 from odqa.errors import IndexFormatError
+from odqa.index.metadata import MetadataColumns, MetadataWriter
 
 DOCUMENTS = "documents.jsonl"
 OFFSETS = "documents.offsets.npy"
@@ -86,6 +87,7 @@ class CollectionWriter:
         self._offsets = fs.NpyAppender(folder / OFFSETS, np.int64)
         self._passages = fs.NpyAppender(folder / PASSAGES, np.int64, (PASSAGE_COLUMNS,))
         self._id_offsets = fs.NpyAppender(folder / DOC_ID_OFFSETS, np.int64)
+        self._metadata = MetadataWriter(folder)
         self._batch_numbers: dict[str, int] = {}
         self.num_documents = 0
         self.num_passages = 0
@@ -95,6 +97,7 @@ class CollectionWriter:
         lines = [(json.dumps(as_record(d), ensure_ascii=False) + "\n").encode() for d in documents]
         _append_lines(self._documents, self._offsets, lines)
         _append_lines(self._ids, self._id_offsets, [f"{d.id}\n".encode() for d in documents])
+        self._metadata.add(documents)
         first = self.num_documents
         self._batch_numbers = {d.id: first + i for i, d in enumerate(documents)}
         self.num_documents += len(documents)
@@ -118,6 +121,7 @@ class CollectionWriter:
         self._ids.close()
         for array in (self._offsets, self._passages, self._id_offsets):
             array.close()
+        self._metadata.close()
         return self.num_documents, self.num_passages
 
 
@@ -196,6 +200,8 @@ class Collection:
                 f"{DOCUMENTS} has {size:,} bytes, its offsets end at {int(self._offsets[-1]):,}",
             )
         self._doc_ids: Sequence[str] | None = None
+        self._metadata: MetadataColumns | None = None
+        self._owners: np.ndarray | None = None
         self.num_deleted = int(self.deleted.sum())
 
     def _check_shapes(self) -> None:
@@ -234,6 +240,26 @@ class Collection:
                 self.folder, f"{OLD_DOC_IDS} lists {count} ids for {self.num_documents:,} documents"
             )
         return ids
+
+    @property
+    def metadata(self) -> MetadataColumns:
+        """The documents' metadata columns, for filters (opened on first use)."""
+        if self._metadata is None:
+            self._metadata = MetadataColumns(self.folder, self.num_documents)
+        return self._metadata
+
+    @property
+    def owners(self) -> np.ndarray:
+        """Each passage row's document number (read once, on first use)."""
+        if self._owners is None:
+            self._owners = np.ascontiguousarray(self.passages[:, 0])
+        return self._owners
+
+    def documents(self, batch: int = 4096) -> Iterator[list[Document]]:
+        """Every stored document, in order, a batch at a time."""
+        for first in range(0, self.num_documents, batch):
+            last = min(first + batch, self.num_documents)
+            yield [self.document(number) for number in range(first, last)]
 
     @property
     def offsets(self) -> np.ndarray:

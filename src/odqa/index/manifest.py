@@ -20,6 +20,9 @@ FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 HASH_BLOCK = 1 << 20
 PROBLEMS_SHOWN = 2
+READABILITY = "readability"
+"""A retriever's record of whether its model reads the collection (see
+:mod:`odqa.models.readability`)."""
 
 Inventory = dict[str, dict[str, Any]]
 """``manifest.files``: each file's path (relative, ``/``-separated) -> ``{"size", "sha256"}``."""
@@ -155,6 +158,24 @@ class Manifest:
         )
         return f"rebuild it with `{command}`"
 
+    def unreadable(self) -> list[str]:
+        """Retrievers whose model was found at build time not to read the collection."""
+        return [
+            name
+            for name, settings in self.retrievers.items()
+            if not settings.get(READABILITY, {}).get("readable", True)
+        ]
+
+    def default_retriever(self) -> str:
+        """What a search naming no retriever uses: hybrid when the index has several
+        retrievers that read the collection, else the first that does (else the first)."""
+        names = list(self.retrievers)
+        unreadable = self.unreadable()
+        if not unreadable:
+            return "hybrid" if len(names) > 1 else names[0]
+        readable = [name for name in names if name not in unreadable]
+        return readable[0] if readable else names[0]
+
     def describe_chunking(self) -> str:
         """How passages were cut, in the unit they were cut in."""
         chunking = self.chunking
@@ -182,8 +203,17 @@ class Manifest:
             f"chunking: {self.describe_chunking()}",
         ]
         for name, settings in self.retrievers.items():
-            details = ", ".join(f"{key}={value}" for key, value in settings.items())
+            details = ", ".join(
+                f"{key}={value}" for key, value in settings.items() if key != READABILITY
+            )
             lines.append(f"retriever {name}: {details}")
+            if READABILITY in settings:
+                lines.append(f"  {describe_readability(settings[READABILITY])}")
+        if unreadable := self.unreadable():
+            lines.append(
+                f"default retriever: {self.default_retriever()} ({', '.join(unreadable)} "
+                "cannot read this collection; --retriever hybrid still fuses it when asked for)"
+            )
         if ray := self.built_on.get("ray"):
             lines.append(
                 f"built on Ray: {ray['nodes']} node(s), {ray['cpus']:g} CPUs, {ray['gpus']:g} "
@@ -194,6 +224,18 @@ class Manifest:
             total = sum(entry["size"] for entry in self.files.values())
             lines.append(f"files: {len(self.files)} ({total:,} bytes), sizes and sha256 recorded")
         return "\n".join(lines)
+
+
+def describe_readability(reading: dict[str, Any]) -> str:
+    """A retriever's readability check, as recorded at build time, in words."""
+    if not reading.get("measured", True):
+        return f"reads the collection: {reading.get('why', 'not measured')} (not measured)"
+    verdict = "reads the collection" if reading.get("readable") else "CANNOT read the collection"
+    return (
+        f"{verdict}: {reading.get('unk_rate', 0):.1%} [UNK] wordpieces, "
+        f"{reading.get('pieces_per_letter', 0):.2f} wordpieces a letter in "
+        f"{reading.get('texts', 0)} sampled passages (at most 1% and 0.6 read)"
+    )
 
 
 def retriever_folders(retrievers: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from odqa.corpus import ChunkSpec, Document, Passage, read_documents
+from odqa.corpus.readers import count_documents
 from odqa.errors import InputError, OdqaError
 from odqa.fs import LOG
 from odqa.index.builder import batches
@@ -128,7 +129,11 @@ def encode_corpus(
                 f"{done:,}",
                 len(writer.shards),
             )
-        total = sum(1 for _ in read_documents(corpus, input_format)) if show_progress else None
+        total = None
+        if show_progress:  # lines or a table's rows, cheap; else a first pass
+            total = count_documents(corpus, input_format)
+            if total is None:
+                total = sum(1 for _ in read_documents(corpus, input_format))
         progress = tqdm(
             total=total, initial=done, desc="encoding", unit="doc", disable=not show_progress
         )

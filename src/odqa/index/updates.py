@@ -15,6 +15,7 @@ search time. Deleted text stays on disk until the next full build.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -46,6 +47,7 @@ from odqa.index.collection import (
 )
 from odqa.index.kind import PassageBatch, Runtime
 from odqa.index.manifest import Manifest
+from odqa.index.metadata import write_metadata
 from odqa.index.registry import kind_named
 from odqa.models.checkpoint import load_transformer, resolve_model
 from odqa.models.device import pick_device
@@ -189,3 +191,4 @@ def _append_collection(
     fs.save_array(folder / PASSAGES, np.concatenate([np.asarray(collection.passages), rows]))
     fs.save_array(folder / DELETED, np.concatenate([collection.deleted, np.zeros(len(rows), bool)]))
     append_doc_ids(folder, collection.doc_ids, [document.id for document in documents])
+    write_metadata(folder, itertools.chain(collection.documents(), [documents]))

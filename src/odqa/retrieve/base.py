@@ -14,11 +14,14 @@ from odqa.retrieve.hit import Hit
 
 @runtime_checkable
 class Retriever(Protocol):
-    """Anything that returns the top ``k`` passages for each query."""
+    """Anything that returns the top ``k`` passages for each query; with ``allowed`` (a
+    boolean per passage row, a filter's), the top ``k`` among those rows."""
 
     name: str
 
-    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]: ...
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> list[list[Hit]]: ...
 
 
 def hits_from_rows(collection: Collection, rows: np.ndarray, scores: np.ndarray) -> list[list[Hit]]:
@@ -55,7 +58,12 @@ class IndexRetriever:
         self.engine = engine
         self.collection = collection
 
-    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> list[list[Hit]]:
+        if allowed is not None:  # a filter's rows: the deleted ones are not among them
+            rows, scores = self.engine.search(queries, k, allowed)
+            return hits_from_rows(self.collection, rows, scores)
         extra = self.collection.num_deleted if self.engine.returns_deleted else 0
         rows, scores = self.engine.search(queries, k + extra)
         return [hits[:k] for hits in hits_from_rows(self.collection, rows, scores)]

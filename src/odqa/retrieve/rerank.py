@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from odqa.retrieve.base import IndexRetriever, Retriever
 from odqa.retrieve.hit import Hit
 
@@ -29,8 +31,10 @@ class RerankRetriever:
     def name(self) -> str:
         return f"{self.first.name}+{self.reranker.name}"
 
-    def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
-        candidates = self.first.search(queries, max(k, self.depth))
+    def search(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> list[list[Hit]]:
+        candidates = self.first.search(queries, max(k, self.depth), allowed)
         return [
             self.reranker.rescore(query, [hit.row for hit in hits], k) if hits else []
             for query, hits in zip(queries, candidates, strict=True)

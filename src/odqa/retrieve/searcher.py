@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from odqa.errors import OdqaError
 from odqa.index.collection import Collection
+from odqa.index.filters import document_mask, parse_where, where_key
 from odqa.index.manifest import Manifest
 from odqa.index.registry import kind_named
 from odqa.retrieve.base import IndexRetriever, Retriever
@@ -18,6 +22,7 @@ from odqa.retrieve.options import SearchOptions, search_options
 from odqa.retrieve.rerank import RerankRetriever
 
 UNITS = ("document", "passage")
+MASKS_KEPT = 16
 
 
 def best_per_document(hits: Sequence[Hit], k: int) -> list[Hit]:
@@ -41,6 +46,9 @@ class Searcher:
     ``Searcher("my-index", fusion="rrf")``) say how. A ``model`` given must be the model the
     index was built with (same weights hash), else :class:`ModelMismatchError` names both.
     Use it as a context manager, or call :meth:`close`, to release the index's files.
+
+    ``search(..., where=...)`` filters by metadata before ranking (see
+    :mod:`odqa.index.filters` for the grammar): ``where={"year": {"gte": 2018}}``.
     """
 
     def __init__(
@@ -51,6 +59,7 @@ class Searcher:
         self.manifest = Manifest.read(self.path)
         self.collection = Collection(self.path)
         self._retrievers: dict[str, Retriever] = {}
+        self._masks: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def close(self) -> None:
         """Release the index's open files and loaded retrievers."""
@@ -75,10 +84,11 @@ class Searcher:
     @property
     def default_retriever(self) -> str:
         """The retriever a search that names none uses: the options' choice, else hybrid
-        when the index has several retrievers, else its only one."""
+        when the index has several retrievers whose models read the collection, else the one
+        that does (BM25 beside a dense model that cannot read it; see the manifest)."""
         if self.options.retriever is not None:
             return self.options.retriever
-        return "hybrid" if "hybrid" in self.available else self.available[0]
+        return self.manifest.default_retriever()
 
     def retriever(self, name: str | None = None) -> Retriever:
         """The retriever ``name`` (default: hybrid when the index has several), built once."""
@@ -109,27 +119,59 @@ class Searcher:
         retriever: str | None = None,
         unit: str = "document",
         with_text: bool = True,
+        where: Mapping[str, object] | None = None,
     ) -> list[list[Hit]]:
         """Top ``k`` hits for each query: one per document (``unit="document"``, the best
-        passage of each) or raw passages (``unit="passage"``)."""
+        passage of each) or raw passages (``unit="passage"``).
+
+        ``where`` keeps only documents whose metadata match it, before ranking: ``k`` hits
+        come back whenever ``k`` matching documents are there to find."""
         if unit not in UNITS:
             raise OdqaError(f"unit must be one of {UNITS}, got {unit!r}")
         if k < 1:
             raise OdqaError(f"k must be at least 1, got {k}")
+        allowed = self.allowed_rows(where)
         engine = self.retriever(retriever)
-        results = (
-            engine.search(queries, k) if unit == "passage" else self._documents(engine, queries, k)
-        )
+        if allowed is not None and not allowed.any():
+            results: list[list[Hit]] = [[] for _ in queries]
+        elif unit == "passage":
+            results = engine.search(queries, k, allowed)
+        else:
+            results = self.documents(engine, queries, k, allowed)
         if with_text:
             results = [[self.attach_text(hit) for hit in hits] for hits in results]
         return results
 
-    def _documents(self, engine: Retriever, queries: Sequence[str], k: int) -> list[list[Hit]]:
-        """Ask for more passages until every query has ``k`` documents or the index is spent."""
-        total = self.collection.num_passages
-        depth = min(total, k * math.ceil(total / max(1, self.collection.num_documents)))
+    def allowed_rows(self, where: Mapping[str, object] | None) -> np.ndarray | None:
+        """The passage rows a ``where`` filter keeps (deleted ones never), or None for no
+        filter; the last few filters' rows are kept for reuse."""
+        conditions = parse_where(where)
+        if not conditions:
+            return None
+        key = where_key(conditions)
+        if key not in self._masks:
+            documents = document_mask(self.collection.metadata, conditions)
+            self._masks[key] = documents[self.collection.owners] & ~self.collection.deleted
+            if len(self._masks) > MASKS_KEPT:
+                self._masks.popitem(last=False)
+        self._masks.move_to_end(key)
+        return self._masks[key]
+
+    def documents(
+        self,
+        engine: Retriever,
+        queries: Sequence[str],
+        k: int,
+        allowed: np.ndarray | None = None,
+    ) -> list[list[Hit]]:
+        """The top ``k`` documents (best passage each) of ``engine`` among the ``allowed``
+        rows: more passages are asked for until every query has ``k`` documents or the index
+        is spent. Hits carry no text (see :meth:`attach_text`)."""
+        total = self.collection.num_passages if allowed is None else int(allowed.sum())
+        per_document = self.collection.num_passages / max(1, self.collection.num_documents)
+        depth = min(total, k * math.ceil(per_document))
         while True:
-            passages = engine.search(queries, depth)
+            passages = engine.search(queries, depth, allowed)
             results = [best_per_document(hits, k) for hits in passages]
             short = any(
                 len(docs) < k and len(hits) >= depth

@@ -3,7 +3,7 @@
 Query encoding (dense, ColBERT) costs far less per query in a batch than one at a time, so
 the service does not search each request on its own: requests queue, and one consumer takes
 whatever arrived within ``window`` seconds (and whatever queued while the previous batch
-ran), groups it by ``(k, retriever)`` and makes one blocking search call per group, on one
+ran), groups it by ``(k, retriever, where)`` and makes one blocking search call per group, on one
 worker thread — the searcher is not assumed thread-safe.
 """
 
@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
+from odqa.index.filters import parse_where, where_key
 from odqa.retrieve.hit import Hit
 
-SearchFn = Callable[[list[str], int, str], list[list[Hit]]]
+Where = Mapping[str, object] | None
+SearchFn = Callable[[list[str], int, str, Where], list[list[Hit]]]
 
 
 @dataclass(frozen=True)
@@ -25,11 +27,18 @@ class _Pending:
     query: str
     k: int
     retriever: str
+    where: Where
+    filter_key: str
     future: asyncio.Future[list[Hit]]
+
+    @property
+    def group(self) -> tuple[int, str, str]:
+        """What requests searched together share: k, the retriever and the filter."""
+        return self.k, self.retriever, self.filter_key
 
 
 class SearchBatcher:
-    """Gathers concurrent searches into batched ``search(queries, k, retriever)`` calls run
+    """Gathers concurrent searches into batched ``search(queries, k, retriever, where)`` calls run
     on ``executor``, at most ``max_batch`` queries a call. Create it inside the event loop."""
 
     def __init__(
@@ -42,10 +51,11 @@ class SearchBatcher:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def search(self, query: str, k: int, retriever: str) -> list[Hit]:
+    async def search(self, query: str, k: int, retriever: str, where: Where = None) -> list[Hit]:
         """The hits of one query, searched in a batch with its neighbours in time."""
+        key = where_key(parse_where(where))  # a malformed filter fails this request only
         future: asyncio.Future[list[Hit]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(query, k, retriever, future))
+        self._queue.put_nowait(_Pending(query, k, retriever, where, key, future))
         return await future
 
     async def close(self) -> None:
@@ -61,21 +71,22 @@ class SearchBatcher:
                 await asyncio.sleep(self.window)
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            groups: dict[tuple[int, str], list[_Pending]] = {}
+            groups: dict[tuple[int, str, str], list[_Pending]] = {}
             for item in batch:
-                groups.setdefault((item.k, item.retriever), []).append(item)
-            for (k, retriever), group in groups.items():
-                await self._serve(k, retriever, group)
+                groups.setdefault(item.group, []).append(item)
+            for group in groups.values():
+                await self._serve(group)
 
-    async def _serve(self, k: int, retriever: str, group: list[_Pending]) -> None:
+    async def _serve(self, group: list[_Pending]) -> None:
         waiting = [item for item in group if not item.future.done()]  # skip the abandoned
         if not waiting:
             return
         queries = [item.query for item in waiting]
+        first = waiting[0]
         loop = asyncio.get_running_loop()
         try:
             results = await loop.run_in_executor(
-                self._executor, self._search, queries, k, retriever
+                self._executor, self._search, queries, first.k, first.retriever, first.where
             )
         except Exception as exc:
             for item in waiting:

@@ -1,4 +1,5 @@
-"""The web page at ``/``: ask a question, see the answer, its evidence and its sources.
+"""The web page at ``/``: ask a question, see the answer, its evidence and its sources (each
+hit's score drawn as a bar, a ``<meter>``).
 
 The page is static (``static/``): it reads ``/info`` for the retrievers and whether a reader
 is configured, then calls ``/ask`` (or ``/search`` without a reader).

@@ -52,7 +52,7 @@ async def search(body: SearchRequest, service: Service, limits: RequestLimits) -
     Concurrent searches are encoded and searched together in batches."""
     limits.check(body.query, body.k, text_name="query", k_name="k")
     retriever = service.resolve(body.retriever)
-    hits = await service.search(body.query, body.k, retriever)
+    hits = await service.search(body.query, body.k, retriever, body.where)
     return SearchResponse(
         query=body.query, retriever=retriever, k=body.k, hits=[HitOut.of(hit) for hit in hits]
     )
@@ -73,7 +73,7 @@ async def ask(
     k = body.top_k or request.app.state.k
     limits.check(body.question, k, text_name="question", k_name="top_k")
     retriever = service.resolve(body.retriever)
-    answer, hits = await service.ask(body.question, k, retriever)
+    answer, hits = await service.ask(body.question, k, retriever, body.where)
     return AskResponse.of(body.question, retriever, answer, hits)
 
 

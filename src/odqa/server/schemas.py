@@ -11,6 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic_core import PydanticCustomError
 
 from odqa.corpus import Document
+from odqa.errors import InputError
+from odqa.index.filters import parse_where
 from odqa.read.answer import Answer, Evidence
 from odqa.render import answer_dict, evidence_dict, hit_dict
 from odqa.retrieve.hit import Hit
@@ -55,12 +57,31 @@ pydantic read it first, and refuse a surrogate less clearly."""
 Text = Annotated[Str, AfterValidator(not_blank)]
 
 
+def well_formed_where(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``value`` if it reads as a filter (:func:`odqa.index.filters.parse_where`)."""
+    try:
+        parse_where(value)
+    except InputError as exc:
+        raise PydanticCustomError("where", "{message}", {"message": exc.message}) from None
+    return value
+
+
+Where = Annotated[dict[str, Any] | None, AfterValidator(well_formed_where)]
+WHERE = Field(
+    None,
+    description="Keep only documents whose metadata match, before ranking: a scalar is "
+    "equality, a list is one of, an object of gte/gt/lte/lt numbers is a range; all must hold.",
+    examples=[{"year": {"gte": 2018}, "source": ["pubmed", "pmc"]}],
+)
+
+
 class SearchRequest(Strict):
     query: Text = Field(description="The question or keywords.", examples=["what causes scurvy?"])
     k: int = Field(10, ge=1, description="How many documents (best passage each).")
     retriever: Str | None = Field(
         None, description="bm25, dense, colbert, hybrid, …; default: the index's default."
     )
+    where: Where = WHERE
 
 
 class AskRequest(Strict):
@@ -69,15 +90,19 @@ class AskRequest(Strict):
         None, ge=1, description="Passages read (best per document); default: the server's."
     )
     retriever: Str | None = Field(None, description="As for /search.")
+    where: Where = Field(None, description="As for /search.")
 
 
 class DocumentIn(Strict):
     id: Annotated[Str, AfterValidator(not_empty)] = Field(json_schema_extra={"minLength": 1})
     text: Str
     title: Str = ""
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Kept with the document; what filters match."
+    )
 
     def to_document(self) -> Document:
-        return Document(self.id, self.text, self.title)
+        return Document(self.id, self.text, self.title, self.metadata)
 
 
 class AddDocumentsRequest(Strict):

@@ -22,7 +22,7 @@ from odqa.read.answer import Answer, Reader
 from odqa.retrieve.hit import Hit
 from odqa.retrieve.options import SearchOptions
 from odqa.retrieve.searcher import Searcher
-from odqa.server.batching import SearchBatcher
+from odqa.server.batching import SearchBatcher, Where
 
 
 def open_warm(path: Path, options: SearchOptions) -> Searcher:
@@ -72,14 +72,19 @@ class IndexService:
     def resolve(self, retriever: str | None) -> str:
         return retriever or self.searcher.default_retriever
 
-    async def search(self, query: str, k: int, retriever: str | None) -> list[Hit]:
-        """The top ``k`` documents (best passage each) for ``query``, batched."""
-        return await self._batcher.search(query, k, self.resolve(retriever))
+    async def search(
+        self, query: str, k: int, retriever: str | None, where: Where = None
+    ) -> list[Hit]:
+        """The top ``k`` documents (best passage each) for ``query``, batched; with
+        ``where``, among the documents whose metadata match."""
+        return await self._batcher.search(query, k, self.resolve(retriever), where)
 
-    async def ask(self, question: str, k: int, retriever: str | None) -> tuple[Answer, list[Hit]]:
+    async def ask(
+        self, question: str, k: int, retriever: str | None, where: Where = None
+    ) -> tuple[Answer, list[Hit]]:
         """The reader's answer from the top ``k`` passages, and those passages."""
         assert self.reader is not None, "the app checks for a reader"
-        hits = await self.search(question, k, retriever)
+        hits = await self.search(question, k, retriever, where)
         evidence = [evidence_from_hit(hit) for hit in hits]
         loop = asyncio.get_running_loop()
         answer = await loop.run_in_executor(self._read_thread, self.reader.read, question, evidence)
@@ -110,5 +115,5 @@ class IndexService:
         self._search_thread.submit(old.collection.close)  # after any search still using it
         return report
 
-    def _search(self, queries: list[str], k: int, retriever: str) -> list[list[Hit]]:
-        return self.searcher.search(queries, k, retriever=retriever)
+    def _search(self, queries: list[str], k: int, retriever: str, where: Where) -> list[list[Hit]]:
+        return self.searcher.search(queries, k, retriever=retriever, where=where)

@@ -35,6 +35,11 @@ class TrainableRetriever(Protocol):
 
     def save(self, folder: Path) -> None: ...
 
+    def settings(self) -> dict[str, int]:
+        """Settings of the model that shape training (a resumed run must have the same) and
+        that its checkpoint records; they go into the training summary."""
+        ...
+
 
 class ColBERTScorer:
     """A ColBERT encoder being trained: MaxSim of every query against every text."""
@@ -70,6 +75,15 @@ class ColBERTScorer:
 
     def save(self, folder: Path) -> None:
         save_stanford_colbert(self.encoder, folder)
+
+    def settings(self) -> dict[str, int]:
+        """The lengths recorded in the checkpoint, and the one training cut documents at."""
+        settings = self.encoder.settings
+        return {
+            "query_maxlen": settings.query_maxlen,
+            "doc_maxlen": settings.doc_maxlen,
+            "training_doc_maxlen": min(self.training_doc_maxlen, settings.doc_maxlen),
+        }
 
     def _queries(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         ids, attention, _ = self.encoder.tokenize(list(queries), query=True)
@@ -110,3 +124,6 @@ class DenseScorer:
 
     def save(self, folder: Path) -> None:
         save_dense_folder(self.encoder, folder)
+
+    def settings(self) -> dict[str, int]:
+        return {}

@@ -221,6 +221,7 @@ class Trainer:
             "step": self.step,
             "config": asdict(self.config),
             "examples": len(self.examples),
+            "model_settings": self.model.settings(),
             "modules": [module.state_dict() for module in self.model.modules()],
             **self.loop.state_dict(),
             "torch_rng": torch.get_rng_state(),
@@ -234,7 +235,11 @@ class Trainer:
         if not path.is_file():
             return None
         state = torch.load(path, map_location="cpu", weights_only=False)
-        if state["config"] != asdict(self.config) or state["examples"] != len(self.examples):
+        if (
+            state["config"] != asdict(self.config)
+            or state["examples"] != len(self.examples)
+            or state.get("model_settings", {}) != self.model.settings()
+        ):
             raise OdqaError(
                 f"{self.work}: holds an interrupted run with other settings or data; "
                 "use the same options to resume it, or start over with --restart"

@@ -77,19 +77,28 @@ class LateIndex:
         centroid_score_threshold: float | None = None,
         ndocs: int | None = None,
         subset: Sequence[int] | None = None,
+        allowed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """PLAID top ``k``: pids (nq, k) int64 padded with -1, scores (nq, k) padded with -inf.
 
         Unset parameters take :func:`plaid_defaults` of ``k`` (see :class:`PlaidSettings`).
         With ``subset``, its live pids replace stage 1's candidates (as ColBERTv2's ``pids=``
-        does) and go through 2-4.
+        does) and go through 2-4. With ``allowed`` (a boolean per pid: a filter), stage 1's
+        candidates are cut to the allowed ones; where that leaves a query fewer than ``k``,
+        every allowed live pid is its group's candidate, so ``k`` come back when ``k`` exist.
         """
         _check_k(k)
         settings = PlaidSettings(ncells, centroid_score_threshold, ndocs)
         ncells, threshold, ndocs = settings.resolve(k)
         ncells = min(ncells, self.codec.num_centroids)
         Q, qmask = self._queries(Q, qmask)
-        allowed = None if subset is None else self._live(subset)
+        candidates = None if subset is None else self._live(subset)
+        within = None
+        if allowed is not None and candidates is None:
+            pids = self._live(np.flatnonzero(allowed))
+            mask = np.zeros(self.num_passages, bool)
+            mask[pids] = True
+            within = (mask, pids)
         results = [
             self._search_group(
                 Q[start : start + QUERY_GROUP],
@@ -98,7 +107,8 @@ class LateIndex:
                 ncells,
                 threshold,
                 ndocs,
-                allowed,
+                candidates,
+                within,
             )
             for start in range(0, Q.shape[0], QUERY_GROUP)
         ]
@@ -126,14 +136,22 @@ class LateIndex:
         threshold: float,
         ndocs: int,
         allowed: np.ndarray | None,
+        within: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         nq = Q.shape[0]
         scores = self.codec.centroid_scores(Q).transpose(1, 2)  # (nq, C, L)
         scores = scores.masked_fill(~qmask[:, None, :], 0)
+        asking = torch.nonzero(qmask.any(dim=1)).flatten().cpu().numpy()
         if allowed is None:
             query, pids = self._candidates(scores, qmask, ncells)
-        else:
-            asking = torch.nonzero(qmask.any(dim=1)).flatten().cpu().numpy()
+            if within is not None:
+                mask, allowed = within
+                kept = mask[pids]
+                query, pids = query[kept], pids[kept]
+                short = np.bincount(query, minlength=nq)[asking] < min(k, len(allowed))
+                if not short.any():
+                    allowed = None
+        if allowed is not None:
             query = np.repeat(asking, len(allowed))
             pids = np.tile(allowed, len(asking))
         query_t = torch.from_numpy(query).to(self.device)

@@ -4,6 +4,7 @@
 const form = document.getElementById("ask-form");
 const question = document.getElementById("question");
 const retriever = document.getElementById("retriever");
+const where = document.getElementById("where");
 const status = document.getElementById("status");
 let hasReader = false;
 let topK = 3;
@@ -34,21 +35,40 @@ function passage(text, start, end) {
   return node;
 }
 
-function source(hit, cited) {
+// A <meter> from 0 (or the lowest score, when some are negative, as fused z-scores can be)
+// to the highest score of the list: each hit's score as a bar, no inline style needed.
+function scoreBar(score, low, high) {
+  const bar = element("meter", "score-bar");
+  bar.min = low;
+  bar.max = high > low ? high : low + 1;
+  bar.value = high > low ? score : bar.max;
+  bar.title = `score ${score.toFixed(3)}`;
+  return bar;
+}
+
+function source(hit, cited, low, high) {
   const item = element("li", cited ? "source cited" : "source");
   const title = hit.title ? ` — ${hit.title}` : "";
-  const score = hit.score === null ? "" : `score ${hit.score.toFixed(3)}`;
   const head = element("div");
   head.append(element("span", "doc-id", hit.doc_id), title);
   if (cited) head.append(element("span", "badge", "cited"));
-  item.append(head, element("div", "meta", score));
+  const meta = element("div", "meta");
+  if (hit.score !== null) {
+    meta.append(scoreBar(hit.score, low, high), element("span", "", `score ${hit.score.toFixed(3)}`));
+  }
+  item.append(head, meta);
   item.append(passage(hit.text, null, null));
   return item;
 }
 
 function showSources(hits, retrieverName, cited) {
   const list = document.getElementById("sources");
-  list.replaceChildren(...hits.map((hit) => source(hit, cited.has(hit.passage_id))));
+  const scores = hits.map((hit) => hit.score).filter((score) => score !== null);
+  const low = Math.min(0, ...scores);
+  const high = Math.max(0, ...scores);
+  list.replaceChildren(
+    ...hits.map((hit) => source(hit, cited.has(hit.passage_id), low, high)),
+  );
   document.getElementById("sources-heading").textContent =
     `Sources (${hits.length}, retriever ${retrieverName})`;
   document.getElementById("results").hidden = false;
@@ -91,15 +111,32 @@ async function post(path, body) {
   throw new Error(detail);
 }
 
+// The metadata filter typed in (a JSON object), or null when the field is empty.
+function filter() {
+  const text = where.value.trim();
+  if (!text) return null;
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new Error('the filter is not JSON; write e.g. {"year": 2020, "source": ["pubmed"]}');
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new Error('the filter must be a JSON object, e.g. {"year": {"gte": 2018}}');
+  }
+  return value;
+}
+
 async function run() {
   const text = question.value.trim();
   if (!text) return;
   say("searching…", false);
   try {
+    const chosen = { retriever: retriever.value, where: filter() };
     if (hasReader) {
-      showAnswer(await post("/ask", { question: text, retriever: retriever.value, top_k: topK }));
+      showAnswer(await post("/ask", { question: text, top_k: topK, ...chosen }));
     } else {
-      const data = await post("/search", { query: text, retriever: retriever.value, k: 10 });
+      const data = await post("/search", { query: text, k: 10, ...chosen });
       showSources(data.hits, data.retriever, new Set());
     }
     say("", false);

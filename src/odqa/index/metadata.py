@@ -1,0 +1,237 @@
+"""Documents' metadata as columns, for filters: one memory-mapped array a field and kind.
+
+A search that filters (``where={"year": 2020}``) needs, for every document, the value of a
+few fields; reading them from ``documents.jsonl`` would parse every document of the index.
+So the build also writes, for each top-level metadata field, by document number:
+
+- ``metadata/fNNN.num.npy``: float64, the field's value where it is a number, NaN elsewhere;
+- ``metadata/fNNN.key.npy``: int64, a 64-bit hash of the value where it is a string or a
+  boolean, 0 elsewhere (so equality needs no vocabulary held in memory, at build or search);
+
+and ``metadata/fields.json`` naming the fields, their files and kinds. At 10M documents a
+field costs 80 MB a kind on disk, memory-mapped at search time: a filter is a vectorised
+comparison over one column (tens of milliseconds), not a parse of the corpus. numpy rather
+than pyarrow/parquet: the arrays are what the retrievers' masks are made of, they are
+memory-mapped as they are, and no new dependency comes with them.
+
+Values that are arrays or objects are not kept as columns (the field is listed as
+``nested``); null is "no value". At most :data:`MAX_FIELDS` fields are kept, in the order
+first seen; the others are counted. Columns are written streaming, a batch at a time: a
+field first seen at document n starts with n empty values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import odqa.fs as fs
+from odqa.corpus import Document
+from odqa.errors import IndexFormatError
+
+FOLDER = "metadata"
+FIELDS = "fields.json"
+FORMAT = 1
+MAX_FIELDS = 64
+FILL_BLOCK = 1 << 20
+KEYS_CACHED = 1 << 16
+NUMBER, KEY = "num", "key"
+EMPTY = {NUMBER: np.nan, KEY: 0}
+DTYPES = {NUMBER: np.float64, KEY: np.int64}
+_PLAIN = {str: KEY, bool: KEY, int: NUMBER, float: NUMBER}
+_LARGEST = sys.float_info.max
+
+
+def value_key(value: str | bool) -> int:
+    """The 64-bit key of a string or boolean value (never 0, which means "no value")."""
+    data = (b"b1" if value else b"b0") if isinstance(value, bool) else b"s" + value.encode()
+    key = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
+    return key or 1
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number (booleans are not), of any size or finiteness."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def as_float(value: int | float) -> float | None:
+    """``value`` as a finite float; None for NaN, infinities and integers past float's range."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+class _Column:
+    """One field's kind (numbers or keys), appended a batch at a time."""
+
+    def __init__(self, path: Path, kind: str, before: int) -> None:
+        self.kind = kind
+        self.appender = fs.NpyAppender(path, DTYPES[kind])
+        for start in range(0, before, FILL_BLOCK):
+            self.append(np.full(min(FILL_BLOCK, before - start), EMPTY[kind], DTYPES[kind]))
+
+    def append(self, values: np.ndarray) -> None:
+        self.appender.append(values)
+
+
+class MetadataWriter:
+    """Writes the metadata columns of documents appended in order (see the module's text)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder / FOLDER
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        self.fields: dict[str, dict[str, Any]] = {}
+        self._columns: dict[tuple[str, str], _Column] = {}
+        self.dropped: set[str] = set()
+        self._keys: dict[tuple[type, str | bool], int] = {}
+
+    def add(self, documents: Sequence[Document]) -> None:
+        """Append the metadata of ``documents`` (numbers ``count`` on)."""
+        values: dict[tuple[str, str], list[tuple[int, float | int]]] = {}
+        keys = self._keys
+        for position, document in enumerate(documents):
+            for name, value in document.metadata.items():
+                kind = self._kind(name, value)
+                if kind == NUMBER:
+                    values.setdefault((name, kind), []).append((position, float(value)))
+                elif kind == KEY:
+                    key = keys.get((type(value), value))
+                    if key is None:  # hashing is most of the cost: repeated values skip it
+                        if len(keys) >= KEYS_CACHED:
+                            keys.clear()
+                        key = keys[(type(value), value)] = value_key(value)
+                    values.setdefault((name, kind), []).append((position, key))
+        for key, column in self._columns.items():
+            found = values.pop(key, [])
+            column.append(_filled(len(documents), column.kind, found))
+        for (name, kind), found in values.items():  # kinds first seen in this batch
+            info = self.fields[name]
+            info[kind] = True
+            column = _Column(self.folder / f"{info['file']}.{kind}.npy", kind, self.count)
+            column.append(_filled(len(documents), kind, found))
+            self._columns[(name, kind)] = column
+        self.count += len(documents)
+
+    def _kind(self, name: str, value: Any) -> str | None:
+        """The column ``value`` goes to (None: not kept), registering the field if new."""
+        kind = _PLAIN.get(type(value))
+        if kind is not None and name in self.fields:  # the common case, first
+            return kind if kind == KEY or -_LARGEST <= value <= _LARGEST else None  # not NaN
+        if value is None or name in self.dropped:
+            return None
+        if name not in self.fields:
+            if len(self.fields) >= MAX_FIELDS:
+                self.dropped.add(name)
+                return None
+            self.fields[name] = {"file": f"f{len(self.fields):03d}", NUMBER: False, KEY: False}
+        if is_number(value):
+            return NUMBER if as_float(value) is not None else None
+        if isinstance(value, str | bool):
+            return KEY
+        self.fields[name]["nested"] = True
+        return None
+
+    def close(self) -> None:
+        """Finish the columns and write ``fields.json``."""
+        for column in self._columns.values():
+            column.appender.close(expected=self.count)
+        record = {
+            "format": FORMAT,
+            "documents": self.count,
+            "fields": self.fields,
+            "dropped_fields": sorted(self.dropped)[:100],
+        }
+        fs.write_text(self.folder / FIELDS, json.dumps(record, indent=1, ensure_ascii=False))
+
+
+def _filled(count: int, kind: str, found: list[tuple[int, float | int]]) -> np.ndarray:
+    """A batch's column: ``found`` ``(position, value)`` pairs, empty elsewhere."""
+    column = np.full(count, EMPTY[kind], DTYPES[kind])
+    if found:
+        positions, values = zip(*found, strict=True)
+        column[list(positions)] = values
+    return column
+
+
+def write_metadata(folder: Path, documents: Iterable[Sequence[Document]]) -> None:
+    """The metadata columns of ``folder`` written anew from batches of every document, in
+    storage order (an update: new files, never into a hard-linked one)."""
+    shutil.rmtree(folder / FOLDER, ignore_errors=True)  # unlinks; another copy keeps its own
+    writer = MetadataWriter(folder)
+    for batch in documents:
+        writer.add(batch)
+    writer.close()
+
+
+def field_summary(index: Path) -> str | None:
+    """One line naming the fields filters can match and what they hold, for ``odqa info``
+    (None for an index without columns)."""
+    try:
+        fields = json.loads((index / FOLDER / FIELDS).read_text(encoding="utf-8"))["fields"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    held = {
+        name: " and ".join(
+            kind for kind, key in (("numbers", NUMBER), ("strings or booleans", KEY)) if info[key]
+        )
+        for name, info in fields.items()
+    }
+    listed = ", ".join(f"{name} ({kinds})" for name, kinds in held.items() if kinds)
+    return f"metadata fields for --where: {listed or 'none'}"
+
+
+class MetadataColumns:
+    """The metadata columns of an index, memory-mapped; ``None`` fields when absent."""
+
+    def __init__(self, index: Path, documents: int) -> None:
+        self.folder = index / FOLDER
+        path = self.folder / FIELDS
+        if not path.is_file():
+            raise IndexFormatError(
+                f"{index}: the index has no metadata columns (it was built before odqa kept "
+                f"them), so it cannot be filtered; rebuild it with `odqa index CORPUS {index} "
+                "--overwrite`"
+            )
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            self.fields: dict[str, dict[str, Any]] = record["fields"]
+            self.dropped: list[str] = record.get("dropped_fields", [])
+            count = record["documents"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IndexFormatError(f"{path}: damaged metadata description ({exc})") from exc
+        if count != documents:
+            raise IndexFormatError(
+                f"{path}: describes {count:,} documents, the index has {documents:,}; "
+                f"rebuild it with `odqa index CORPUS {index} --overwrite`"
+            )
+        self.documents = documents
+        self._arrays: dict[tuple[str, str], np.ndarray] = {}
+
+    def kinds(self, name: str) -> tuple[str, ...]:
+        """The kinds of value field ``name`` holds: ``num`` and/or ``key``."""
+        info = self.fields[name]
+        return tuple(kind for kind in (NUMBER, KEY) if info.get(kind))
+
+    def column(self, name: str, kind: str) -> np.ndarray:
+        """Field ``name``'s column of ``kind``, by document number (memory-mapped)."""
+        if (name, kind) not in self._arrays:
+            path = self.folder / f"{self.fields[name]['file']}.{kind}.npy"
+            try:
+                array = np.load(path, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise IndexFormatError(f"{path}: missing or unreadable ({exc})") from exc
+            if array.shape != (self.documents,):
+                raise IndexFormatError(f"{path}: shape {array.shape}, expected ({self.documents},)")
+            self._arrays[(name, kind)] = array
+        return self._arrays[(name, kind)]
