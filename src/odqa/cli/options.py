@@ -440,6 +440,11 @@ class ReaderChoice:
     api_key_env: str = "OPENAI_API_KEY"
 
     @property
+    def given(self) -> bool:
+        """Whether any reader was asked for (a kind, a model or an endpoint)."""
+        return any(v is not None for v in (self.reader, self.reader_model, self.api_base))
+
+    @property
     def kind(self) -> str:
         """The reader kind: the one named, else extractive with a model, else sentence."""
         if self.reader is not None:
