@@ -62,6 +62,7 @@ def reader_class_of(src: Path) -> type:
         "extractive_before", src / "odqa" / "read" / "extractive.py"
     )
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.ExtractiveReader
 
