@@ -114,6 +114,7 @@ if TYPE_CHECKING:
         ExtractiveReader,
         GenerativeReader,
         Reader,
+        SentenceReader,
         YesNoReader,
         make_reader,
     )
@@ -151,6 +152,7 @@ _LAZY = {
     "GenerativeReader": "odqa.read",
     "Pipeline": "odqa.qa",
     "Reader": "odqa.read",
+    "SentenceReader": "odqa.read",
     "YesNoReader": "odqa.read",
     "make_reader": "odqa.read",
     # evaluation
@@ -187,6 +189,7 @@ __all__ = [
     "Reader",
     "SearchOptions",
     "Searcher",
+    "SentenceReader",
     "YesNoReader",
     "__version__",
     "add_documents",

@@ -122,7 +122,8 @@ def answer_lines(answer: Answer) -> list[str]:
     passages read when it cites none)."""
     if answer.kind == "none":
         return [f"no answer (best probability {answer.score:.4f})"]
-    lines = [f"answer: {answer.text}", f"score:  {answer.score:.4f}"]
+    label = "answer (best sentence)" if answer.kind == "sentence" else "answer"
+    lines = [f"{label}: {answer.text}", f"score:  {answer.score:.4f}"]
     if answer.kind == "generated":
         if answer.evidence and answer.evidence[0].citation is None:
             lines.append("no citation; passages read:")

@@ -84,7 +84,8 @@ CASES: dict[str, list[list[str]]] = {
     "ask": [
         ["{missing}", "scurvy?", "--reader-model", "{reader}"],
         ["{plain}", "scurvy?", "--reader-model", "{reader}"],
-        ["{index}", "scurvy?"],
+        ["{index}", "scurvy?", "--reader", "extractive"],
+        ["{index}", "scurvy?", "--no-answer-threshold", "0.5"],
         ["{index}", "scurvy?", "--reader", "abstractive", "--reader-model", "{reader}"],
         ["{index}", "scurvy?", "--reader-model", "{plain}"],
         GENERATIVE,
@@ -101,7 +102,7 @@ CASES: dict[str, list[list[str]]] = {
         ["{missing}", "--questions", "{questions}", "--reader-model", "{reader}"],
         ["{index}", "--questions", "{missing}", "--reader-model", "{reader}"],
         ["{index}", "--questions", "{queries}", "--reader-model", "{reader}"],
-        ["{index}", "--questions", "{questions}"],
+        ["{index}", "--questions", "{questions}", "--reader", "extractive"],
         ["{index}", "--questions", "{questions}", "--reader-model", "{reader}", "-k", "x"],
         ["{index}", "--questions", "{questions}", "--reader-model", "{reader}", "-k", "0"],
         ["{index}", "--questions", "{questions}", "--reader-model", "{reader}", "--fusion", "x"],

@@ -329,3 +329,44 @@ def test_create_app_takes_search_options(index: Path) -> None:
         create_app(index, retriever="dense")
     with pytest.raises(odqa.OdqaError, match="unknown search settings"):
         create_app(index, top_k=3)
+
+
+def test_ask_with_the_sentence_reader(serve) -> None:
+    client = serve(reader=odqa.make_reader("sentence", device="cpu"), k=3)
+    assert client.get("/info").json()["reader"] == "SentenceReader"
+    body = client.post("/ask", json={"question": "What causes rickets?"}).json()
+    assert (
+        body["kind"] == "sentence" and body["answer"] == "Rickets comes from too little vitamin D."
+    )
+    source = body["evidence"][0]
+    assert (
+        source["doc_id"] == "d2"
+        and source["text"][source["start"] : source["end"]] == body["answer"]
+    )
+
+
+@pytest.mark.slow
+def test_serve_without_a_reader_answers_with_sentences(index: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "odqa.cli", "serve", str(index), "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            assert server.poll() is None, server.stdout.read().decode()
+            time.sleep(0.2)
+        assert httpx.get(f"{url}/info").json()["reader"] == "SentenceReader"
+        response = httpx.post(f"{url}/ask", json={"question": "What causes scurvy?"}, timeout=60)
+    finally:
+        server.terminate()
+        server.wait(60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["kind"], body["answer"]) == (
+        "sentence",
+        "Scurvy is caused by a lack of vitamin C.",
+    )

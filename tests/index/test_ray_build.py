@@ -186,16 +186,20 @@ def test_an_interrupted_encoding_is_taken_up_where_it_stopped(
 
     def counted(self, texts):
         calls["n"] += 1
-        if calls["n"] == 7 and "stop" in calls:
+        if calls["n"] == calls.get("stop"):
             raise KeyboardInterrupt
         return encode(self, texts)
 
     monkeypatch.setattr(DenseWork, "__call__", counted)
-    calls["stop"] = True
+    calls["stop"] = 7
     target = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
         encode_corpus(corpus, target, **settings)
     assert not target.exists() and unfinished_folder(target.resolve()).is_dir()
+    calls["n"], calls["stop"] = 0, 1  # the command is cut short too, and says what it kept
+    command = ["encode", str(corpus), str(target), "--model", str(tiny_model)]
+    said = CliRunner().invoke(app, [*command, "--chunk-tokens", "32", "--chunk-overlap", "8"])
+    assert said.exit_code == 130 and "the finished shards are kept in" in said.output
     del calls["stop"]
     calls["n"] = 0
     resumed = VectorsFolder(encode_corpus(corpus, target, **settings))
@@ -237,7 +241,7 @@ def test_the_index_command_on_ray_says_where_it_ran(
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "built on Ray: 1 node(s), 2 CPUs, 0 GPUs, 2 workers" in result.output
+    assert "built on a Ray cluster of 1 node (2 CPUs, 0 GPUs): 2 workers of 1 CPU" in result.output
     too_many = runner.invoke(
         app,
         ["index", str(corpus), str(tmp_path / "no"), "--retrievers", "bm25", "--ray", "auto",

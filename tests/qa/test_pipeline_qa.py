@@ -113,10 +113,29 @@ def test_commands_have_help_with_an_example(command: str) -> None:
     assert "Example" in result.output
 
 
-def test_ask_command(index_dir: Path, hand_model: Path) -> None:
-    result = odqa_cli("ask", index_dir, "what causes scurvy?")
+def test_ask_without_a_reader_answers_with_the_best_sentence(index_dir: Path) -> None:
+    result = odqa_cli("ask", index_dir, "what causes scurvy?", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert (payload["kind"], payload["text"]) == (
+        "sentence",
+        "Scurvy is caused by a lack of vitamin C.",
+    )
+    source = payload["evidence"][0]
+    assert (
+        source["doc_id"] == "d1"
+        and source["text"][source["start"] : source["end"]] == payload["text"]
+    )
+    assert "no --reader-model" in result.stderr and "odqa train reader" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = odqa_cli("ask", index_dir, "what causes rickets?")
+    assert "answer (best sentence): Rickets comes from too little vitamin D." in result.stdout
+    result = odqa_cli("ask", index_dir, "what causes scurvy?", "--reader", "extractive")
     assert result.exit_code == 2
     assert "--reader-model is required" in result.output and "ships none" in result.output
+
+
+def test_ask_command(index_dir: Path, hand_model: Path) -> None:
     args = ("ask", index_dir, "what causes scurvy?", "--reader-model", hand_model)
     result = odqa_cli(*args, "--top-k", "2")
     assert result.exit_code == 0, result.output
@@ -160,6 +179,11 @@ def test_train_reader_command(tmp_path: Path, tiny_model: Path) -> None:
     again = odqa_cli(*args)
     assert again.exit_code == 2 and "already exists" in again.output
     assert odqa_cli(*args, "--articles", "x-3", "--overwrite").exit_code == 2
+    quick = (*args, "--epochs", "1", "--max-questions", "2", "--answer-windows-only")
+    result = odqa_cli(*quick, "--overwrite", "--reuse")
+    assert result.exit_code == 0 and "trained on 2 questions" in result.output
+    result = odqa_cli(*quick, "--reuse")  # no --overwrite needed to keep it
+    assert result.exit_code == 0 and "kept, trained on the same data" in result.output
 
 
 def test_parse_articles() -> None:

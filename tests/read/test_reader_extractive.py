@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer
+import torch
+from transformers import AutoTokenizer, BertForQuestionAnswering
 
-from helpers import SCURVY, TOY, save_hand_set_reader, write_squad
+from helpers import SCURVY, TOY, copy_tokenizer, save_hand_set_reader, write_squad
 from odqa.errors import InputError, OdqaError
 from odqa.read.answer import Evidence
 from odqa.read.extractive import ExtractiveReader
@@ -16,6 +17,7 @@ from odqa.train.reader import (
     ReaderTrainConfig,
     TrainingQuestion,
     read_training_questions,
+    spread_questions,
     train_reader,
     training_windows,
 )
@@ -182,12 +184,81 @@ def test_a_config_object_or_keywords_train_alike(tmp_path: Path, tiny_model: Pat
     assert by_config["loss"] == by_keywords["loss"]
     record = json.loads((tmp_path / "a" / "odqa_training.json").read_text())
     assert list(record) == [
-        "base", "base_sha256", "squad", "articles", "epochs", "batch_size", "learning_rate",
-        "max_length", "doc_stride", "seed", "steps", "seconds", "examples", "windows",
-        "skipped", "loss",
+        "base", "base_sha256", "squad", "squad_sha256", "articles", "epochs", "batch_size",
+        "learning_rate", "max_length", "doc_stride", "max_questions", "answer_windows_only",
+        "seed", "steps", "seconds", "examples", "windows", "skipped", "loss",
     ]  # fmt: skip
     assert (record["max_length"], record["learning_rate"], record["articles"]) == (64, 1e-4, None)
     with pytest.raises(TypeError):
         train_reader(squad, tmp_path / "c", base=tiny_model, epoch=1)
     with pytest.raises(OdqaError, match="precision"):
         ReaderTrainConfig(precision="half")
+
+
+@pytest.fixture(scope="module")
+def random_reader(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """The tiny BERT with a random question-answering head: its logits depend on every token."""
+    folder = tmp_path_factory.mktemp("random-reader")
+    torch.manual_seed(1)
+    BertForQuestionAnswering.from_pretrained(str(tiny_model)).save_pretrained(folder)
+    copy_tokenizer(folder)
+    return folder
+
+
+def test_length_batches_read_as_one_window_at_a_time(random_reader: Path) -> None:
+    texts = [
+        "Scurvy. " * 3,
+        "Rickets comes from too little vitamin D and sunlight, " * 8,
+        "Thiamine deficiency causes beriberi in people who eat polished rice.",
+        "Kinases phosphorylate proteins. " * 5,
+    ]
+    settings = {"device": "cpu", "precision": "fp32", "max_length": 48, "doc_stride": 8}
+    alone = ExtractiveReader(random_reader, batch_size=1, **settings)
+    batched = ExtractiveReader(random_reader, batch_size=3, **settings)
+    one, other = (reader.read("what causes rickets?", texts) for reader in (alone, batched))
+    assert (one.text, one.evidence[0].start) == (other.text, other.evidence[0].start)
+    assert one.score == pytest.approx(other.score, rel=1e-4)
+    # a reader asked again with more passages reads only the new ones, and answers alike
+    cached = ExtractiveReader(random_reader, batch_size=1, **settings)
+    cached.read("what causes rickets?", texts[:2])
+    assert cached.read("what causes rickets?", texts) == one
+
+
+def test_spread_questions_take_every_paragraph_first() -> None:
+    questions = [
+        TrainingQuestion(f"{paragraph}{turn}", "q?", f"context {paragraph}", 0, 1)
+        for paragraph in "abc"
+        for turn in range(3 if paragraph == "a" else 1)
+    ]
+    assert [item.id for item in spread_questions(questions, 4)] == ["a0", "b0", "c0", "a1"]
+    assert spread_questions(questions, None) == questions
+    with pytest.raises(OdqaError, match="max_questions"):
+        ReaderTrainConfig(max_questions=0)
+
+
+def test_answer_windows_only_leave_out_the_windows_without_it(tiny_model: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    text = "Filler words go here. " * 20 + SCURVY
+    item = TrainingQuestion("q", "which vitamin?", text, text.index("vitamin C"), text.index(" in"))
+    every = training_windows(tokenizer, [item], 32, 8)
+    answering = training_windows(tokenizer, [item], 32, 8, answer_windows_only=True)
+    assert len(every) > len(answering) >= 1
+    assert all(window["start_positions"] > 0 for window in answering)
+    assert answering == [window for window in every if window["start_positions"] > 0]
+
+
+def test_reuse_keeps_a_reader_trained_on_the_same_data(tmp_path: Path, tiny_model: Path) -> None:
+    squad = write_squad(tmp_path / "toy.json")
+    out = tmp_path / "reader"
+    settings = {"base": tiny_model, "epochs": 1, "batch_size": 3, "max_length": 64}
+    first = train_reader(squad, out, **settings)
+    weights = (out / "model.safetensors").stat().st_mtime_ns
+    kept = train_reader(squad, out, reuse=True, **settings)
+    assert kept["reused"] and kept["steps"] == first["steps"]
+    assert (out / "model.safetensors").stat().st_mtime_ns == weights
+    # other settings, or other data under the same name: trained again
+    assert "reused" not in train_reader(
+        squad, out, reuse=True, overwrite=True, **{**settings, "epochs": 2}
+    )
+    write_squad(squad, TOY[:2])
+    assert "reused" not in train_reader(squad, out, reuse=True, overwrite=True, **settings)

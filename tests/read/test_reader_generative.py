@@ -441,5 +441,5 @@ def test_make_reader_kinds(parrot: Path) -> None:
         make_reader("yesno")
     with pytest.raises(OdqaError, match="'api_base' is for the generative reader only"):
         make_reader("extractive", parrot, api_base="http://localhost:8000/v1")
-    with pytest.raises(OdqaError, match="available: extractive, yesno, generative"):
+    with pytest.raises(OdqaError, match="available: extractive, sentence, yesno, generative"):
         make_reader("abstractive", parrot)

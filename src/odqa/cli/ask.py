@@ -27,8 +27,15 @@ if TYPE_CHECKING:
     from odqa.retrieve.options import SearchOptions
 
 ASK_EPILOG = (
-    'Examples: odqa ask my-index "what causes scurvy?" --reader-model my-reader --top-k 3\n\n'
+    'Examples: odqa ask my-index "what causes scurvy?" --top-k 3 (no --reader-model: the best '
+    "sentence)\n\n"
+    'odqa ask my-index "what causes scurvy?" --reader-model my-reader --top-k 3\n\n'
     'odqa ask my-index "what causes scurvy?" --reader-model my-reader --settings best.json'
+)
+SENTENCE_NOTE = (
+    "note: no --reader-model, so this is the passage sentence most like the question (embedded "
+    "MiniLM, no training); a fine-tuned span reader is sharper: odqa train reader SQUAD_JSON "
+    "--out DIR, then --reader-model DIR"
 )
 EVAL_QA_EPILOG = (
     "Example: odqa eval-qa my-index --questions dev-v1.1.json --reader-model my-reader "
@@ -59,6 +66,8 @@ def ask(
         chosen = reading.make(options.device)
         pipeline = Pipeline(searcher, chosen, where=where_filter(where))
         answer = pipeline.ask(question, k=passages_read(k))
+        if reading.kind == "sentence" and reading.reader is None:
+            typer.echo(SENTENCE_NOTE, err=True)
         if as_json:
             typer.echo(to_json(answer_dict(answer, question)))
             return
@@ -101,6 +110,8 @@ def eval_qa(
         if settings is not None:
             check_disjoint(settings, [question.id for question in question_list], questions)
         chosen = reading.make(options.device)
+        if reading.kind == "sentence" and reading.reader is None:
+            typer.echo(SENTENCE_NOTE.replace("this is", "each answer is"), err=True)
         metrics = evaluate_qa(
             searcher, chosen, question_list, ks=cutoffs, show_progress=not as_json
         )

@@ -1,11 +1,13 @@
 """``odqa encode``: encode a corpus's passages once into a precomputed-vectors folder."""
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from odqa.cli.errors import user_errors
+from odqa.cli.errors import fail, user_errors
 from odqa.cli.options import (
     ChunkOverlap,
     ChunkTokens,
@@ -29,6 +31,24 @@ ENCODE_EPILOG = (
     "\n\nOn a Ray cluster: odqa encode corpus.jsonl corpus-vectors --ray auto. A run cut "
     "short keeps its finished shards: the same command again encodes only the rest."
 )
+
+
+@contextlib.contextmanager
+def kept_on_interrupt(out: Path) -> Iterator[None]:
+    """Ctrl-C: say where the finished shards are kept and how to take them up."""
+    from odqa.index.vectors import unfinished_folder
+
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        kept = unfinished_folder(out.resolve())
+        if not kept.is_dir():
+            raise
+        raise fail(
+            f"interrupted; the finished shards are kept in {kept}: the same command encodes "
+            "the rest (--restart starts afresh)",
+            130,
+        ) from exc
 
 
 def encode(
@@ -64,7 +84,7 @@ def encode(
     from odqa.index.precompute import encode_corpus
     from odqa.index.vectors import VectorsFolder
 
-    with user_errors(out):
+    with user_errors(out), kept_on_interrupt(out):
         path = encode_corpus(
             corpus,
             out,

@@ -385,7 +385,11 @@ def _in_panel(option: Any, panel: str) -> Any:
 
 ReaderKind = Annotated[
     str | None,
-    typer.Option("--reader", help="Reader kind: extractive (default), yesno or generative."),
+    typer.Option(
+        "--reader",
+        help="Reader kind: extractive (the default with --reader-model), sentence (the "
+        "default without: no training, weaker), yesno or generative.",
+    ),
 ]
 ReaderModel = Annotated[
     Path | None,
@@ -450,12 +454,19 @@ class ReaderChoice:
         """Whether any reader was asked for (a kind, a model or an endpoint)."""
         return any(v is not None for v in (self.reader, self.reader_model, self.api_base))
 
+    @property
+    def kind(self) -> str:
+        """The reader kind: the one named, else extractive with a model, else sentence."""
+        if self.reader is not None:
+            return self.reader
+        return "extractive" if self.reader_model is not None else "sentence"
+
     def make(self, device: str | None):
-        """The reader (extractive unless another kind is named)."""
+        """The reader of :attr:`kind`."""
         from odqa.read.factory import make_reader
 
         return make_reader(
-            self.reader or "extractive",
+            self.kind,
             self.reader_model,
             device=device,
             no_answer_threshold=self.no_answer_threshold,

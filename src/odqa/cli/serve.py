@@ -55,8 +55,10 @@ def serve(
 ) -> None:
     """Serve an index over HTTP: search, ask, add and delete documents; a web page at /.
 
-    /ask needs a reader (--reader-model, or --api-base for --reader generative); it reads -k
-    passages when a request does not say. --retriever is what a request naming none gets."""
+    /ask reads -k passages when a request does not say, with the reader asked for
+    (--reader-model, or --api-base for --reader generative), else the untrained sentence
+    reader (the passage sentence most like the question). --retriever is what a request
+    naming none gets."""
     import uvicorn
 
     from odqa.server import Limits, create_app
@@ -67,7 +69,7 @@ def serve(
             raise OdqaError(
                 f"--header-timeout takes a positive number of seconds, got {header_timeout}"
             )
-        chosen = reading.make(options.device) if reading.given else None
+        chosen = reading.make(options.device)
         app = create_app(
             index_dir,
             options,

@@ -386,7 +386,9 @@ def _train(kind: str, examples: list, out: Path, config: TrainConfig, **options)
 
 
 READER_EPILOG = (
-    "Example: odqa train reader train-v1.1.json --out my-reader --epochs 2 --articles 0-37"
+    "Example: odqa train reader train-v1.1.json --out my-reader --epochs 2 --articles 0-37 "
+    "--reuse (a quicker, weaker one: --max-questions 1024 --max-length 128 --doc-stride 16 "
+    "--answer-windows-only --epochs 1)"
 )
 YESNO_EPILOG = (
     "Example: odqa train yesno 12B1_golden.json 12B2_golden.json --out my-yesno --epochs 3 "
@@ -410,6 +412,16 @@ def train_reader_command(
     articles: Annotated[
         str | None, typer.Option(help="Only these articles, 0-based, inclusive: e.g. 0-37.")
     ] = None,
+    max_questions: Annotated[
+        int | None,
+        typer.Option(
+            help="Train on this many questions, spread over the paragraphs (the first of each "
+            "paragraph, then the second, ...)."
+        ),
+    ] = None,
+    answer_windows_only: Annotated[
+        bool, typer.Option(help="Leave out the windows that do not hold the answer.")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the head's initialisation and shuffling.")] = 0,
     eval_json: Annotated[
         Path | None,
@@ -418,6 +430,13 @@ def train_reader_command(
     device: Device = None,
     precision: Precision = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the reader already in --out if it was trained from the same base on the "
+            "same data (sha256) with the same settings."
+        ),
+    ] = False,
 ) -> None:
     """Fine-tune an extractive reader on SQuAD-format questions."""
     from odqa.cli.errors import user_errors
@@ -430,6 +449,8 @@ def train_reader_command(
             learning_rate=learning_rate,
             max_length=max_length,
             doc_stride=doc_stride,
+            max_questions=max_questions,
+            answer_windows_only=answer_windows_only,
             seed=seed,
             device=device,
             precision=precision,
@@ -442,8 +463,12 @@ def train_reader_command(
             articles=parse_articles(articles),
             eval_json=eval_json,
             overwrite=overwrite,
+            reuse=reuse,
             show_progress=True,
         )
+        if summary.get("reused"):
+            typer.echo(f"{out}: kept, trained on the same data with the same settings")
+            return
         losses = ", ".join(f"{loss:.3f}" for loss in summary["loss"])
         typer.echo(
             f"trained on {summary['examples']} questions ({summary['windows']} windows): "

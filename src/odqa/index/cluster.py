@@ -67,11 +67,18 @@ class ClusterShape:
     gpus_per_worker: float
 
     def describe(self) -> str:
-        gpus = f", {self.gpus_per_worker:g} GPU" if self.gpus_per_worker else ""
-        return (
-            f"Ray cluster of {self.nodes} node{'s' * (self.nodes != 1)} ({self.cpus:g} CPUs, "
-            f"{self.gpus:g} GPUs): {self.workers} workers of {self.cpus_per_worker} CPU{gpus}"
-        )
+        return describe_shape(asdict(self))
+
+
+def describe_shape(shape: dict[str, Any]) -> str:
+    """A cluster shape (as :class:`ClusterShape` or the manifest's record of it) in words."""
+    nodes = shape["nodes"]
+    gpus = f" and {shape['gpus_per_worker']:g} GPU" if shape["gpus_per_worker"] else ""
+    return (
+        f"Ray cluster of {nodes} node{'s' * (nodes != 1)} ({shape['cpus']:g} CPUs, "
+        f"{shape['gpus']:g} GPUs): {shape['workers']} workers of {shape['cpus_per_worker']} "
+        f"CPU{gpus}"
+    )
 
 
 def connect(settings: RaySettings) -> ClusterShape:
@@ -84,7 +91,7 @@ def connect(settings: RaySettings) -> ClusterShape:
             else:
                 address = os.environ.get("RAY_ADDRESS") if settings.address == "auto" else None
                 ray.init(address=address or settings.address, logging_level="WARNING")
-        except ConnectionError as exc:
+        except (ConnectionError, ValueError, RuntimeError) as exc:
             raise OdqaError(
                 f"no Ray cluster at {settings.address!r} ({exc}); start one with "
                 "`ray start --head`, set RAY_ADDRESS, or use --ray local"
@@ -196,6 +203,8 @@ class WorkerPool:
             raise OdqaError(
                 f"a Ray worker died and was not brought back ({RESTARTS} restarts at most): {exc}"
             ) from exc
+        except errors.RayError as exc:  # an object lost, the cluster out of memory, ...
+            raise OdqaError(f"the Ray cluster failed: {exc}") from exc
 
 
 def kept_of(batch: Sequence[Document]) -> list[Document]:

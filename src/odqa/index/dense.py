@@ -14,7 +14,7 @@ import faiss
 import numpy as np
 
 import odqa.fs as fs
-from odqa.corpus import Document
+from odqa.corpus import WORDS, Document
 from odqa.errors import OdqaError
 from odqa.fs import LOG, NpyAppender
 from odqa.index.kind import (
@@ -355,9 +355,8 @@ class DenseBuilder:
         self.source = precomputed_for("dense", options.embeddings_from, options.retrievers)
         if self.source is not None:
             self.source.check_encoder(self.encoder.settings())
-            self.source.check_chunking(
-                options.chunk.tokens, options.chunk.overlap, self.encoder.ref.name
-            )
+            cut_by = self.encoder.ref.name if self.encoder.tokenizer is not None else WORDS.name
+            self.source.check_chunking(options.chunk.tokens, options.chunk.overlap, cut_by)
 
     def tokenizer(self):
         if self.encoder.tokenizer is None:

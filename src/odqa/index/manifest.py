@@ -215,11 +215,9 @@ class Manifest:
                 "cannot read this collection; --retriever hybrid still fuses it when asked for)"
             )
         if ray := self.built_on.get("ray"):
-            lines.append(
-                f"built on Ray: {ray['nodes']} node(s), {ray['cpus']:g} CPUs, {ray['gpus']:g} "
-                f"GPUs, {ray['workers']} workers of {ray['cpus_per_worker']} CPU and "
-                f"{ray['gpus_per_worker']:g} GPU"
-            )
+            from odqa.index.cluster import describe_shape
+
+            lines.append(f"built on a {describe_shape(ray)}")
         if self.files is not None:
             total = sum(entry["size"] for entry in self.files.values())
             lines.append(f"files: {len(self.files)} ({total:,} bytes), sizes and sha256 recorded")
@@ -228,13 +226,16 @@ class Manifest:
 
 def describe_readability(reading: dict[str, Any]) -> str:
     """A retriever's readability check, as recorded at build time, in words."""
+    from odqa.models.readability import PIECES_PER_LETTER_MAX, UNK_RATE_MAX  # (loads torch)
+
     if not reading.get("measured", True):
         return f"reads the collection: {reading.get('why', 'not measured')} (not measured)"
     verdict = "reads the collection" if reading.get("readable") else "CANNOT read the collection"
     return (
         f"{verdict}: {reading.get('unk_rate', 0):.1%} [UNK] wordpieces, "
         f"{reading.get('pieces_per_letter', 0):.2f} wordpieces a letter in "
-        f"{reading.get('texts', 0)} sampled passages (at most 1% and 0.6 read)"
+        f"{reading.get('texts', 0)} sampled passages (at most {UNK_RATE_MAX:.0%} and "
+        f"{PIECES_PER_LETTER_MAX} read)"
     )
 
 

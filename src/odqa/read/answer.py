@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-ANSWER_KINDS = ("span", "yesno", "generated", "none")
+ANSWER_KINDS = ("span", "sentence", "yesno", "generated", "none")
 DEFAULT_K = 3
 """Passages a reader reads per question unless told otherwise (``ask``, ``serve``, the API)."""
 
@@ -33,7 +33,8 @@ class Evidence:
 class Answer:
     """An answer to one question.
 
-    ``kind`` is ``"span"`` (extracted), ``"yesno"`` (``text`` is ``"yes"`` or ``"no"``),
+    ``kind`` is ``"span"`` (extracted), ``"sentence"`` (a whole sentence of a passage, from
+    the untrained sentence reader), ``"yesno"`` (``text`` is ``"yes"`` or ``"no"``),
     ``"generated"`` (free text citing ``[n]``) or ``"none"`` (nothing cleared the threshold;
     ``text`` is empty). ``evidence`` is best first.
     """

@@ -30,6 +30,7 @@ from transformers import PreTrainedTokenizerBase as Tokenizer
 from transformers.utils import logging as hf_logging
 
 from odqa.errors import OdqaError
+from odqa.models.batching import length_batches
 from odqa.models.checkpoint import LOAD_ERRORS, ModelRef, load_failure, resolve_model
 from odqa.models.device import autocast_context, pick_device
 from odqa.read.answer import Answer, Evidence
@@ -118,11 +119,9 @@ def encode_windows(
     texts: Sequence[str],
     max_length: int,
     doc_stride: int,
-    *,
-    tensors: bool = False,
 ) -> Any:
     """``[CLS] question [SEP] window [SEP]`` for overlapping windows of each text, with
-    character offsets and ``overflow_to_sample_mapping`` (padded tensors with ``tensors``).
+    character offsets and ``overflow_to_sample_mapping``, unpadded.
 
     Consecutive windows share ``doc_stride`` tokens, or half the room the question leaves
     when that is less (a long question). The question must fit (see :func:`cut_question`).
@@ -137,8 +136,6 @@ def encode_windows(
         stride=min(doc_stride, room // 2),
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
-        padding="longest" if tensors else False,
-        return_tensors="pt" if tensors else None,
     )
 
 
@@ -195,6 +192,7 @@ class ExtractiveReader:
         self.no_answer_threshold = no_answer_threshold
         self.retrieval_weight = retrieval_weight
         self.batch_size = batch_size
+        self._seen: tuple[str, dict[str, list[tuple[int, int, float]]]] = ("", {})
 
     def read(self, question: str, passages: Sequence[PassageLike]) -> Answer:
         """The best span for ``question`` across ``passages`` (see the score rule).
@@ -241,22 +239,36 @@ class ExtractiveReader:
         return Answer(source.text[chosen.start : chosen.end], score, "span", (cited,))
 
     def _candidates(self, question: str, texts: list[str]) -> list[_Candidate]:
-        """Candidate spans of every window of every text, the best logit per distinct span."""
-        windows = encode_windows(
-            self.tokenizer, question, texts, self.max_length, self.doc_stride, tensors=True
-        )
+        """Candidate spans of every window of every text, the best logit per distinct span.
+
+        A text already read for the same question (the previous call's, as ``eval-qa`` asks
+        for the top 1, then the top 3, ...) is not read again."""
+        if self._seen[0] != question:
+            self._seen = (question, {})
+        known = self._seen[1]
+        fresh = list(dict.fromkeys(text for text in texts if text not in known))
+        if fresh:
+            known.update(zip(fresh, self._read_texts(question, fresh), strict=True))
+        return [
+            _Candidate(passage, start, end, logit)
+            for passage, text in enumerate(texts)
+            for start, end, logit in known[text]
+        ]
+
+    def _read_texts(self, question: str, texts: list[str]) -> list[list[tuple[int, int, float]]]:
+        """``(start, end, logit)`` of each distinct candidate span of each text."""
+        windows = encode_windows(self.tokenizer, question, texts, self.max_length, self.doc_stride)
         start_logits, end_logits = self._logits(windows)
-        best: dict[tuple[int, int, int], _Candidate] = {}
-        owners = windows["overflow_to_sample_mapping"].tolist()
-        for window, passage in enumerate(owners):
+        best: list[dict[tuple[int, int], float]] = [{} for _ in texts]
+        for window, passage in enumerate(windows["overflow_to_sample_mapping"]):
             context = torch.tensor([sid == 1 for sid in windows.sequence_ids(window)])
-            marks = windows["offset_mapping"][window].tolist()
+            marks = windows["offset_mapping"][window]
             spans = self._spans(start_logits[window], end_logits[window], context)
             for start, end, logit in spans:
-                key = (passage, marks[start][0], marks[end][1])
-                if key not in best or logit > best[key].logit:
-                    best[key] = _Candidate(*key, logit)
-        return list(best.values())
+                key = (marks[start][0], marks[end][1])
+                if logit > best[passage].get(key, -math.inf):
+                    best[passage][key] = logit
+        return [[(*key, logit) for key, logit in found.items()] for found in best]
 
     def _spans(
         self, starts: torch.Tensor, ends: torch.Tensor, context: torch.Tensor
@@ -278,17 +290,21 @@ class ExtractiveReader:
             yield start_index[row].item(), end_index[column].item(), sums[row, column].item()
 
     @torch.inference_mode()
-    def _logits(self, windows: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Start and end logits of every window, float32 on the CPU, in batches."""
+    def _logits(self, windows: Any) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Start and end logits of every window (each its own length), float32 on the CPU.
+
+        Windows are batched by length, longest first, and each batch is padded only to its
+        longest (:func:`~odqa.models.batching.length_batches`)."""
         names = [name for name in self.tokenizer.model_input_names if name in windows]
-        starts, ends = [], []
-        for first in range(0, len(windows["input_ids"]), self.batch_size):
-            batch = {
-                name: windows[name][first : first + self.batch_size].to(self.device)
-                for name in names
-            }
+        lengths = [len(ids) for ids in windows["input_ids"]]
+        starts: list[torch.Tensor] = [torch.empty(0)] * len(lengths)
+        ends: list[torch.Tensor] = [torch.empty(0)] * len(lengths)
+        for rows in length_batches(lengths, self.batch_size):
+            features = [{name: windows[name][row] for name in names} for row in rows]
+            batch = self.tokenizer.pad(features, return_tensors="pt").to(self.device)
             with autocast_context(self.device, self.precision):
                 output = self.model(**batch)
-            starts.append(output.start_logits.float().cpu())
-            ends.append(output.end_logits.float().cpu())
-        return torch.cat(starts), torch.cat(ends)
+            for at, row in enumerate(rows):
+                starts[row] = output.start_logits[at, : lengths[row]].float().cpu()
+                ends[row] = output.end_logits[at, : lengths[row]].float().cpu()
+        return starts, ends

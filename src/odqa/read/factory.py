@@ -23,7 +23,7 @@ from odqa.errors import OdqaError
 if TYPE_CHECKING:
     from odqa.read.answer import Reader
 
-READERS = ("extractive", "yesno", "generative")
+READERS = ("extractive", "sentence", "yesno", "generative")
 
 PYTHON_NAMES = {
     "kind": "'kind'",
@@ -65,12 +65,15 @@ def make_reader(
     api_key_env: str = "OPENAI_API_KEY",
 ) -> Reader:
     """The reader of ``kind``: ``"extractive"`` (a fine-tuned question-answering ``model``
-    folder), ``"yesno"`` (a yes/no ``model`` folder) or ``"generative"`` (a local causal LM
-    ``model`` folder, or an OpenAI-compatible endpoint: ``api_base`` with ``api_model``, its
-    key in the environment variable ``api_key_env``).
+    folder), ``"sentence"`` (no training: the passage sentence most like the question under
+    the encoder ``model``, the embedded all-MiniLM-L6-v2 by default), ``"yesno"`` (a yes/no
+    ``model`` folder) or ``"generative"`` (a local causal LM ``model`` folder, or an
+    OpenAI-compatible endpoint: ``api_base`` with ``api_model``, its key in the environment
+    variable ``api_key_env``).
 
-    odqa ships no reader model, so one of them is required. ``no_answer_threshold`` is for the
-    extractive reader only. Settings that do not fit raise :class:`ReaderSettingsError`.
+    odqa ships no trained reader model, so the extractive and yes/no readers need one; the
+    sentence reader needs none. ``no_answer_threshold`` is for the extractive reader only.
+    Settings that do not fit raise :class:`ReaderSettingsError`.
     """
     if kind not in READERS:
         raise ReaderSettingsError(
@@ -91,6 +94,10 @@ def make_reader(
         )
     if api_base is not None:
         raise ReaderSettingsError("{api_base} is for the generative reader only")
+    if kind == "sentence":
+        from odqa.read.sentence import SentenceReader
+
+        return SentenceReader(model, device=device, precision=precision)
     if kind == "yesno":
         if model is None:
             raise ReaderSettingsError(
@@ -104,7 +111,7 @@ def make_reader(
         raise ReaderSettingsError(
             "{model} is required: the extractive reader needs a fine-tuned question-answering "
             "model folder and odqa ships none; train one with "
-            "'odqa train reader SQUAD_JSON --out DIR'"
+            "'odqa train reader SQUAD_JSON --out DIR' (or use the untrained sentence reader)"
         )
     from odqa.read.extractive import ExtractiveReader
 

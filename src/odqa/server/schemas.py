@@ -150,7 +150,9 @@ class EvidenceOut(BaseModel):
     title: str
     text: str
     retrieval_score: float | None
-    start: int | None = Field(description="Answer span in ``text`` (extractive readers).")
+    start: int | None = Field(
+        description="Answer span in ``text`` (extractive and sentence readers)."
+    )
     end: int | None
     citation: int | None = Field(description="n of a generated answer's [n] citations.")
 
@@ -163,7 +165,7 @@ class AskResponse(BaseModel):
     question: str
     retriever: str
     answer: str = Field(description="Empty when kind is 'none'.")
-    kind: str = Field(description="span, yesno, generated or none.")
+    kind: str = Field(description="span, sentence, yesno, generated or none.")
     score: float | None
     evidence: list[EvidenceOut] = Field(description="What the answer rests on, best first.")
     passages: list[HitOut] = Field(description="Every passage read: the answer's sources.")

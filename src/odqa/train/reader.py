@@ -10,6 +10,7 @@ gradient norm clipped at 1, length-grouped micro-batches (:mod:`odqa.train.fitti
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,9 +21,11 @@ from tqdm.auto import tqdm
 
 from odqa.corpus.schema import fail, member, objects
 from odqa.corpus.textio import load_json
+from odqa.errors import OdqaError
 from odqa.evaluate.answering import evaluate_reader
+from odqa.models.checkpoint import resolve_model, sha256_of
 from odqa.read.extractive import ExtractiveReader, cut_question, encode_windows, load_qa_model
-from odqa.train.fitting import FineTuneConfig, fine_tuning
+from odqa.train.fitting import TRAINING_RECORD, FineTuneConfig, fine_tuning
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +91,38 @@ def _answer_spans(
     return spans
 
 
+def spread_questions(
+    questions: Sequence[TrainingQuestion], count: int | None
+) -> list[TrainingQuestion]:
+    """``count`` of ``questions`` spread over their paragraphs: the first question of every
+    paragraph, then the second of every paragraph, and so on (all of them for ``None``)."""
+    if count is None or count >= len(questions):
+        return list(questions)
+    by_paragraph: dict[str, list[TrainingQuestion]] = {}
+    for item in questions:
+        by_paragraph.setdefault(item.context, []).append(item)
+    rounds = max(len(group) for group in by_paragraph.values())
+    ordered = [
+        group[turn]
+        for turn in range(rounds)
+        for group in by_paragraph.values()
+        if turn < len(group)
+    ]
+    return ordered[:count]
+
+
 def training_windows(
     tokenizer: Any,
     questions: Sequence[TrainingQuestion],
     max_length: int,
     doc_stride: int,
     *,
+    answer_windows_only: bool = False,
     show_progress: bool = False,
 ) -> list[dict[str, list[int] | int]]:
     """Model inputs of every window with ``start_positions``/``end_positions`` (0 = [CLS]
-    when the window does not hold the whole answer)."""
+    when the window does not hold the whole answer; such windows are left out with
+    ``answer_windows_only``)."""
     names = tokenizer.model_input_names
     windows = []
     for item in tqdm(questions, desc="windowing", unit="question", disable=not show_progress):
@@ -111,6 +136,8 @@ def training_windows(
             if marks[first][0] <= item.answer_start and marks[last][1] >= item.answer_end:
                 start = max(i for i in context if marks[i][0] <= item.answer_start)
                 end = min(i for i in context if marks[i][1] >= item.answer_end)
+            elif answer_windows_only:
+                continue
             features = {name: encoded[name][window] for name in names if name in encoded}
             windows.append({**features, "start_positions": start, "end_positions": end})
     return windows
@@ -119,16 +146,51 @@ def training_windows(
 @dataclass(frozen=True)
 class ReaderTrainConfig(FineTuneConfig):
     """How an extractive reader is fine-tuned; ``doc_stride`` is the tokens consecutive
-    windows of a paragraph share."""
+    windows of a paragraph share; ``max_questions`` trains on that many questions spread over
+    the paragraphs (:func:`spread_questions`); ``answer_windows_only`` leaves out the windows
+    that do not hold the answer (the reader never picks ``[CLS]``, so they teach it little)."""
 
     epochs: int = 2
     batch_size: int = 32
     learning_rate: float = 1e-4
     max_length: int = 384
     doc_stride: int = 128
+    max_questions: int | None = None
+    answer_windows_only: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_questions is not None and self.max_questions < 1:
+            raise OdqaError(f"max_questions must be at least 1, got {self.max_questions}")
 
     def own_record(self) -> dict[str, Any]:
-        return {"doc_stride": self.doc_stride}
+        return {
+            "doc_stride": self.doc_stride,
+            "max_questions": self.max_questions,
+            "answer_windows_only": self.answer_windows_only,
+        }
+
+
+def reusable(
+    out_dir: str | Path, base: str | Path | None, sources: dict[str, Any], config: ReaderTrainConfig
+) -> dict[str, Any] | None:
+    """The training summary of the reader in ``out_dir`` if it was trained from ``base`` on
+    the same data (``squad_sha256``, ``articles``) with ``config``'s settings, else None."""
+    path = Path(out_dir) / TRAINING_RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    wanted = {
+        "base_sha256": resolve_model(base).sha256,
+        "squad_sha256": sources["squad_sha256"],
+        "articles": sources["articles"],
+        **config.record(),
+    }
+    if not isinstance(record, dict) or any(record.get(k) != v for k, v in wanted.items()):
+        return None
+    names = ("steps", "seconds", "examples", "windows", "skipped", "loss")
+    return {**{name: record.get(name) for name in names}, "reused": True}
 
 
 def train_reader(
@@ -140,6 +202,7 @@ def train_reader(
     articles: range | None = None,
     eval_json: str | Path | None = None,
     overwrite: bool = False,
+    reuse: bool = False,
     show_progress: bool = False,
     **settings: Any,
 ) -> dict[str, Any]:
@@ -153,11 +216,25 @@ def train_reader(
     into place at the end; an existing one is refused unless ``overwrite``. With ``eval_json``
     the saved reader is scored (EM/F1) on that file's questions, each read in its own paragraph.
 
+    With ``reuse``, a reader already in ``out_dir`` trained from the same base on the same
+    data (by their sha256) with the same settings is kept, untrained again (its summary has
+    ``reused`` true).
+
     Returns ``steps``, ``seconds``, ``examples`` (questions), ``windows``, ``skipped``
     (unanswered questions), ``loss`` (mean per epoch) and ``eval`` when asked.
     """
     config = replace(config or ReaderTrainConfig(), **settings)
+    span = None if articles is None else f"{articles.start}-{articles.stop - 1}"
+    sources = {
+        "squad": str(squad_json),
+        "squad_sha256": sha256_of(Path(squad_json)),
+        "articles": span,
+    }
+    kept = reusable(out_dir, base, sources, config) if reuse else None
+    if kept is not None:
+        return kept
     questions, skipped = read_training_questions(squad_json, articles)
+    questions = spread_questions(questions, config.max_questions)
     with fine_tuning(out_dir, config, base, load_qa_model, overwrite=overwrite) as run:
         config = run.config  # max_length capped at the model's positions
         windows = training_windows(
@@ -165,6 +242,7 @@ def train_reader(
             questions,
             config.max_length,
             config.doc_stride,
+            answer_windows_only=config.answer_windows_only,
             show_progress=show_progress,
         )
 
@@ -173,8 +251,6 @@ def train_reader(
 
         losses, steps = run.fit(windows, batch_loss, "training reader", show_progress)
         counts = {"examples": len(questions), "windows": len(windows), "skipped": skipped}
-        span = None if articles is None else f"{articles.start}-{articles.stop - 1}"
-        sources = {"squad": str(squad_json), "articles": span}
         summary = run.save(run.model, losses, steps, counts, sources)
     if eval_json is not None:
         reader = ExtractiveReader(
