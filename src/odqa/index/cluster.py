@@ -31,9 +31,9 @@ from odqa.corpus import (
     is_empty,
 )
 from odqa.errors import OdqaError
+from odqa.extras import require
 from odqa.index.settings import RaySettings
 
-RAY_EXTRA = "odqa[ray]"
 RESTARTS = 4
 """Times a worker is restarted (and its batch retried) before the build gives up."""
 
@@ -45,13 +45,7 @@ Preparer = Callable[[Iterable[list[Document]]], Iterator[tuple[list[Document], P
 
 def import_ray() -> Any:
     """Ray, or an error naming the extra that installs it."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise OdqaError(
-            f"--ray needs Ray, which is not installed: pip install '{RAY_EXTRA}'"
-        ) from exc
-    return ray
+    return require("ray", "ray", "--ray")
 
 
 @dataclass(frozen=True)
