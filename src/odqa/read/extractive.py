@@ -80,6 +80,13 @@ def load_qa_model(folder: Path, *, need_head: bool = True) -> tuple[Tokenizer, P
     return tokenizer, model
 
 
+def readable_evidence(question: str, passages: Sequence[PassageLike]) -> list[Evidence]:
+    """The passages with text, as :class:`Evidence`; an error for an empty question."""
+    if not question.strip():
+        raise OdqaError("empty question")
+    return [item for item in map(as_evidence, passages) if item.text.strip()]
+
+
 def as_evidence(passage: PassageLike) -> Evidence:
     """The :class:`Evidence` of any accepted passage form."""
     if isinstance(passage, Evidence):
@@ -200,10 +207,7 @@ class ExtractiveReader:
         The answer text is ``evidence[0].text[evidence[0].start:evidence[0].end]``. A question
         over half of ``max_length`` tokens is cut there, with a warning.
         """
-        if not question.strip():
-            raise OdqaError("empty question")
-        evidence = [as_evidence(passage) for passage in passages]
-        readable = [item for item in evidence if item.text.strip()]
+        readable = readable_evidence(question, passages)
         if not readable:
             return Answer("", 0.0, "none")
         question, tokens = cut_question(self.tokenizer, question.strip(), self.max_length)

@@ -31,7 +31,7 @@ from odqa.errors import OdqaError
 from odqa.models.dense import DenseEncoder
 from odqa.models.device import autocast_context
 from odqa.read.answer import Answer, Evidence
-from odqa.read.extractive import PassageLike, as_evidence, standardized
+from odqa.read.extractive import PassageLike, readable_evidence, standardized
 
 METHODS = ("cosine", "maxsim")
 CACHE_SIZE = 1024
@@ -112,10 +112,7 @@ class SentenceReader:
     def read(self, question: str, passages: Sequence[PassageLike]) -> Answer:
         """The best sentence of ``passages`` for ``question``; its offsets are in
         ``evidence[0].start``/``end``."""
-        if not question.strip():
-            raise OdqaError("empty question")
-        evidence = [as_evidence(passage) for passage in passages]
-        readable = [item for item in evidence if item.text.strip()]
+        readable = readable_evidence(question, passages)
         if not readable:
             return Answer("", 0.0, "none")
         spans = [sentence_spans(item.text) for item in readable]
