@@ -11,6 +11,7 @@ import importlib.resources
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -139,3 +140,16 @@ def load_transformer(
     if not tokenizer.is_fast:
         raise OdqaError(f"{folder}: odqa needs a fast (Rust) tokenizer; add a tokenizer.json")
     return tokenizer, model
+
+
+def dense_settings(encoder: Any) -> dict[str, Any]:
+    """What an index records about a dense encoder (any engine): model, weights, dimension,
+    pooling, normalisation and length."""
+    return {
+        "model": encoder.ref.name,
+        "sha256": encoder.ref.sha256,
+        "dim": encoder.dim,
+        "pooling": encoder.pooling,
+        "normalize": encoder.normalize,
+        "max_length": encoder.max_length,
+    }

