@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ODQA := $(VENV)/bin/odqa
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 SAMPLE := examples/scifact-sample
 DEMO_INDEX := build/demo-index
 QA_SAMPLE := examples/squad-sample
@@ -12,7 +13,7 @@ DEMO_READER := build/demo-reader
 DEMO_QUERY := Bariatric surgery and mental health
 QA_QUESTION := What is the name of the process which confirms the primality of a number n?
 QA_LIMIT := 100
-DEMO_TRAINING := --epochs 2
+DEMO_TRAINING := --epochs 1 --batch-size 8 --learning-rate 2e-4
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: setup demo demo-search demo-answers browser test test-fast lint bench clean
@@ -22,10 +23,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: the CPU wheel; an unpinned torch would pull gigabytes of CUDA
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+# the tests' own tools and every optional extra (the demo needs none of them)
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(DEV_STAMP)
+
+setup: $(DEV_STAMP)
 
 # search first (the four retrievers on the SciFact sample), then answers; a second run reuses
 # the indexes and the reader (it is retrained only when the sample or its settings change)
@@ -55,9 +61,10 @@ $(QA_INDEX)/manifest.json: $(STAMP) $(QA_SAMPLE)/questions.json
 	$(ODQA) index $(QA_SAMPLE)/questions.json $(QA_INDEX) --retrievers bm25,dense --overwrite
 
 # the demo's reader: the embedded MiniLM fine-tuned on four SQuAD articles (2,047 questions,
-# two epochs; minutes, once: --reuse keeps it while the sample's sha256 and these settings stay
-# the same). Shorter runs (--max-questions 1024 --max-length 128 --answer-windows-only, one
-# epoch) train in a fifth of the time but answered far worse (EM 6 against 23 at top-1)
+# one epoch of 256 small steps, about 2.5 minutes on 2 cores; once: --reuse keeps it while the
+# sample's sha256 and these settings stay the same). It answers better than two epochs of 32
+# (EM 28.7 or 23.7 by seed against 20.9 at top-1 over all 359 questions, in half the time);
+# fewer questions fall off a cliff (1,024 of them: EM 7)
 $(DEMO_READER)/odqa_training.json: $(STAMP) $(QA_SAMPLE)/train.json
 	$(ODQA) train reader $(QA_SAMPLE)/train.json --out $(DEMO_READER) $(DEMO_TRAINING) \
 		--reuse --overwrite
@@ -69,18 +76,18 @@ browser:
 		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
 # everything, the browser test included (CI runs this)
-test: $(STAMP) browser
+test: $(DEV_STAMP) browser
 	$(PY) -m pytest -q
 
 # the inner loop: leaves out the slow and browser tests, installs no Chromium
-test-fast: $(STAMP)
+test-fast: $(DEV_STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) bench/retrieval_scifact.py
 	$(PY) bench/squad_open_retrieval.py
 	$(PY) bench/speed.py

@@ -8,10 +8,12 @@ passages are read by:
 - the sentence reader, MiniLM cosine and MaxSim, with a retrieval weight of 0 and of
   ``--weight``: how often the returned sentence holds a gold answer (whole normalised tokens,
   as retrieval accuracy counts), and its EM/F1;
-- a fine-tuned extractive reader (``--reader-model``, default ``build/demo-reader``, the
-  reader ``make demo`` trains): EM/F1.
+- fine-tuned extractive readers (``--reader-model``, repeatable; by default the reader
+  ``make demo`` trains, ``build/demo-reader``, and the one ``bench/reader_squad.py`` trains
+  on articles 0-37, ``build/bench/reader-squad-0-37``, those that exist): EM/F1, and how often
+  their answer holds a gold answer too.
 
-Run:  .venv/bin/python bench/sentence_reader_squad.py [--every 4] [--reader-model DIR]
+Run:  .venv/bin/python bench/sentence_reader_squad.py [--every 4] [--reader-model DIR ...]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ SQUAD = DATA / "squad-v1.1" / "dev-v1.1.json"
 INDEX = WORK / "squad-dev"
 TEST_ARTICLES = range(38, 48)
 TOP_KS = (1, 2, 3, 5)
+DEFAULT_READERS = (ROOT / "build" / "demo-reader", WORK / "reader-squad-0-37")
 
 
 def held_out(every: int) -> list:
@@ -70,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--every", type=int, default=1)
     parser.add_argument("--weight", type=float, default=0.05)
-    parser.add_argument("--reader-model", type=Path, default=ROOT / "build" / "demo-reader")
+    parser.add_argument("--reader-model", type=Path, action="append")
     args = parser.parse_args()
     if not INDEX.exists():
         build_index(SQUAD, INDEX, BuildOptions(show_progress=True))
@@ -100,9 +103,10 @@ def main() -> None:
                 json.dumps({method: weight, **readers[f"sentence-{method}-w{weight:g}"]}),
                 flush=True,
             )
-    if args.reader_model.exists():
-        readers["extractive"] = score(ExtractiveReader(args.reader_model), questions, evidence)
-        readers["extractive"]["model"] = str(args.reader_model)
+    for model in args.reader_model or [path for path in DEFAULT_READERS if path.exists()]:
+        name = f"extractive-{model.name}"
+        readers[name] = {**score(ExtractiveReader(model), questions, evidence), "model": str(model)}
+        print(json.dumps({name: readers[name]}), flush=True)
     figures["readers"] = readers
     figures["load_after"] = os.getloadavg()
     report("sentence_reader_squad", figures)

@@ -485,6 +485,18 @@ def test_textdir(tmp_path: Path) -> None:
     assert documents(root, "textdir") == expected
 
 
+def test_textdir_is_not_guessed_beside_data_files(tmp_path: Path) -> None:
+    root = tmp_path / "download"
+    write(root / "SOURCE.md", "# Where it came from")
+    write_json(root / "dev-v1.1.json", {"data": []})
+    message = input_error(lambda: documents(root), root, None, None)
+    assert "data files (dev-v1.1.json) beside .txt/.md files" in message
+    assert "--format textdir" in message
+    assert documents(root, "textdir") == [
+        Document("SOURCE.md", "# Where it came from", "Where it came from")
+    ]
+
+
 def test_textdir_ids_carry_no_whitespace(tmp_path: Path) -> None:
     root = tmp_path / "notes"
     write(root / "my notes" / "100% done.md", "Done.")

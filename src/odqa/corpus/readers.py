@@ -147,6 +147,7 @@ def _guess_documents(path: Path) -> str:
         if tables.is_dataset_folder(path):
             return "datasets"
         if textdir.text_files(path):
+            _refuse_data_beside_text(path)
             return "textdir"
         expected = (
             "a folder needs corpus.jsonl[.gz] (BEIR), the files of datasets' save_to_disk, "
@@ -165,6 +166,23 @@ def _guess_documents(path: Path) -> str:
         "and .parquet"
     )
     raise _cannot_tell(path, "corpus", expected)
+
+
+def _refuse_data_beside_text(folder: Path) -> None:
+    """An error when ``folder`` holds data files (``.json``, ``.jsonl``, ``.csv``, ...) at
+    its top level beside its ``.txt``/``.md`` files: the collection is most likely the data
+    file, and the text files its notes (a README, a licence)."""
+    known = {".json", ".jsonl", ".csv", ".tsv", *tables.PARQUET_SUFFIXES}
+    data = sorted(
+        item.name for item in folder.iterdir() if item.is_file() and _suffix(item) in known
+    )
+    if data:
+        raise InputError(
+            f"holds data files ({', '.join(data[:3])}{', ...' if len(data) > 3 else ''}) beside "
+            ".txt/.md files; pass the data file itself, or --format textdir to index the "
+            "text files",
+            path=folder,
+        )
 
 
 def _guess_queries(path: Path) -> str:
