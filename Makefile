@@ -13,7 +13,6 @@ DEMO_READER := build/demo-reader
 DEMO_QUERY := Bariatric surgery and mental health
 QA_QUESTION := What is the name of the process which confirms the primality of a number n?
 QA_LIMIT := 100
-DEMO_TRAINING := --epochs 1 --batch-size 8 --learning-rate 2e-4
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: setup demo demo-search demo-answers browser test test-fast lint bench clean
@@ -60,14 +59,11 @@ $(DEMO_INDEX)/manifest.json: $(STAMP) $(SAMPLE)/corpus.jsonl
 $(QA_INDEX)/manifest.json: $(STAMP) $(QA_SAMPLE)/questions.json
 	$(ODQA) index $(QA_SAMPLE)/questions.json $(QA_INDEX) --retrievers bm25,dense --overwrite
 
-# the demo's reader: the embedded MiniLM fine-tuned on four SQuAD articles (2,047 questions,
-# one epoch of 256 small steps, about 2.5 minutes on 2 cores; once: --reuse keeps it while the
-# sample's sha256 and these settings stay the same). It answers better than two epochs of 32
-# (EM 28.7 or 23.7 by seed against 20.9 at top-1 over all 359 questions, in half the time);
-# fewer questions fall off a cliff (1,024 of them: EM 7)
+# the demo's reader: the embedded MiniLM fine-tuned on four SQuAD articles (2,047 questions)
+# with odqa train reader's defaults, one epoch of 256 steps of 8 windows, about 2.5 minutes on
+# 2 cores, once: --reuse keeps it while the sample's sha256 and the settings stay the same
 $(DEMO_READER)/odqa_training.json: $(STAMP) $(QA_SAMPLE)/train.json
-	$(ODQA) train reader $(QA_SAMPLE)/train.json --out $(DEMO_READER) $(DEMO_TRAINING) \
-		--reuse --overwrite
+	$(ODQA) train reader $(QA_SAMPLE)/train.json --out $(DEMO_READER) --reuse --overwrite
 
 # the web page's test drives Debian's headless Chromium through chromedriver
 browser:

@@ -1,7 +1,7 @@
 """``make demo``'s reader: its training time, and ``eval-qa`` before and after, side by side.
 
-1. Trains the demo reader with the Makefile's ``DEMO_TRAINING`` options, timed; ``--reuse``
-   keeps one already there.
+1. Trains the demo reader as ``make demo`` does (``odqa train reader``'s defaults), timed;
+   ``--reuse`` keeps one already there.
 2. Reads the first ``--limit`` demo questions' top 1, 3 and 5 passages (hybrid, retrieved
    once), as ``eval-qa --top-k 1,3,5`` does, with the extractive reader of ``--before-src``
    (say, main before this change: every passage read again for each k, one padding for all
@@ -34,13 +34,6 @@ from odqa.retrieve import Searcher
 SAMPLE = ROOT / "examples" / "squad-sample"
 READER = WORK / "demo-reader"
 INDEX = WORK / "demo-qa-index"
-
-
-def demo_training() -> list[str]:
-    """The training options of the Makefile's ``DEMO_TRAINING`` (what ``make demo`` runs)."""
-    text = (ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
-    line = next(line for line in text.splitlines() if line.startswith("DEMO_TRAINING :="))
-    return line.split(":=", 1)[1].split()
 
 
 def odqa(src: Path, *args: str) -> tuple[str, float]:
@@ -106,7 +99,7 @@ def main() -> None:
     reuse = ["--reuse"] if args.reuse else []
     output, seconds = odqa(
         here, "train", "reader", str(SAMPLE / "train.json"), "--out", str(READER),
-        *demo_training(), "--overwrite", *reuse,
+        "--overwrite", *reuse,
     )  # fmt: skip
     record = json.loads((READER / "odqa_training.json").read_text(encoding="utf-8"))
     figures["training"] = {

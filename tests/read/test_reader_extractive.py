@@ -188,7 +188,7 @@ def test_a_config_object_or_keywords_train_alike(tmp_path: Path, tiny_model: Pat
         "learning_rate", "max_length", "doc_stride", "max_questions", "answer_windows_only",
         "seed", "steps", "seconds", "examples", "windows", "skipped", "loss",
     ]  # fmt: skip
-    assert (record["max_length"], record["learning_rate"], record["articles"]) == (64, 1e-4, None)
+    assert (record["max_length"], record["learning_rate"], record["articles"]) == (64, 2e-4, None)
     with pytest.raises(TypeError):
         train_reader(squad, tmp_path / "c", base=tiny_model, epoch=1)
     with pytest.raises(OdqaError, match="precision"):

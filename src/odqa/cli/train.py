@@ -386,9 +386,8 @@ def _train(kind: str, examples: list, out: Path, config: TrainConfig, **options)
 
 
 READER_EPILOG = (
-    "Example: odqa train reader train-v1.1.json --out my-reader --epochs 2 --articles 0-37 "
-    "--reuse (a quicker, weaker one: --max-questions 1024 --max-length 128 --doc-stride 16 "
-    "--answer-windows-only --epochs 1)"
+    "Example: odqa train reader train-v1.1.json --out my-reader --articles 0-37 --reuse "
+    "--eval dev-v1.1.json"
 )
 YESNO_EPILOG = (
     "Example: odqa train yesno 12B1_golden.json 12B2_golden.json --out my-yesno --epochs 3 "
@@ -404,9 +403,9 @@ def train_reader_command(
         str | None,
         typer.Option(help="Encoder folder to start from; default: the embedded all-MiniLM-L6-v2."),
     ] = None,
-    epochs: Annotated[int, typer.Option(help="Passes over the training questions.")] = 2,
-    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 32,
-    learning_rate: Annotated[float, typer.Option(help="AdamW peak learning rate.")] = 1e-4,
+    epochs: Annotated[int, typer.Option(help="Passes over the training questions.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Windows per step.")] = 8,
+    learning_rate: Annotated[float, typer.Option(help="AdamW peak learning rate.")] = 2e-4,
     max_length: Annotated[int, typer.Option(help="Window in tokens, question included.")] = 384,
     doc_stride: Annotated[int, typer.Option(help="Tokens consecutive windows share.")] = 128,
     articles: Annotated[

@@ -148,11 +148,15 @@ class ReaderTrainConfig(FineTuneConfig):
     """How an extractive reader is fine-tuned; ``doc_stride`` is the tokens consecutive
     windows of a paragraph share; ``max_questions`` trains on that many questions spread over
     the paragraphs (:func:`spread_questions`); ``answer_windows_only`` leaves out the windows
-    that do not hold the answer (the reader never picks ``[CLS]``, so they teach it little)."""
+    that do not hold the answer (the reader never picks ``[CLS]``, so they teach it little).
 
-    epochs: int = 2
-    batch_size: int = 32
-    learning_rate: float = 1e-4
+    The defaults, one epoch of small steps at a higher rate, answered better than two or three
+    epochs of 32 at 1e-4 in a third to a half of the time, on 2,047 questions and on 8,582
+    (README, "Answers")."""
+
+    epochs: int = 1
+    batch_size: int = 8
+    learning_rate: float = 2e-4
     max_length: int = 384
     doc_stride: int = 128
     max_questions: int | None = None
