@@ -1,0 +1,82 @@
+"""``make demo`` as a new user meets it: a fresh clone, the first run, then a second one.
+
+Clones this repository's HEAD into a new folder, runs ``make demo`` there twice and times
+each run and each of its steps (a step runs from the command ``make`` echoes to the next):
+set-up (venv, torch, odqa), the indexes, the searches, the reader's training, ``ask`` and
+``eval-qa``. The eval-qa table of each run is kept as printed.
+
+Run:  python bench/first_demo.py [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, report
+
+STEPS = (  # the first matching pattern names a step; the first lines of a run are set-up
+    ("setup", r"-m venv |pip install|^touch "),
+    ("index", r"/odqa index "),
+    ("search", r"/odqa (search|eval) "),
+    ("train reader", r"/odqa train reader "),
+    ("ask", r"/odqa ask "),
+    ("eval-qa", r"/odqa eval-qa "),
+)
+
+
+def step_of(line: str) -> str | None:
+    """The step a command ``make`` echoes belongs to (None for any other line)."""
+    return next((name for name, pattern in STEPS if re.search(pattern, line)), None)
+
+
+def timed_run(folder: Path) -> dict:
+    """``make demo`` in ``folder``: wall seconds in all and by step, and eval-qa's table."""
+    started = time.perf_counter()
+    steps: dict[str, float] = {}
+    current, since = "setup", started
+    table: list[str] = []
+    process = subprocess.Popen(
+        ["make", "demo"], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    for line in process.stdout:
+        step = step_of(line)
+        if step is not None and step != current:
+            now = time.perf_counter()
+            steps[current] = round(steps.get(current, 0.0) + now - since, 1)
+            current, since = step, now
+        if re.match(r"^\s+(top-k|\d+)\s", line):
+            table.append(line.rstrip())
+    if process.wait() != 0:
+        raise SystemExit(f"make demo failed in {folder}")
+    ended = time.perf_counter()
+    steps[current] = round(steps.get(current, 0.0) + ended - since, 1)
+    return {"seconds": round(ended - started, 1), "steps": steps, "eval_qa": table}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", action="store_true", help="leave the clone in place")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="odqa-demo-")) / "odqa"
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(folder)], check=True)
+    figures: dict = {"commit": head, "load_before": os.getloadavg()}
+    figures["first"] = timed_run(folder)
+    figures["second"] = timed_run(folder)
+    figures["load_after"] = os.getloadavg()
+    if not args.keep:
+        shutil.rmtree(folder.parent)
+    report("first_demo", figures)
+
+
+if __name__ == "__main__":
+    main()
