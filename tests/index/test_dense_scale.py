@@ -13,6 +13,7 @@ import pytest
 import odqa
 from odqa.corpus import ChunkSpec, Document
 from odqa.index.dense import (
+    INDEX_FILE,
     REFINE_FILE,
     DenseIndex,
     DenseSettings,
@@ -113,3 +114,43 @@ def test_added_documents_get_refine_vectors_too(tmp_path: Path, tiny_model: Path
 def test_lists_are_capped_for_very_large_collections(kind: str) -> None:
     assert factory_string(kind, "float32", 10_000_000, 384).startswith("IVF4096,")
     assert factory_string(kind, "float32", 100_000, 384).startswith("IVF1264,")
+
+
+def test_nprobe_at_search_time_overrides_the_index_and_reaches_the_exact_hits(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from odqa.cli import app
+
+    corpus = tmp_path / "corpus.jsonl"
+    words = ["kinase", "ocean", "vitamin", "cell", "protein", "enzyme", "membrane", "gene"]
+    lines = [
+        {"id": f"d{i}", "text": f"{words[i % 8]} {words[(i // 8) % 8]} {words[(i // 64) % 8]} {i}"}
+        for i in range(1100)
+    ]
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    def built(name: str, settings: DenseSettings) -> Path:
+        return odqa.build_index(
+            corpus, tmp_path / name, model=str(tiny_model), retrievers=["dense"], dense=settings
+        )
+
+    ivf, flat = built("ivf", DenseSettings("ivf", nprobe=1)), built("flat", DenseSettings())
+    queries = ["vitamin cell gene", "ocean kinase", "membrane protein enzyme 7"]
+
+    def rows(index: Path, options: odqa.SearchOptions | None = None) -> list[list[int]]:
+        with odqa.Searcher(index, options) as searcher:
+            found = searcher.search(queries, 10, unit="passage", with_text=False)
+            engine = searcher.retriever("dense").engine
+            probed = faiss.extract_index_ivf(engine.index).nprobe if index == ivf else None
+            return [[hit.row for hit in hits] for hits in found], probed
+
+    exact, _ = rows(flat)
+    few, recorded = rows(ivf)
+    lists = faiss.extract_index_ivf(faiss.read_index(str(ivf / "dense" / INDEX_FILE))).nlist
+    every, probed = rows(ivf, odqa.SearchOptions(nprobe=lists))
+    assert recorded == 1 and probed == lists > 1
+    assert every == exact and few != exact  # one list of many misses exact neighbours
+    result = CliRunner().invoke(app, ["search", str(ivf), "vitamin", "--nprobe", "0"])
+    assert result.exit_code == 2 and "nprobe must be at least 1" in result.output

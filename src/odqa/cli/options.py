@@ -189,6 +189,13 @@ CentroidScoreThreshold = Annotated[
     float | None,
     typer.Option(help="ColBERT/PLAID: prune centroids scoring below this (default by k: 0.5-0.4)."),
 ]
+Nprobe = Annotated[
+    int | None,
+    typer.Option(
+        help="Dense IVF index: inverted lists probed per query (default: the index's, 32); "
+        "more finds more of the exact neighbours, slower."
+    ),
+]
 Fusion = Annotated[str, typer.Option(help="Hybrid fusion: zscore (default), minmax or rrf.")]
 Weights = Annotated[
     str | None,
@@ -245,6 +252,7 @@ SEARCH_PARAMETERS: dict[str, tuple[Any, Any]] = {
     "ncells": (Ncells, None),
     "ndocs": (Ndocs, None),
     "centroid_score_threshold": (CentroidScoreThreshold, None),
+    "nprobe": (Nprobe, None),
     "model": (QueryModel, None),
     "device": (Device, None),
 }
@@ -287,6 +295,7 @@ def search_options(
     ncells: int | None = None,
     ndocs: int | None = None,
     centroid_score_threshold: float | None = None,
+    nprobe: int | None = None,
     model: str | None = None,
     device: str | None = None,
 ) -> SearchOptions:
@@ -301,6 +310,7 @@ def search_options(
         weights=parse_numbers(weights),
         exhaustive=exhaustive,
         plaid=PlaidSettings(ncells, centroid_score_threshold, ndocs),
+        nprobe=nprobe,
         model=model,
         device=device,
     )

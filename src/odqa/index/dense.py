@@ -448,7 +448,7 @@ class DenseKind:
         return DenseIndex(
             index / FOLDER,
             settings_encoder(index, settings, runtime),
-            nprobe=settings.get("nprobe", 32),
+            nprobe=options.nprobe or settings.get("nprobe", 32),
             refine=settings.get("refine", 0),
         )
 

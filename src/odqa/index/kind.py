@@ -70,6 +70,7 @@ class SearchSettings(Protocol):
     precision: str
     exhaustive: bool
     plaid: PlaidSettings
+    nprobe: int | None
 
 
 class RowSearcher(Protocol):

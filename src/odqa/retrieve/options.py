@@ -18,8 +18,10 @@ class SearchOptions:
     ``retriever`` is the one used when a search names none (default: hybrid when the index
     has several). ``fusion`` and ``weights`` shape the hybrid (weights in the index's
     retriever order). ``exhaustive`` makes ColBERT score every passage exactly; ``plaid``
-    tunes PLAID's candidate stages. ``model`` overrides the query encoder (it must be the
-    index's model); ``device`` and ``precision`` follow :mod:`odqa.models.device`.
+    tunes PLAID's candidate stages. ``nprobe`` is the inverted lists a dense IVF index probes
+    per query (None: the number the index recorded at build, 32 by default; flat and HNSW
+    indexes have none). ``model`` overrides the query encoder (it must be the index's model);
+    ``device`` and ``precision`` follow :mod:`odqa.models.device`.
     """
 
     retriever: str | None = None
@@ -27,6 +29,7 @@ class SearchOptions:
     weights: tuple[float, ...] | None = None
     exhaustive: bool = False
     plaid: PlaidSettings = field(default_factory=PlaidSettings)
+    nprobe: int | None = None
     model: str | None = None
     device: str | None = None
     precision: str = "auto"
@@ -41,13 +44,15 @@ class SearchOptions:
             object.__setattr__(self, "weights", weights)
         if self.plaid is None:
             object.__setattr__(self, "plaid", PlaidSettings())
+        if self.nprobe is not None and self.nprobe < 1:
+            raise OdqaError(f"nprobe must be at least 1, got {self.nprobe}")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(item.name for item in fields(cls))
 
 
-NULLABLE = ("retriever", "weights", "model", "device")
+NULLABLE = ("retriever", "weights", "nprobe", "model", "device")
 """Fields whose None means something (the index's or the machine's default); a None given
 for any other field keeps the default."""
 
