@@ -31,6 +31,17 @@ def clustered(count: int, dim: int = 32, seed: int = 0) -> np.ndarray:
     return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
 
 
+def word_corpus(path: Path, count: int) -> Path:
+    """A JSONL corpus of ``count`` documents of three words out of eight and a number."""
+    words = ["kinase", "ocean", "vitamin", "cell", "protein", "enzyme", "membrane", "gene"]
+    lines = [
+        {"id": f"d{i}", "text": f"{words[i % 8]} {words[(i // 8) % 8]} {words[(i // 64) % 8]} {i}"}
+        for i in range(count)
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
 def recall_at_10(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact, strict=True)]))
 
@@ -85,13 +96,7 @@ def test_flat_store_is_exact_and_leaves_no_temporary(tmp_path: Path) -> None:
 
 
 def test_added_documents_get_refine_vectors_too(tmp_path: Path, tiny_model: Path) -> None:
-    corpus = tmp_path / "corpus.jsonl"
-    words = ["kinase", "ocean", "vitamin", "cell", "protein", "enzyme", "membrane", "gene"]
-    lines = [
-        {"id": f"d{i}", "text": f"{words[i % 8]} {words[(i // 8) % 8]} {words[(i // 64) % 8]} {i}"}
-        for i in range(1100)
-    ]
-    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    corpus = word_corpus(tmp_path / "corpus.jsonl", 1100)
     index = odqa.build_index(
         corpus,
         tmp_path / "index",
@@ -123,13 +128,7 @@ def test_nprobe_at_search_time_overrides_the_index_and_reaches_the_exact_hits(
 
     from odqa.cli import app
 
-    corpus = tmp_path / "corpus.jsonl"
-    words = ["kinase", "ocean", "vitamin", "cell", "protein", "enzyme", "membrane", "gene"]
-    lines = [
-        {"id": f"d{i}", "text": f"{words[i % 8]} {words[(i // 8) % 8]} {words[(i // 64) % 8]} {i}"}
-        for i in range(1100)
-    ]
-    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    corpus = word_corpus(tmp_path / "corpus.jsonl", 1100)
 
     def built(name: str, settings: DenseSettings) -> Path:
         return odqa.build_index(
