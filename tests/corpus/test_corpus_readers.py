@@ -713,3 +713,26 @@ def test_count_documents_counts_lines_fast_where_records_are_lines(tmp_path: Pat
     assert count_documents(tmp_path / "c.csv") == 2
     assert count_documents(tmp_path / "cut.jsonl.gz") is None  # reading proper says where
     assert count_documents(tmp_path / "s.json") is None
+
+
+def test_id_registry_finds_duplicates_among_packed_ids_and_names_the_first_place() -> None:
+    from odqa.corpus.schema import IdRegistry, Row
+
+    lines = IdRegistry(recent=4)
+    for number in range(1, 11):
+        lines.add(f"doc-{number}", ("c.jsonl", number))
+    assert len(lines) == 10 and len(lines._recent) == 2  # eight packed into digests
+    for seen, first in (("doc-1", "line 1"), ("doc-7", "line 7"), ("doc-10", "line 10")):
+        with pytest.raises(InputError, match=f"duplicate id '{seen}' \\(first on {first}\\)"):
+            lines.add(seen, ("c.jsonl", 11))
+    lines.add("doc-11", ("c.jsonl", 11))  # a refused id is not recorded; new ones still are
+    rows = IdRegistry(recent=2)
+    for number in range(1, 6):
+        rows.add(f"r{number}", ("t.parquet", Row(number)))
+    with pytest.raises(InputError, match=r"duplicate id 'r2' \(first on row 2\)"):
+        rows.add("r2", ("t.parquet", Row(6)))
+    unplaced = IdRegistry(recent=2)
+    for number in range(5):
+        unplaced.add(f"q{number}", ("s.json", None), "data[0].id")
+    with pytest.raises(InputError, match=r"duplicate id 'q0'$"):
+        unplaced.add("q0", ("s.json", None), "data[9].id")
