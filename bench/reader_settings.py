@@ -4,7 +4,8 @@ Each setting trains a reader on ``examples/squad-sample/train.json`` (2,047 ques
 ``odqa train reader`` and scores it with ``odqa eval-qa`` on all 359 questions of
 ``examples/squad-sample/questions.json`` (hybrid, top-k 1 and 3) over the demo's index (built
 here when missing): EM/F1 and the training command's seconds. The settings run one after
-the other; their seconds are comparable only on a quiet machine.
+the other (their seconds are comparable only on a quiet machine); the record is rewritten
+after each, so a cut run keeps what it measured.
 
 Run:  .venv/bin/python bench/reader_settings.py [--only defaults,former]
 """
@@ -84,9 +85,9 @@ def main() -> None:
             "train_seconds": round(seconds, 1),
             **scores(table),
         }
-        print(name, figures["settings"][name], flush=True)
-    figures["load_after"] = os.getloadavg()
-    report("reader_settings", figures)
+        figures["load_after"] = os.getloadavg()
+        left = chosen[chosen.index(name) + 1 :]
+        report("reader_settings", {**figures, **({"not_yet_run": left} if left else {})})
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ passages are read by:
   ``--weight``: how often the returned sentence holds a gold answer (whole normalised tokens,
   as retrieval accuracy counts), and its EM/F1;
 - fine-tuned extractive readers (``--reader-model``, repeatable; by default the reader
-  ``make demo`` trains, ``build/demo-reader``, and the one ``bench/reader_squad.py`` trains
-  on articles 0-37, ``build/bench/reader-squad-0-37``, those that exist): EM/F1, and how often
-  their answer holds a gold answer too.
+  ``make demo`` trains, ``build/demo-reader``, and one trained with ``odqa train reader``'s
+  defaults on articles 0-37, ``build/bench/reader-squad-0-37-defaults`` (see the README),
+  those that exist): EM/F1, and how often their answer holds a gold answer too.
 
 Run:  .venv/bin/python bench/sentence_reader_squad.py [--every 4] [--reader-model DIR ...]
 """
@@ -36,7 +36,7 @@ SQUAD = DATA / "squad-v1.1" / "dev-v1.1.json"
 INDEX = WORK / "squad-dev"
 TEST_ARTICLES = range(38, 48)
 TOP_KS = (1, 2, 3, 5)
-DEFAULT_READERS = (ROOT / "build" / "demo-reader", WORK / "reader-squad-0-37")
+DEFAULT_READERS = (ROOT / "build" / "demo-reader", WORK / "reader-squad-0-37-defaults")
 
 
 def held_out(every: int) -> list:
@@ -103,8 +103,9 @@ def main() -> None:
                 json.dumps({method: weight, **readers[f"sentence-{method}-w{weight:g}"]}),
                 flush=True,
             )
-    for model in args.reader_model or [path for path in DEFAULT_READERS if path.exists()]:
-        name = f"extractive-{model.name}"
+    models = args.reader_model or [path for path in DEFAULT_READERS if path.exists()]
+    for number, model in enumerate(models, 1):
+        name = f"extractive-{number}-{model.name}"
         readers[name] = {**score(ExtractiveReader(model), questions, evidence), "model": str(model)}
         print(json.dumps({name: readers[name]}), flush=True)
     figures["readers"] = readers

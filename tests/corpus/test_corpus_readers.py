@@ -490,8 +490,11 @@ def test_textdir_is_not_guessed_beside_data_files(tmp_path: Path) -> None:
     write(root / "SOURCE.md", "# Where it came from")
     write_json(root / "dev-v1.1.json", {"data": []})
     message = input_error(lambda: documents(root), root, None, None)
-    assert "data files (dev-v1.1.json) beside .txt/.md files" in message
+    assert "data files (dev-v1.1.json) beside its .txt/.md files" in message
     assert "--format textdir" in message
+    (root / "dev-v1.1.json").unlink()
+    write_json(root / ".markdownlint.json", {"MD013": False})  # hidden: not a data file
+    assert [document.id for document in documents(root)] == ["SOURCE.md"]
     assert documents(root, "textdir") == [
         Document("SOURCE.md", "# Where it came from", "Where it came from")
     ]

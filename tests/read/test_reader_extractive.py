@@ -173,6 +173,17 @@ def test_trained_reader_extracts_the_toy_answers(tmp_path: Path, tiny_model: Pat
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".reader")]
 
 
+def test_the_command_line_trains_with_the_configs_defaults() -> None:
+    import inspect
+
+    from odqa.cli.train import train_reader_command
+
+    defaults = ReaderTrainConfig()
+    for name, parameter in inspect.signature(train_reader_command).parameters.items():
+        if hasattr(defaults, name) and name not in ("device",):
+            assert parameter.default == getattr(defaults, name), name
+
+
 def test_a_config_object_or_keywords_train_alike(tmp_path: Path, tiny_model: Path) -> None:
     squad = write_squad(tmp_path / "toy.json")
     config = ReaderTrainConfig(epochs=1, batch_size=3, max_length=64, doc_stride=16)

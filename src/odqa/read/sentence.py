@@ -8,8 +8,8 @@ question.
 
 **Score rule.** ``similarity + retrieval_weight * z``: ``similarity`` is MaxSim — the mean
 over the question's tokens of their best cosine with the sentence's tokens (``method="maxsim"``,
-the default: on SQuAD-open the sentence it returns holds a gold answer for 73 % of questions
-at top-1 against 68 % for cosine; ``bench/sentence_reader_squad.py``) — or the cosine of the
+the default: on SQuAD-open the sentence it returns holds a gold answer for 72 % of questions
+at top-1 against 66 % for cosine; ``bench/sentence_reader_squad.py``) — or the cosine of the
 question's and the sentence's pooled vectors (``method="cosine"``);
 ``z`` is the passage's retrieval score standardised over the passages read. The best sentence
 wins (ties: earlier passage, then earlier sentence); the answer's ``score`` is its similarity.
