@@ -57,6 +57,21 @@ def test_document_unit_returns_distinct_documents_passage_unit_may_repeat(built:
     assert [hit.doc_id for hit in passages][:2] == ["d5", "d5"]
 
 
+def test_an_empty_query_is_an_error_everywhere(built: Path) -> None:
+    from typer.testing import CliRunner
+
+    from odqa.cli import app
+
+    with Searcher(built) as searcher:
+        for retriever in ("bm25", "dense", "hybrid"):
+            with pytest.raises(OdqaError, match=r"^empty query$"):
+                searcher.search(["  "], 3, retriever=retriever)
+        with pytest.raises(OdqaError, match=r"empty query \(query 2 of 2\)"):
+            searcher.search(["scurvy", ""], 3)
+    result = CliRunner().invoke(app, ["search", str(built), ""])
+    assert result.exit_code == 2 and "empty query" in result.output
+
+
 def test_every_passage_maps_back_to_its_document_text(built: Path, small_corpus: Path) -> None:
     texts = {json.loads(line)["id"]: json.loads(line)["text"] for line in small_corpus.open()}
     searcher = Searcher(built)

@@ -125,7 +125,12 @@ class Searcher:
         passage of each) or raw passages (``unit="passage"``).
 
         ``where`` keeps only documents whose metadata match it, before ranking: ``k`` hits
-        come back whenever ``k`` matching documents are there to find."""
+        come back whenever ``k`` matching documents are there to find (for BM25: matching
+        documents that share a term with the query). An empty query is an error."""
+        blank = [number for number, query in enumerate(queries, 1) if not query.strip()]
+        if blank:
+            where_blank = f" (query {blank[0]} of {len(queries)})" if len(queries) > 1 else ""
+            raise OdqaError(f"empty query{where_blank}")
         if unit not in UNITS:
             raise OdqaError(f"unit must be one of {UNITS}, got {unit!r}")
         if k < 1:
