@@ -96,6 +96,13 @@ def test_the_same_seed_gives_the_same_settings(index_dir: Path, tmp_path: Path) 
     assert first["odqa_version"] and first["tuning"]["trials"] == 5
     summary = json.loads(result.output)
     assert summary["best"] >= summary["default"] and summary["trial_s"] > 0
+    again = ["tune", index_dir, "--queries", queries, "--qrels", qrels, "--trials", "1",
+             "--out", outs[0]]  # fmt: skip
+    refused = odqa(*again)
+    assert refused.exit_code == 2 and "already exists; pass --overwrite" in refused.output
+    assert json.loads(outs[0].read_text()) == first  # untouched
+    assert odqa(*again, "--overwrite").exit_code == 0
+    assert json.loads(outs[0].read_text())["tuning"]["trials"] == 1
 
 
 def test_remembered_lists_are_searched_once(index_dir: Path) -> None:

@@ -65,6 +65,7 @@ def tune(
     plot: Plot = None,
     device: Device = None,
     as_json: AsJson = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
     *,
     reading: ReaderChoice,
 ) -> None:
@@ -86,6 +87,8 @@ def tune(
     from odqa.tune.study import optuna_module
 
     with user_errors(out):
+        if out.exists() and not overwrite:
+            raise OdqaError(f"{out} already exists; pass --overwrite to replace it")
         if (queries is None) == (questions is None):
             raise OdqaError("give --queries (with --qrels) or --questions (with a reader)")
         if plot is not None:
