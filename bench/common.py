@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,3 +49,15 @@ def report(name: str, figures: dict) -> None:
     line = json.dumps(record)
     (RESULTS / f"{name}.json").write_text(line + "\n", encoding="utf-8")
     print(line)
+
+
+def run_odqa(src: Path, *args: str) -> tuple[str, float]:
+    """Run ``odqa ARGS`` on the code in ``src``; its stdout and wall seconds."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "odqa.cli", *args], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"odqa {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout, time.perf_counter() - started

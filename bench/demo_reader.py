@@ -19,12 +19,12 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from common import ROOT, WORK, report
+from common import run_odqa as odqa
 from odqa.corpus import read_queries
 from odqa.evaluate.qa import qa_metrics
 from odqa.qa.pipeline import Pipeline
@@ -34,18 +34,6 @@ from odqa.retrieve import Searcher
 SAMPLE = ROOT / "examples" / "squad-sample"
 READER = WORK / "demo-reader"
 INDEX = WORK / "demo-qa-index"
-
-
-def odqa(src: Path, *args: str) -> tuple[str, float]:
-    """Run ``odqa ARGS`` on the code in ``src``; its stdout and wall seconds."""
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "odqa.cli", *args], env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"odqa {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout, time.perf_counter() - started
 
 
 def reader_class_of(src: Path) -> type:

@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
-import sys
-import time
 
-from common import ROOT, WORK, report
+from common import ROOT, WORK, report, run_odqa
 
 SAMPLE = ROOT / "examples" / "squad-sample"
 INDEX = WORK / "demo-qa-index"
@@ -44,14 +41,7 @@ SETTINGS = {
 
 def odqa(*args: str) -> tuple[str, float]:
     """``odqa ARGS`` on this tree: its stdout and wall seconds."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "odqa.cli", *args], env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"odqa {' '.join(args)} failed:\n{done.stderr}")
-    return done.stdout, time.perf_counter() - started
+    return run_odqa(ROOT / "src", *args)
 
 
 def scores(table: str) -> dict:
