@@ -61,6 +61,11 @@ def is_empty(document: Document) -> bool:
     return not document.text.strip() and not document.title.strip()
 
 
+def kept_of(documents: Iterable[Document]) -> list[Document]:
+    """The documents that are not empty (those an index takes)."""
+    return [document for document in documents if not is_empty(document)]
+
+
 def windows(count: int, spec: ChunkSpec) -> Iterator[tuple[int, int]]:
     """``(first, stop)`` token ranges covering ``count`` tokens (nothing for zero tokens)."""
     for first in range(0, count, spec.stride):

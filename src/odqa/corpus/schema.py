@@ -193,7 +193,7 @@ class IdRegistry:
         self._recent: dict[str, int | None] = {}
         self._digests = np.empty(0, dtype="S16")  # sorted
         self._places = np.empty(0, dtype=np.int64)  # -1: no line
-        self._rows = False  # whether places are table rows
+        self._rows = False  # whether the packed places are table rows
 
     def __len__(self) -> int:
         return len(self._recent) + len(self._digests)
@@ -209,7 +209,6 @@ class IdRegistry:
             if at < len(self._digests) and self._digests[at] == digest.rstrip(b"\0"):
                 place = int(self._places[at])
                 self._refuse(item_id, None if place < 0 else self._place(place), where, field)
-        self._rows = self._rows or isinstance(where[1], Row)
         self._recent[item_id] = where[1]
         if len(self._recent) >= self._limit:
             self._pack()
@@ -224,6 +223,7 @@ class IdRegistry:
 
     def _pack(self) -> None:
         """Move the recent ids into the sorted digests."""
+        self._rows = self._rows or any(isinstance(at, Row) for at in self._recent.values())
         digests = np.array([_digest(item) for item in self._recent], dtype="S16")
         places = np.array([-1 if at is None else at for at in self._recent.values()], np.int64)
         order = np.argsort(digests, kind="stable")

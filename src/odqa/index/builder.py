@@ -24,12 +24,13 @@ from odqa.corpus import (
     chunk_documents,
     indexable_text,
     is_empty,
+    kept_of,
     read_documents,
 )
 from odqa.corpus.readers import count_documents
 from odqa.errors import InputError, OdqaError
 from odqa.fs import LOG, atomic_directory, remove_leftovers, writer_lock
-from odqa.index.cluster import Preparer, kept_of, preparing, shape_record
+from odqa.index.cluster import Preparer, preparing, shape_record
 from odqa.index.collection import CollectionWriter
 from odqa.index.kind import CorpusPass, KindBuilder, PassageBatch
 from odqa.index.languages import choose_dense_model

@@ -28,7 +28,7 @@ from odqa.corpus import (
     Passage,
     chunk_documents,
     indexable_text,
-    is_empty,
+    kept_of,
 )
 from odqa.errors import OdqaError
 from odqa.extras import require
@@ -199,11 +199,6 @@ class WorkerPool:
             ) from exc
         except errors.RayError as exc:  # an object lost, the cluster out of memory, ...
             raise OdqaError(f"the Ray cluster failed: {exc}") from exc
-
-
-def kept_of(batch: Sequence[Document]) -> list[Document]:
-    """The documents of ``batch`` that are not empty (those a build indexes)."""
-    return [document for document in batch if not is_empty(document)]
 
 
 def prepare_here(

@@ -32,7 +32,7 @@ from odqa.corpus import (
     Passage,
     chunk_documents,
     indexable_text,
-    is_empty,
+    kept_of,
 )
 from odqa.corpus.schema import id_problem, shown
 from odqa.errors import InputError
@@ -82,7 +82,7 @@ def add_documents(
     (delete it first to replace it).
     """
     documents = list(documents)
-    kept = [document for document in documents if not is_empty(document)]
+    kept = kept_of(documents)
     with staged_copy(index_dir) as folder:
         manifest = Manifest.read(folder)
         collection = Collection(folder)
