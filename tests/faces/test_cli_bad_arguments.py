@@ -18,6 +18,9 @@ runner = CliRunner()
 
 MINE = ["{corpus}", "--queries", "{queries}", "--qrels", "{qrels}", "--out", "{out}"]
 GENERATIVE = ["{index}", "scurvy?", "--reader", "generative"]
+TUNING = ["{index}", "--queries", "{queries}", "--qrels", "{qrels}", "--out", "{out}"]
+"""A tune command line that works; the cases below add what breaks it."""
+
 CASES: dict[str, list[list[str]]] = {
     "index": [
         ["{missing}", "{out}"],
@@ -122,28 +125,8 @@ CASES: dict[str, list[list[str]]] = {
         ["{index}", "--out", "{out}"],  # neither --queries nor --questions
         ["{missing}", "--queries", "{queries}", "--qrels", "{qrels}", "--out", "{out}"],
         ["{index}", "--queries", "{queries}", "--qrels", "{run}", "--out", "{out}"],
-        [
-            "{index}",
-            "--queries",
-            "{queries}",
-            "--qrels",
-            "{qrels}",
-            "--out",
-            "{out}",
-            "--trials",
-            "0",
-        ],
-        [
-            "{index}",
-            "--queries",
-            "{queries}",
-            "--qrels",
-            "{qrels}",
-            "--out",
-            "{out}",
-            "--objective",
-            "f1",
-        ],
+        [*TUNING, "--trials", "0"],
+        [*TUNING, "--objective", "f1"],
         ["{index}", "--questions", "{questions}", "--out", "{out}"],  # no reader
         [
             "{index}",
@@ -156,17 +139,7 @@ CASES: dict[str, list[list[str]]] = {
             "--top-k",
             "0,2",
         ],
-        [
-            "{index}",
-            "--queries",
-            "{queries}",
-            "--qrels",
-            "{qrels}",
-            "--out",
-            "{out}",
-            "--eval-queries",
-            "{queries}",
-        ],
+        [*TUNING, "--eval-queries", "{queries}"],
     ],
     "train colbert": [
         ["{missing}", "--out", "{out}"],
