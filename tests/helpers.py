@@ -104,10 +104,5 @@ def write_squad(path: Path, items=TOY) -> Path:
 
 
 def listing(folder: Path) -> list[str]:
-    """The names in ``folder``, sorted, without the writer locks (``.NAME.lock``) that stay
-    beside an index for good; anything else left over shows."""
-    return sorted(
-        p.name
-        for p in folder.iterdir()
-        if not (p.name.startswith(".") and p.name.endswith(".lock"))
-    )
+    """The names in ``folder``, sorted: anything left over (a temporary, a lock) shows."""
+    return sorted(p.name for p in folder.iterdir())

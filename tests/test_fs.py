@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,68 @@ def test_a_swap_cut_between_two_renames_is_undone_on_open(
     manifest = odqa.Manifest.read(index)  # opening puts the old index back
     assert manifest.counts["documents"] == 6
     assert odqa.Searcher(index).search(["vitamin C"], 1)[0][0].doc_id == "d1"
+
+
+def test_a_reader_inside_the_two_rename_window_waits_for_the_writer(
+    tmp_path: Path, small_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = bm25_index(small_corpus, tmp_path / "idx")
+    monkeypatch.setattr(fs, "exchange", lambda first, second: False)  # the two-rename path
+    real_rename = os.rename
+    seen: list[object] = []
+
+    def read_index() -> None:
+        try:
+            seen.append(odqa.Manifest.read(index).counts["documents"])
+        except Exception as exc:  # what the reader met is the finding
+            seen.append(exc)
+
+    def reader_in_the_window(source, target) -> None:
+        real_rename(source, target)
+        if ".old-" in str(target):  # the old index is aside, the new one not yet in place
+            reader = threading.Thread(target=read_index)
+            reader.start()
+            reader.join(0.5)  # the reader has looked at the empty path by now
+
+    monkeypatch.setattr(fs.os, "rename", reader_in_the_window)
+    odqa.add_documents(index, [odqa.Document("n1", "Pellagra follows a lack of niacin.")])
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert seen == [7]  # it waited, then read the new index
+    assert odqa.Manifest.read(index).counts["documents"] == 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "idx"]
+
+
+def test_a_failed_first_build_leaves_nothing_beside_the_target(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"id": "a", "text": "fine"}\n{"id": "a", "text": "again"}\n')
+    with pytest.raises(odqa.OdqaError, match="duplicate"):
+        bm25_index(corpus, tmp_path / "idx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl"]
+
+
+def test_a_writer_lock_removed_by_its_last_holder_is_never_held_twice(tmp_path: Path) -> None:
+    target = tmp_path / "idx"
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    def write(number: int) -> None:
+        for _ in range(30):
+            with fs.writer_lock(target):
+                if inside:
+                    overlaps.append(number)
+                inside.append(number)
+                time.sleep(0.001)
+                inside.remove(number)
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert overlaps == []
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_two_writers_at_once_lose_nothing(tmp_path: Path, small_corpus: Path) -> None:

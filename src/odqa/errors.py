@@ -50,3 +50,8 @@ class IndexFormatError(OdqaError):
 
 class ModelMismatchError(OdqaError):
     """The model given at search time is not the model the index was built with."""
+
+
+class IndexReplacedError(IndexFormatError):
+    """The index directory was replaced (rebuilt or updated by another writer) after it was
+    opened: reading more of it would mix two indexes. Open it again."""

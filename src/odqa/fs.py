@@ -20,6 +20,7 @@ import io
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,12 +38,24 @@ RENAME_EXCHANGE = 2
 RENAMEAT2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
 """glibc's renameat2 (2.28 and later); None where the C library has none."""
 LOG = logging.getLogger("odqa")
+SWAP_WAIT = 10.0
+"""Seconds a reader waits for a live writer to finish a two-rename swap."""
 
 
 def temporary_sibling(path: str | Path, purpose: str = PARTIAL) -> Path:
     """A fresh name beside ``path`` following the one naming rule."""
     path = Path(path)
     return path.with_name(f".{path.name}.{purpose}-{uuid.uuid4().hex[:12]}")
+
+
+def directory_identity(path: str | Path) -> tuple[int, int] | None:
+    """What tells one directory from another put at the same path (device and inode): a
+    swap puts a new one there. None when nothing is there (between two renames, say)."""
+    try:
+        stat = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def is_temporary(name: str) -> bool:
@@ -122,18 +135,59 @@ class NpyAppender:
         return self.path
 
 
+def lock_path(target: Path) -> Path:
+    """The lock file of ``target``: ``.NAME.lock`` beside it."""
+    return target.with_name(f".{target.name}.{LOCK}")
+
+
 @contextlib.contextmanager
 def writer_lock(target: str | Path) -> Iterator[None]:
     """Hold the lock of ``target`` (the file ``.NAME.lock`` beside it) while the body runs;
-    a second writer waits here until the first is done, then sees its result."""
+    a second writer waits here until the first is done, then sees its result.
+
+    The lock file lasts only as long as a writer holds it (a killed writer's stays until the
+    next one is done): the holder removes it before letting go, and a waiter that then finds
+    it got the lock of a removed file tries again on the new one."""
     target = Path(target).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(f".{target.name}.{LOCK}"), "a") as handle:
+    path = lock_path(target)
+    while True:
+        handle = open(path, "a")  # noqa: SIM115 - closed below
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        if _is_file_at(handle, path):
+            break
+        handle.close()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        handle.close()  # lets go of the lock
+
+
+def _is_file_at(handle: BinaryIO | io.TextIOWrapper, path: Path) -> bool:
+    """Whether the open ``handle`` is the file now at ``path`` (not one since removed)."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (found.st_dev, found.st_ino) == (held.st_dev, held.st_ino)
+
+
+def writer_active(target: Path) -> bool:
+    """Whether a live writer holds ``target``'s lock now (a killed one's is free)."""
+    try:
+        descriptor = os.open(lock_path(target), os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)  # lets go of the shared lock, if taken
+    return False
 
 
 @contextlib.contextmanager
@@ -152,7 +206,7 @@ def atomic_directory(
     """
     target = Path(target).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    recover_directory(target)
+    recover_directory(target, locked=True)
     check_replaceable(target, overwrite, replaceable, what)
     staging = temporary_sibling(target)
     staging.mkdir()
@@ -223,7 +277,7 @@ def remove_leftovers(target: str | Path) -> list[str]:
     their names. Call it holding :func:`writer_lock`: no live writer of ``target`` can own
     one then."""
     target = Path(target)
-    recover_directory(target)
+    recover_directory(target, locked=True)
     removed = []
     for purpose in (PARTIAL, RETIRED, *LEGACY):
         for entry in sorted(target.parent.glob(f".{target.name}.{purpose}-*")):
@@ -240,14 +294,25 @@ def remove_leftovers(target: str | Path) -> list[str]:
     return removed
 
 
-def recover_directory(target: str | Path) -> bool:
+def recover_directory(target: str | Path, locked: bool = False) -> bool:
     """Undo a swap cut between its two renames: with nothing at ``target`` and the old
-    directory retired beside it, put the old one back. True when it did."""
+    directory retired beside it, put the old one back. True when it did.
+
+    A reader (``locked`` False: it does not hold the writer lock) that finds a live writer
+    inside that window waits for the new directory instead (:data:`SWAP_WAIT` seconds at
+    most): the window is two renames long, and putting the old one back would make the
+    writer's second rename fail."""
     target = Path(target)
-    if os.path.lexists(target):
-        return False
-    retired = sorted(target.parent.glob(f".{target.name}.{RETIRED}-*"))
-    if len(retired) != 1 or not retired[0].is_dir():
-        return False
-    os.rename(retired[0], target)
-    return True
+    deadline = time.monotonic() + SWAP_WAIT
+    while True:
+        if os.path.lexists(target):
+            return False
+        retired = sorted(target.parent.glob(f".{target.name}.{RETIRED}-*"))
+        if len(retired) != 1 or not retired[0].is_dir():
+            return False
+        if locked or not writer_active(target):
+            os.rename(retired[0], target)
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)

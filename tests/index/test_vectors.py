@@ -178,7 +178,7 @@ def test_bad_vectors_are_refused_naming_the_shard_and_row_and_the_index_stays(
         )
     assert {p: p.read_bytes() for p in existing.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [".index.lock", "corpus.jsonl", "index", "vectors"]
+        ["corpus.jsonl", "index", "vectors"]
     )
 
 
@@ -261,3 +261,62 @@ def test_encode_command_writes_a_folder_index_reads(
         ],
     )
     assert wrong.exit_code != 0 and "--chunk-tokens 32" in wrong.output
+
+
+def interrupted_after_a_shard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next ``encode_corpus`` is cut short (Ctrl-C) after its first shard closes."""
+    cut = VectorsWriter.cut
+
+    def cut_then_stop(self: VectorsWriter, documents: int) -> None:
+        cut(self, documents)
+        monkeypatch.setattr(VectorsWriter, "cut", cut)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VectorsWriter, "cut", cut_then_stop)
+
+
+def test_a_rerun_that_starts_afresh_says_why(
+    tmp_path: Path,
+    small_corpus: Path,
+    tiny_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = {"model": str(tiny_model), "chunk": CHUNK, "shard_passages": 2, "batch_docs": 2}
+    target = tmp_path / "vectors"
+    interrupted_after_a_shard(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        encode_corpus(small_corpus, target, **settings)
+    with small_corpus.open("a", encoding="utf-8") as handle:  # the corpus changes meanwhile
+        handle.write(json.dumps({"id": "new", "text": "a late addition"}) + "\n")
+    with caplog.at_level("WARNING", logger="odqa"):
+        folder = VectorsFolder(encode_corpus(small_corpus, target, **settings))
+    assert (
+        "starting afresh: the corpus changed (its size or time) since the unfinished run"
+        in caplog.text
+    )
+    assert ("new", 0) in ids_of(folder.folder)
+
+
+def test_two_encode_runs_into_one_folder_take_turns(
+    tmp_path: Path, small_corpus: Path, tiny_model: Path
+) -> None:
+    import threading
+    import time
+
+    from odqa import fs
+    from odqa.index.vectors import unfinished_folder
+
+    target = tmp_path / "vectors"
+    finished: list[Path] = []
+    with fs.writer_lock(target):  # another run holds the folder
+        runner = threading.Thread(
+            target=lambda: finished.append(
+                encode_corpus(small_corpus, target, model=str(tiny_model), chunk=CHUNK)
+            )
+        )
+        runner.start()
+        time.sleep(1.0)
+        assert not unfinished_folder(target.resolve()).exists() and not finished
+    runner.join(60)
+    assert finished == [target.resolve()] and VectorsFolder(target).passages > 0

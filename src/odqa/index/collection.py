@@ -11,6 +11,10 @@ memory does not grow with the corpus.
 Opening a collection checks what it can tell of itself at the cost of a few stats and array
 headers: every file there, the arrays readable and of the right shapes, the offsets ending
 where ``documents.jsonl`` ends. A damaged one is an :class:`IndexFormatError` naming the file.
+
+A collection belongs to the directory it opened: what it opens later (ids, metadata columns)
+is checked to come from that same directory, not from one another writer swapped in at its
+path since (:class:`~odqa.errors.IndexReplacedError`), so two indexes are never mixed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 
 import odqa.fs as fs
 from odqa.corpus.records import Document, Passage
-from odqa.errors import IndexFormatError
+from odqa.errors import IndexFormatError, IndexReplacedError
 from odqa.index.metadata import MetadataColumns, MetadataWriter
 
 DOCUMENTS = "documents.jsonl"
@@ -173,10 +177,14 @@ def append_doc_ids(folder: Path, ids: Sequence[str], new_ids: Sequence[str]) -> 
 
 
 class Collection:
-    """Random access to the documents and passages of an index."""
+    """Random access to the documents and passages of an index.
 
-    def __init__(self, folder: Path) -> None:
+    ``identity``: the directory's (:func:`odqa.fs.directory_identity`) when the caller read
+    something of it before (its manifest); by default, taken now."""
+
+    def __init__(self, folder: Path, identity: tuple[int, int] | None = None) -> None:
         self.folder = folder
+        self.identity = identity or fs.directory_identity(folder)
         self._offsets = load_array(folder, OFFSETS)
         self.passages = load_array(folder, PASSAGES)
         path = folder / DELETED
@@ -203,6 +211,20 @@ class Collection:
         self._metadata: MetadataColumns | None = None
         self._owners: np.ndarray | None = None
         self.num_deleted = int(self.deleted.sum())
+        try:
+            self.check_unchanged()
+        except IndexReplacedError:
+            self._handle.close()
+            raise
+
+    def check_unchanged(self) -> None:
+        """Refuse to go on when the directory at the collection's path is no longer the one
+        it opened: call it after opening more of the index, so nothing of two is mixed."""
+        if fs.directory_identity(self.folder) != self.identity:
+            raise IndexReplacedError(
+                f"{self.folder} was replaced since it was opened (rebuilt, or updated by "
+                "another writer); open it again to read the new index"
+            )
 
     def _check_shapes(self) -> None:
         """The arrays' shapes agree with each other (their headers only: no data is read)."""
@@ -222,9 +244,11 @@ class Collection:
         """Document ids in storage order (opened on first use)."""
         if self._doc_ids is None:
             if (self.folder / DOC_IDS).is_file():
-                self._doc_ids = DocIds(self.folder, self.num_documents)
+                doc_ids: Sequence[str] = DocIds(self.folder, self.num_documents)
             else:
-                self._doc_ids = self._old_doc_ids()
+                doc_ids = self._old_doc_ids()
+            self.check_unchanged()
+            self._doc_ids = doc_ids
         return self._doc_ids
 
     def _old_doc_ids(self) -> list[str]:
@@ -245,7 +269,9 @@ class Collection:
     def metadata(self) -> MetadataColumns:
         """The documents' metadata columns, for filters (opened on first use)."""
         if self._metadata is None:
-            self._metadata = MetadataColumns(self.folder, self.num_documents)
+            metadata = MetadataColumns(self.folder, self.num_documents)
+            self.check_unchanged()
+            self._metadata = metadata
         return self._metadata
 
     @property

@@ -216,7 +216,9 @@ class MetadataColumns:
             self.fields: dict[str, dict[str, Any]] = record["fields"]
             self.dropped: list[str] = record.get("dropped_fields", [])
             count = record["documents"]
-        except (ValueError, KeyError, TypeError) as exc:
+            if not all(isinstance(info, dict) and "file" in info for info in self.fields.values()):
+                raise ValueError("a field without its file")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IndexFormatError(f"{path}: damaged metadata description ({exc})") from exc
         if count != documents:
             raise IndexFormatError(
@@ -224,22 +226,27 @@ class MetadataColumns:
                 f"rebuild it with `odqa index CORPUS {index} --overwrite`"
             )
         self.documents = documents
-        self._arrays: dict[tuple[str, str], np.ndarray] = {}
+        self._arrays = {  # all at once: the columns of one index, never of two
+            (name, kind): self._load(name, kind)
+            for name in self.fields
+            for kind in self.kinds(name)
+        }
 
     def kinds(self, name: str) -> tuple[str, ...]:
         """The kinds of value field ``name`` holds: ``num`` and/or ``key``."""
         info = self.fields[name]
         return tuple(kind for kind in (NUMBER, KEY) if info.get(kind))
 
+    def _load(self, name: str, kind: str) -> np.ndarray:
+        path = self.folder / f"{self.fields[name]['file']}.{kind}.npy"
+        try:
+            array = np.load(path, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise IndexFormatError(f"{path}: missing or unreadable ({exc})") from exc
+        if array.shape != (self.documents,):
+            raise IndexFormatError(f"{path}: shape {array.shape}, expected ({self.documents},)")
+        return array
+
     def column(self, name: str, kind: str) -> np.ndarray:
         """Field ``name``'s column of ``kind``, by document number (memory-mapped)."""
-        if (name, kind) not in self._arrays:
-            path = self.folder / f"{self.fields[name]['file']}.{kind}.npy"
-            try:
-                array = np.load(path, mmap_mode="r")
-            except (OSError, ValueError) as exc:
-                raise IndexFormatError(f"{path}: missing or unreadable ({exc})") from exc
-            if array.shape != (self.documents,):
-                raise IndexFormatError(f"{path}: shape {array.shape}, expected ({self.documents},)")
-            self._arrays[(name, kind)] = array
         return self._arrays[(name, kind)]

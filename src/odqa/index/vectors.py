@@ -26,7 +26,7 @@ import numpy as np
 
 import odqa.fs as fs
 from odqa.errors import InputError
-from odqa.fs import NpyAppender
+from odqa.fs import LOG, NpyAppender
 
 FORMAT = "odqa-vectors"
 FORMAT_VERSION = 1
@@ -104,6 +104,7 @@ class VectorsWriter:
         self.target = Path(folder).resolve()
         self._open: tuple[NpyAppender, Any, list[int]] | None = None
         self._stack = contextlib.ExitStack()
+        self._stack.enter_context(fs.writer_lock(self.target))  # one run at a time writes here
         self.key = None if resume_key is None else {**self._identity(), "run": resume_key}
         if self.key is None:
             self.staging = self._stack.enter_context(
@@ -133,6 +134,13 @@ class VectorsWriter:
         except (OSError, ValueError):
             recorded = None
         if not isinstance(recorded, dict) or recorded.get("key") != self.key:
+            if isinstance(recorded, dict) and recorded.get("shards"):
+                LOG.warning(
+                    "starting afresh: %s since the unfinished run in %s; its %d shard(s) removed",
+                    changed_since(recorded.get("key"), self.key),
+                    self.staging,
+                    len(recorded["shards"]),
+                )
             shutil.rmtree(self.staging, ignore_errors=True)
             self.staging.mkdir(parents=True)
             return []
@@ -253,11 +261,10 @@ class VectorsWriter:
         if self.kind == "colbert":
             description["tokens"] = sum(shard["tokens"] for shard in self.shards)
         fs.write_text(self.staging / DESCRIPTION, json.dumps(description, indent=1) + "\n")
-        if self.key is None:
-            self._stack.close()
-        else:
+        if self.key is not None:
             (self.staging / JOURNAL).unlink(missing_ok=True)
             fs.replace_directory(self.staging, self.target)
+        self._stack.close()  # the atomic directory swapped in, the lock let go
         return self.target
 
     def abort(self) -> None:
@@ -267,11 +274,29 @@ class VectorsWriter:
             self._open[1].close()
             self._open = None
         if self.key is None:
-            self._stack.__exit__(InputError, InputError("aborted"), None)
+            pass
         elif self.shards:
             self._take_up()
         else:
             shutil.rmtree(self.staging, ignore_errors=True)
+        self._stack.__exit__(InputError, InputError("aborted"), None)
+
+
+def changed_since(recorded: Any, key: dict[str, Any]) -> str:
+    """What differs between an unfinished run's key and this run's, in words."""
+    if not isinstance(recorded, dict):
+        return "its journal is unreadable"
+    parts = [
+        f"the {name} changed" for name in key if name != "run" and recorded.get(name) != key[name]
+    ]
+    run, before = key.get("run", {}), recorded.get("run") or {}
+    if before.get("corpus") != run.get("corpus"):
+        parts.append(f"the corpus is another ({before.get('corpus')} then)")
+    elif before.get("input_format") != run.get("input_format"):
+        parts.append("the input format changed")
+    elif before != run:
+        parts.append("the corpus changed (its size or time)")
+    return "; ".join(parts) or "its journal is of another odqa"
 
 
 def shard_name(number: int) -> str:

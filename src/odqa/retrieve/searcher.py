@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from odqa.errors import OdqaError
+import odqa.fs as fs
+from odqa.errors import IndexReplacedError, OdqaError
 from odqa.index.collection import Collection
 from odqa.index.filters import document_mask, parse_where, where_key
 from odqa.index.manifest import Manifest
@@ -38,6 +40,18 @@ def best_per_document(hits: Sequence[Hit], k: int) -> list[Hit]:
     return kept
 
 
+def _open(path: Path, tries: int = 3) -> tuple[Manifest, Collection]:
+    """The manifest and collection of one and the same directory at ``path``: read again
+    when another writer swapped a new index in between the two."""
+    for _ in range(tries - 1):
+        identity = fs.directory_identity(path)
+        manifest = Manifest.read(path)
+        with contextlib.suppress(IndexReplacedError):
+            return manifest, Collection(path, identity)
+    identity = fs.directory_identity(path)
+    return Manifest.read(path), Collection(path, identity)
+
+
 class Searcher:
     """Search an index by BM25, dense, ColBERT, their hybrid, or a retriever reranked by
     ColBERT (``bm25+colbert``); results carry text on request.
@@ -56,8 +70,7 @@ class Searcher:
     ) -> None:
         self.path = Path(index_dir).resolve()
         self.options = search_options(options, settings)
-        self.manifest = Manifest.read(self.path)
-        self.collection = Collection(self.path)
+        self.manifest, self.collection = _open(self.path)
         self._retrievers: dict[str, Retriever] = {}
         self._masks: OrderedDict[str, np.ndarray] = OrderedDict()
 
@@ -97,8 +110,16 @@ class Searcher:
             choices = ", ".join(self.available)
             raise OdqaError(f"{self.path}: the index has no '{name}' retriever; it has {choices}")
         if name not in self._retrievers:
-            self._retrievers[name] = self._make(name)
+            made = self._make(name)
+            self.collection.check_unchanged()  # its files were this index's, not a newer one's
+            self._retrievers[name] = made
         return self._retrievers[name]
+
+    @property
+    def identity(self) -> tuple[int, int] | None:
+        """The opened directory's identity (:func:`odqa.fs.directory_identity`): another
+        at the path means the index was replaced since."""
+        return self.collection.identity
 
     def _make(self, name: str) -> Retriever:
         if name in self.manifest.retrievers:

@@ -22,6 +22,7 @@ from odqa.server.schemas import (
     InfoResponse,
     SearchRequest,
     SearchResponse,
+    ServingInfo,
     UpdateResponse,
 )
 from odqa.server.service import IndexService
@@ -89,6 +90,7 @@ async def info(request: Request, service: Service, limits: RequestLimits) -> Inf
     return InfoResponse(
         version=__version__,
         index=IndexInfo.of(service.path, service.searcher),
+        serving=ServingInfo(**service.serving()),
         reader=None if service.reader is None else type(service.reader).__name__,
         top_k=request.app.state.k,
         writes=request.app.state.writes.mode,

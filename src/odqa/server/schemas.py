@@ -244,9 +244,18 @@ class IndexInfo(BaseModel):
         )
 
 
+class ServingInfo(BaseModel):
+    """Which index the service serves: another put at its path (a rebuild, an update by
+    another process) is taken up whole at the next search once it opens."""
+
+    opened_at: str = Field(description="When the served index was opened (UTC, ISO 8601).")
+    reopened: int = Field(description="Replacements on disk taken up since the start.")
+
+
 class InfoResponse(BaseModel):
     version: str
     index: IndexInfo
+    serving: ServingInfo
     reader: str | None = Field(description="The reader's class, or null: /ask is off.")
     top_k: int = Field(description="Passages /ask reads when the request does not say.")
     writes: str = Field(description="api-key (X-API-Key required), open, or disabled.")

@@ -6,16 +6,30 @@ reader), and updates. An update runs ``odqa.add_documents`` / ``odqa.delete_docu
 only then points searches at it. A search already running keeps the searcher it started
 with — whose files stay readable after the swap — so no search fails or sees half an
 update, and the old searcher is closed after it, on the search thread.
+
+An index replaced on disk by another process (``odqa index NEW SERVED --overwrite``, or
+``odqa add`` beside the server) is noticed at the next search, by the directory's identity:
+the service goes on serving the index it has open — every file of it was opened at once, so
+it is one index, never a mix — while the update thread opens the new one whole; searches
+move to it when it is warm. It logs both, and ``/info`` says what is served
+(:meth:`IndexService.serving`). A replacement that does not open is logged and the old index
+stays served.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import odqa.fs as fs
 from odqa.corpus import Document
+from odqa.errors import IndexFormatError, OdqaError
+from odqa.fs import LOG
 from odqa.index.updates import add_documents, delete_documents
 from odqa.qa.pipeline import evidence_from_hit
 from odqa.read.answer import Answer, Reader
@@ -26,14 +40,22 @@ from odqa.server.batching import SearchBatcher, Where
 
 
 def open_warm(path: Path, options: SearchOptions) -> Searcher:
-    """A searcher with every retriever built and used once, so that nothing is read from
-    the index directory later (it may have been swapped by then)."""
+    """A searcher with every retriever built and used once, its ids and metadata columns
+    open, so that nothing is read from the index directory later (it may have been swapped
+    by then)."""
     searcher = Searcher(path, options)
     searcher.retriever()  # the default retriever (the options' choice) exists, or an error
     for name in searcher.available:
         if "+" not in name:
             searcher.search(["warm-up"], 1, retriever=name)
+    searcher.collection.doc_ids  # noqa: B018 - opened now, from this directory
+    with contextlib.suppress(IndexFormatError):  # an index without columns: filters say so
+        searcher.collection.metadata  # noqa: B018
     return searcher
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 class IndexService:
@@ -57,6 +79,10 @@ class IndexService:
         self.reader = reader
         self._batch_window = batch_window
         self.searcher = open_warm(self.path, self.options)
+        self.opened_at = now()
+        self.reopened = 0
+        self._reopening = False
+        self._refused: tuple[int, int] | None = None  # a replacement that did not open
 
     async def start(self) -> None:
         self._search_thread = ThreadPoolExecutor(1, thread_name_prefix="odqa-search")
@@ -111,9 +137,57 @@ class IndexService:
         """On the update thread: change the index, then serve the new one. Done here rather
         than on the event loop so that a cancelled request cannot leave a stale searcher."""
         report = change()
-        old, self.searcher = self.searcher, open_warm(self.path, self.options)
-        self._search_thread.submit(old.collection.close)  # after any search still using it
+        self._serve(open_warm(self.path, self.options))
         return report
 
+    def _serve(self, searcher: Searcher) -> None:
+        """Point searches at ``searcher``; the old one is closed after any search using it."""
+        old, self.searcher = self.searcher, searcher
+        self.opened_at = now()
+        self._search_thread.submit(old.collection.close)
+
+    def serving(self) -> dict[str, Any]:
+        """What is served: when it was opened, and how many replacements on disk were taken up."""
+        return {"opened_at": self.opened_at, "reopened": self.reopened}
+
     def _search(self, queries: list[str], k: int, retriever: str, where: Where) -> list[list[Hit]]:
+        self._notice_replacement()
         return self.searcher.search(queries, k, retriever=retriever, where=where)
+
+    def _notice_replacement(self) -> None:
+        """On the search thread: when another index is at the path, have the update thread
+        open it (once), and serve the open one meanwhile."""
+        found = fs.directory_identity(self.path)
+        if found is None or found in (self.searcher.identity, self._refused) or self._reopening:
+            return
+        self._reopening = True
+        self._update_thread.submit(self._reopen)
+
+    def _reopen(self) -> None:
+        """On the update thread: open the index now at the path, whole, and serve it."""
+        try:
+            found = fs.directory_identity(self.path)
+            if found is None or found == self.searcher.identity:
+                return  # the service's own update took it up already
+            try:
+                searcher = open_warm(self.path, self.options)
+            except OdqaError as exc:
+                self._refused = found
+                LOG.warning(
+                    "%s was replaced on disk by an index that does not open (%s); still "
+                    "serving the one opened at %s",
+                    self.path.name,
+                    exc,
+                    self.opened_at,
+                )
+                return
+            self._serve(searcher)
+            self.reopened += 1
+            LOG.warning(
+                "%s was replaced on disk; now serving the new index (%s documents, built %s)",
+                self.path.name,
+                f"{searcher.manifest.counts['documents']:,}",
+                searcher.manifest.created_at,
+            )
+        finally:
+            self._reopening = False
