@@ -13,6 +13,17 @@ class OdqaError(Exception):
     """Base class of every error odqa raises on purpose."""
 
 
+def printable(text: str) -> str:
+    """``text`` with what a one-line message cannot show (line breaks, other control
+    characters, lone surrogates) written as escapes: ``a\\nb``."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
 class InputError(OdqaError):
     """Bad user input: a malformed file, a missing field, a duplicate id, an empty corpus.
 
@@ -40,8 +51,13 @@ class InputError(OdqaError):
             where = self.path if self.line is None else f"{self.path}:{self.line}"
             where = where if self.row is None else f"{where}: row {self.row}"
         if self.field is not None:
-            where = f"{where}: field '{self.field}'" if where else f"field '{self.field}'"
+            field = printable(self.field)
+            where = f"{where}: field '{field}'" if where else f"field '{field}'"
         return f"{where}: {self.message}" if where else self.message
+
+
+class DuplicateIdError(InputError):
+    """A document id already live in the index (or given twice in one addition)."""
 
 
 class IndexFormatError(OdqaError):

@@ -633,6 +633,15 @@ def test_qrels_errors(
     assert expected in input_error(lambda: read_qrels(path, fmt), path, line, field)
 
 
+@pytest.mark.parametrize("grade", [2**16, 2**32, 2**62, 2**63 - 1, 2**63, 2**70, -(2**31)])
+def test_relevance_grades_outside_what_trec_eval_handles_are_refused(
+    tmp_path: Path, grade: int
+) -> None:
+    path = write(tmp_path / "qrels.txt", f"q1 0 d1 1\nq1 0 d2 {grade}\n")
+    message = input_error(lambda: read_qrels(path), path, 2, "relevance")
+    assert f"got {grade}" in message and "from -2147483647 to 65535" in message
+
+
 def test_qrels_with_unknown_width(tmp_path: Path) -> None:
     path = write(tmp_path / "qrels.txt", "q1 d1\n")
     assert "BEIR qrels have 3, TREC qrels 4" in input_error(

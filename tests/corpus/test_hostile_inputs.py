@@ -443,3 +443,55 @@ def test_eval_run_out_holds_every_id_index_accepted(eval_index: Path, tmp_path: 
     taken.mkdir()
     result = odqa("eval", eval_index, *args[:-1], taken)
     refused(result, taken, None, None, "cannot write the run file: is a folder")
+
+
+# --- documents larger than odqa reads -----------------------------------------------------------
+
+
+@pytest.fixture()
+def small_limit(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A limit of 4 KiB stands in for the 64 MiB one, in every reader that applies it."""
+    import odqa.corpus.records as records
+    import odqa.corpus.schema as schema
+    import odqa.corpus.textdir as textdir
+    import odqa.corpus.textio as textio
+
+    for module in (records, schema, textdir, textio):
+        monkeypatch.setattr(module, "MAX_DOCUMENT_BYTES", 4096)
+    return 4096
+
+
+def test_a_line_over_the_limit_is_refused_without_reading_it_whole(
+    tmp_path: Path, small_limit: int, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    huge = json.dumps({"id": "big", "text": "word " * 100_000})
+    path = put(tmp_path, "corpus.jsonl.gz", JSONL_DOC + huge + "\n" + JSONL_DOC)
+    read: list[int] = []
+    real = gzip.GzipFile.readline
+
+    def counted(self, size=-1):
+        line = real(self, size)
+        read.append(len(line))
+        return line
+
+    monkeypatch.setattr(gzip.GzipFile, "readline", counted)
+    says = located(lambda: list(read_documents(path)), path, 2, None)
+    assert "the line holds more than 4 KiB: odqa reads documents of at most 4 KiB; split it" in says
+    assert max(read) <= small_limit + 1  # the long line was never read whole
+    refused(index(path, tiny_model), path, 2, None, "split it")
+
+
+def test_a_text_file_or_a_table_row_over_the_limit_is_refused(
+    tmp_path: Path, small_limit: int
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "notes"
+    put(folder, "a.txt", "fine")
+    big = put(folder, "b.md", "word " * 1000)
+    located(lambda: list(read_documents(folder)), big, None, None)
+    table = tmp_path / "corpus.parquet"
+    pq.write_table(pa.Table.from_pylist([{"id": "a", "text": "x" * 5000}]), table)
+    with pytest.raises(InputError, match=r"row 1: field 'text': holds more than"):
+        list(read_documents(table))

@@ -146,6 +146,34 @@ def test_files_that_are_not_tables(tmp_path: Path) -> None:
     assert f"give one of them, e.g. {splits / 'test'}" in str(error_of(splits))
 
 
+def damage_state(folder: Path, change) -> None:
+    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    (folder / "state.json").write_text(json.dumps(change(state)), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda state: {},
+        lambda state: {**state, "_data_files": "data-00000-of-00001.arrow"},
+        lambda state: {**state, "_data_files": [{"filename": 7}]},
+        lambda state: {**state, "_data_files": [{"filename": "missing.arrow"}]},
+        lambda state: [],
+    ],
+    ids=["empty", "files-a-string", "filename-a-number", "file-missing", "a-list"],
+)
+def test_a_damaged_datasets_folder_is_one_line_naming_it(tmp_path: Path, damage) -> None:
+    folder = tmp_path / "saved"
+    datasets.Dataset.from_list(ROWS).save_to_disk(str(folder))
+    damage_state(folder, damage)
+    error = error_of(folder)
+    assert error.path == str(folder) and "not a readable datasets folder" in error.message
+    assert count_documents(folder, "auto") is None  # counting for the bar says nothing
+    result = CliRunner().invoke(app, ["index", str(folder), str(tmp_path / "idx")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.count("\n") == 1 and "not a readable datasets folder" in result.output
+
+
 def test_a_read_error_partway_names_the_row(tmp_path: Path) -> None:
     rows = [{"id": f"d{i}", "text": f"passage {i} " * 10} for i in range(3 * 1000)]
     path = write_parquet(

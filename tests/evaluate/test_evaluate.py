@@ -103,6 +103,13 @@ def test_disjoint_query_ids_are_refused() -> None:
     assert "'1'" in str(error.value) and "'PLAIN-1'" in str(error.value)
 
 
+@pytest.mark.parametrize("grade", [2**32, 2**62, 2**63, -(2**31), 1.5, True])
+def test_grades_trec_eval_cannot_handle_are_refused_naming_the_judgement(grade: object) -> None:
+    qrels = {"q1": {"d1": 1, "d2": grade}}
+    with pytest.raises(InputError, match=r"qrels\['q1'\]\['d2'\].*from -2147483647 to 65535"):
+        evaluate_run({"q1": {"d1": 2.0, "d2": 1.0}}, qrels)  # type: ignore[dict-item]
+
+
 def test_bad_accuracy_cutoffs_are_refused() -> None:
     with pytest.raises(OdqaError, match="positive integers"):
         evaluate_run({"q": {"a": 1.0}}, {"q": {"a": 1}}, accuracy_at=[0])

@@ -4,6 +4,7 @@ status, never a traceback (the error a user caused is an OdqaError, or a usage e
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ MINE = ["{corpus}", "--queries", "{queries}", "--qrels", "{qrels}", "--out", "{o
 GENERATIVE = ["{index}", "scurvy?", "--reader", "generative"]
 TUNING = ["{index}", "--queries", "{queries}", "--qrels", "{qrels}", "--out", "{out}"]
 """A tune command line that works; the cases below add what breaks it."""
+NOT_UTF8 = os.fsdecode(b"source=pub\xffmed")
+"""A --where term with a byte that is not UTF-8, as Python hands it over from argv."""
 
 CASES: dict[str, list[list[str]]] = {
     "index": [
@@ -54,6 +57,7 @@ CASES: dict[str, list[list[str]]] = {
         ["{index}", "scurvy", "--unit", "sentence"],
         ["{index}", "scurvy", "--settings", "{corpus}"],  # JSONL, not one JSON object
         ["{index}", "scurvy", "--settings", "{missing}"],
+        ["{index}", "scurvy", "--where", NOT_UTF8],
     ],
     "eval": [
         [],
@@ -65,6 +69,9 @@ CASES: dict[str, list[list[str]]] = {
         ["{index}", "--queries", "{queries}", "--qrels", "{qrels}", "-r", "dense"],
         ["--run", "{missing}", "--qrels", "{qrels}"],
         ["--run", "{corpus}", "--qrels", "{qrels}"],
+        ["{index}", "--queries", "{queries}", "--qrels", "{qrels}", "--where", NOT_UTF8],
+        ["{index}", "--queries", "{queries}", "--qrels", "{huge_grades}"],
+        ["--run", "{run}", "--qrels", "{huge_grades}"],
     ],
     "info": [["{missing}"], ["{plain}"], ["{corpus}"]],
     "fuse": [
@@ -140,6 +147,7 @@ CASES: dict[str, list[list[str]]] = {
             "0,2",
         ],
         [*TUNING, "--eval-queries", "{queries}"],
+        ["{index}", "--queries", "{queries}", "--qrels", "{huge_grades}", "--out", "{out}"],
     ],
     "train colbert": [
         ["{missing}", "--out", "{out}"],
@@ -190,6 +198,8 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     questions.write_text('{"id": "q1", "text": "scurvy?", "answers": ["vitamin C"]}\n')
     qrels = folder / "qrels.tsv"
     qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n", encoding="utf-8")
+    huge_grades = folder / "huge.tsv"  # 2**62: trec_eval crashed on it
+    huge_grades.write_text("q1\td1\t4611686018427387904\n", encoding="utf-8")
     run = folder / "run.trec"
     run.write_text("q1 Q0 d1 1 2.0 x\nq1 Q0 d2 2 1.0 x\n", encoding="utf-8")
     (folder / "plain").mkdir()
@@ -199,6 +209,7 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "queries": str(queries),
         "questions": str(questions),
         "qrels": str(qrels),
+        "huge_grades": str(huge_grades),
         "run": str(run),
         "plain": str(folder / "plain"),
         "reader": str(save_hand_set_reader(folder / "reader")),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -90,6 +91,53 @@ def test_a_lone_surrogate_is_a_422_naming_the_field(
     (error,) = response.json()["errors"]
     assert error["type"] == "string_unicode" and ".".join(map(str, error["loc"])) == f"body.{field}"
     assert odqa.Manifest.read(index).counts["documents"] == 6  # nothing was added
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/search", '{"query": "vitamin", "where": {"source": "a\\ud800"}}', "where.source"),
+        ("/search", '{"query": "vitamin", "where": {"s\\udc00": "a"}}', "where"),
+        ("/search", '{"query": "vitamin", "where": {"source": ["x", "\\ud800"]}}', "where.source"),
+        ("/ask", '{"question": "why?", "where": {"source": "a\\ud800"}}', "where.source"),
+        (
+            "/documents",
+            '{"documents": [{"id": "n1", "text": "x", "metadata": {"source": "a\\ud800"}}]}',
+            "documents.0.metadata.source",
+        ),
+        (
+            "/documents",
+            '{"documents": [{"id": "n1", "text": "x", "metadata": {"\\ud800": 1}}]}',
+            "documents.0.metadata",
+        ),
+        (
+            "/documents",
+            '{"documents": [{"id": "n1", "text": "x", "metadata": {"a": [{"b": "\\udfff"}]}}]}',
+            "documents.0.metadata.a[0].b",
+        ),
+    ],
+)
+def test_a_lone_surrogate_in_a_filter_or_metadata_is_a_422_naming_the_field(
+    client: TestClient, index: Path, path: str, body: str, field: str
+) -> None:
+    response = client.post(path, content=body.encode("ascii"), headers=JSON)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"field '{field}': ") and "lone surrogate \\u" in detail, detail
+    assert odqa.Manifest.read(index).counts["documents"] == 6  # nothing was added
+
+
+@pytest.mark.parametrize("doc_id", ["a b", "tab\there", " lead", "new\nline"])
+def test_an_id_with_whitespace_is_a_422_not_a_conflict(
+    client: TestClient, index: Path, doc_id: str
+) -> None:
+    response = client.post("/documents", json={"documents": [{"id": doc_id, "text": "x"}]})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("field 'documents.0.id': ")
+    assert "whitespace" in response.json()["detail"]
+    response = client.post("/documents", json={"documents": [{"id": "d1", "text": "x"}]})
+    assert response.status_code == 409  # an id in the index already: the conflict it is
+    assert odqa.Manifest.read(index).counts["documents"] == 6
 
 
 def test_a_surrogate_pair_is_a_character_and_a_surrogate_in_a_name_is_no_500(
@@ -203,6 +251,53 @@ def test_info_names_the_index_and_its_models_without_their_paths(
     assert index_info["retrievers"] == ["bm25", "dense", "hybrid"]
     assert index_info["documents"] == 6 and index_info["counts"]["documents"] == 6
     assert index_info["created_at"] == manifest["created_at"]
+
+
+def test_refusals_name_the_index_without_the_servers_paths(client: TestClient, index: Path) -> None:
+    for body in (
+        {"query": "vitamin", "retriever": "colbert"},  # the index has no such retriever
+        {"query": "vitamin", "where": {"colour": "red"}},  # nor such a field
+    ):
+        response = client.post("/search", json=body)
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert str(index.parent) not in detail and "/tmp" not in detail, detail
+    assert response.json()["detail"].startswith("field 'where.colour'")
+    response = client.post("/search", json={"query": "vitamin", "retriever": "colbert"})
+    assert response.json()["detail"].startswith("idx: the index has no 'colbert' retriever")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "says"),
+    [
+        (errno.ENOSPC, 507, "no space left on the server's disk"),
+        (errno.EDQUOT, 507, "no space left on the server's disk"),
+        (errno.EROFS, 503, "read-only file system"),
+        (errno.EACCES, 503, "permission denied"),
+    ],
+)
+def test_a_write_the_disk_refuses_says_why_and_changes_nothing(
+    client: TestClient,
+    index: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    status: int,
+    says: str,
+) -> None:
+    import odqa.index.updates as updates
+
+    def refused(*args, **kwargs) -> None:
+        raise OSError(code, os.strerror(code), str(index / "documents.jsonl"))
+
+    monkeypatch.setattr(updates.fs, "save_array", refused)
+    response = client.post("/documents", json={"documents": [{"id": "n1", "text": "niacin"}]})
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert says in detail and "the index is unchanged" in detail
+    assert_secured(response)
+    assert str(index) not in detail and str(index.parent) not in detail
+    assert odqa.Manifest.read(index).counts["documents"] == 6
+    assert client.post("/search", json={"query": "vitamin"}).status_code == 200
 
 
 def test_a_model_id_is_shown_as_it_is() -> None:

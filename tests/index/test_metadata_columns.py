@@ -38,7 +38,36 @@ def test_fields_first_seen_late_and_mixed_kinds(tmp_path: Path) -> None:
     assert kept(columns, {"x": [1, "s"]}) == [0, 3]  # a huge int, inf and null: no value
     assert kept(columns, {"late": {"lt": 0}}) == [4]
     assert kept(columns, {"y": True}) == [2]
-    assert kept(columns, {"y": "True"}) == []  # the string is not the boolean
+    with pytest.raises(InputError, match=r"holds only booleans.*got 'True'"):
+        kept(columns, {"y": "True"})  # the string is not the boolean, and says so
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ({"open": "yes"}, r"field 'where.open': the field holds only booleans, .*got 'yes'"),
+        ({"open": ["yes", "no"]}, r"holds only booleans"),
+        ({"place": True}, r"holds only strings.*got True; write \"true\" in quotes"),
+        ({"place": 3}, r"holds only strings.*got 3"),
+        ({"year": "2020"}, r"holds only numbers.*got '2020'"),
+    ],
+)
+def test_a_value_of_a_type_the_field_never_holds_is_refused(
+    tmp_path: Path, where: dict, message: str
+) -> None:
+    columns = written(
+        tmp_path, [{"open": True, "place": "Paris", "year": 2020}, {"open": False, "year": 1}]
+    )
+    with pytest.raises(InputError, match=message):
+        kept(columns, where)
+    assert kept(columns, {"open": [True, "yes"]}) == [0]  # one of them can match: no error
+    assert kept(columns, {"place": ["Paris", True]}) == [0]
+
+
+def test_a_field_of_numbers_past_floats_range_says_so(tmp_path: Path) -> None:
+    columns = written(tmp_path, [{"big": float("inf")}, {"big": 10**400}, {"big": float("nan")}])
+    with pytest.raises(InputError, match=r"'where.big': .*no value filters can match.*not finite"):
+        kept(columns, {"big": {"gte": 0}})
 
 
 def test_nested_values_and_too_many_fields(tmp_path: Path, monkeypatch) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ import odqa
 from odqa.cli import app
 from odqa.corpus import ChunkSpec
 from odqa.errors import OdqaError
-from odqa.index.cluster import WorkerPool, import_ray
+from odqa.index.cluster import WorkerPool, connect, import_ray
 from odqa.index.dense import DenseWork
 from odqa.index.precompute import encode_corpus
 from odqa.index.settings import ColBERTSettings, RaySettings
@@ -212,6 +213,44 @@ def test_an_interrupted_encoding_is_taken_up_where_it_stopped(
         assert np.abs(np.asarray(rows[0], np.float32) - rows[1]).max() <= 1e-3  # other batches
         names = (f"{first.name}.passages.jsonl",)
         assert same_bytes(whole.folder, resumed.folder, names) == []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_where_nothing_answers_fails_at_once_naming_it(scheme: str) -> None:
+    address = f"{scheme}127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(OdqaError, match=rf"no Ray cluster answers at '{address}'.*refused"):
+        connect(RaySettings(address=address))
+    assert time.monotonic() - started < 5
+
+
+def test_an_address_that_never_answers_fails_within_the_probe_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import odqa.index.cluster as cluster
+
+    monkeypatch.setattr(cluster, "PROBE_SECONDS", 0.5)
+
+    def silent(address, timeout):  # a host that drops the packets: the connect times out
+        time.sleep(timeout)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(cluster.socket, "create_connection", silent)
+    started = time.monotonic()
+    with pytest.raises(OdqaError, match=r"answers at '10.1.2.3:6379' \(no answer within 0.5 s\)"):
+        connect(RaySettings(address="10.1.2.3:6379"))
+    assert time.monotonic() - started < 3
+
+
+def test_a_malformed_address_is_refused() -> None:
+    with pytest.raises(OdqaError, match=r"HOST:PORT"):
+        connect(RaySettings(address="nowhere"))
 
 
 def test_ray_asked_for_without_it_names_the_extra(

@@ -103,3 +103,20 @@ def test_added_ids_follow_the_readers_id_rule(index: Path, bad: str) -> None:
     with pytest.raises(InputError, match=r"document 2: id .* (contains|is empty)"):
         add_documents(index, [Document("ok1", "fine text"), Document(bad, "some text")])
     assert (index / "manifest.json").read_text() == manifest
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (Document("n1", "a \ud800 b"), "text"),
+        (Document("n1", "fine", metadata={"source": "a\ud800"}), "metadata.source"),
+        (Document("n1", "fine", metadata={"\udc00": 1}), "metadata"),
+    ],
+)
+def test_added_text_and_metadata_must_be_unicode(
+    index: Path, document: Document, field: str
+) -> None:
+    manifest = (index / "manifest.json").read_text()
+    with pytest.raises(InputError, match=rf"^document 1: field '{field}': not valid Unicode"):
+        add_documents(index, [document])
+    assert (index / "manifest.json").read_text() == manifest

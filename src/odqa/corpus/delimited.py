@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from odqa.corpus.records import Document, Qrels, Query
+from odqa.corpus.records import Document, Qrels, Query, grade_problem
 from odqa.corpus.schema import (
     ID_KEYS,
     Location,
@@ -222,8 +222,12 @@ def read_qrels(path: str | Path, fmt: str) -> Qrels:
 
 
 def _relevance(value: str, where: Location, field: str) -> int:
-    """A relevance grade, which must be an integer."""
+    """A relevance grade, which must be an integer trec_eval can hold (:data:`GRADES`)."""
     try:
-        return int(value)
+        grade = int(value)
     except ValueError:
         raise fail(f"must be an integer, got {value!r}", where, field) from None
+    problem = grade_problem(grade)
+    if problem is not None:
+        raise fail(problem, where, field)
+    return grade

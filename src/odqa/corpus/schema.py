@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from odqa.corpus.records import Document, Query
+from odqa.corpus.records import MAX_DOCUMENT_BYTES, Document, Query
+from odqa.corpus.textio import too_large
 from odqa.errors import InputError
 
 ID_KEYS = ("id", "_id")
@@ -152,6 +153,9 @@ def make_document(record: Mapping[str, Any], where: Location) -> Document:
     doc_id, id_key = record_id(record, where)
     text = required_string(record, "text", where)
     title = optional_string(record, "title", where)
+    for field, value in (("text", text), ("title", title)):
+        if len(value) > MAX_DOCUMENT_BYTES:  # a table's row: a JSONL line is refused sooner
+            raise fail(too_large("holds"), where, field)
     return Document(doc_id, text, title, metadata(record, (id_key, "text", "title"), where))
 
 

@@ -118,8 +118,9 @@ def load_dataset(path: str | Path):
     datasets = require("datasets", "datasets", "reading a datasets folder")
     try:
         loaded = datasets.load_from_disk(str(path))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"not a readable datasets folder ({exc})", path=path) from exc
+    except Exception as exc:  # a damaged state.json fails anywhere inside datasets
+        reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, LookupError | TypeError) else exc
+        raise InputError(f"not a readable datasets folder ({reason})", path=path) from exc
     if isinstance(loaded, datasets.DatasetDict):
         splits = sorted(loaded)
         if len(splits) != 1:

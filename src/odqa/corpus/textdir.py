@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from odqa.corpus.records import Document
+from odqa.corpus.records import MAX_DOCUMENT_BYTES, Document
 from odqa.corpus.textio import read_text
 from odqa.errors import InputError
 
@@ -48,5 +48,5 @@ def read_documents(folder: Path) -> Iterator[Document]:
 
 def _documents(folder: Path) -> Iterator[Document]:
     for path in text_files(folder):
-        text = read_text(path)
+        text = read_text(path, MAX_DOCUMENT_BYTES)
         yield Document(document_id(path.relative_to(folder)), text, title_of(text, path.stem))

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from odqa.corpus.records import MAX_DOCUMENT_BYTES
 from odqa.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -66,15 +67,26 @@ def decode_line(raw: bytes, path: str | Path, line: int) -> str:
     return text
 
 
+def too_large(what: str) -> str:
+    """The refusal of a line, file or value over :data:`MAX_DOCUMENT_BYTES`."""
+    limit = MAX_DOCUMENT_BYTES
+    size = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit / 2**10:g} KiB"
+    return f"{what} more than {size}: odqa reads documents of at most {size}; split it"
+
+
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line)`` pairs, 1-based, each line keeping its line terminator.
 
-    A byte-order mark at the start of the file is dropped.
+    A byte-order mark at the start of the file is dropped. A line longer than
+    :data:`MAX_DOCUMENT_BYTES` is refused before it is read whole.
     """
     with open_binary(path) as handle:
         number = 0
+        lines = iter(lambda: handle.readline(MAX_DOCUMENT_BYTES + 1), b"")
         try:
-            for number, raw in enumerate(handle, start=1):
+            for number, raw in enumerate(lines, start=1):
+                if len(raw) > MAX_DOCUMENT_BYTES:
+                    raise InputError(too_large("the line holds"), path=path, line=number)
                 text = decode_line(raw, path, number)
                 yield number, text.removeprefix("\ufeff") if number == 1 else text
         except _READ_ERRORS as error:
@@ -83,13 +95,16 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             ) from None
 
 
-def read_text(path: str | Path) -> str:
-    """The whole file as a string (byte-order mark dropped); bad UTF-8 names its line."""
+def read_text(path: str | Path, limit: int | None = None) -> str:
+    """The whole file as a string (byte-order mark dropped); bad UTF-8 names its line. A
+    file of more than ``limit`` bytes (decompressed) is refused before it is read whole."""
     with open_binary(path) as handle:
         try:
-            raw = handle.read()
+            raw = handle.read(-1 if limit is None else limit + 1)
         except _READ_ERRORS as error:
             raise InputError(f"cannot read the file: {error}", path=path) from None
+    if limit is not None and len(raw) > limit:
+        raise InputError(too_large("the file holds"), path=path)
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
@@ -126,20 +141,16 @@ def parse_json(text: str, path: str | Path, line: int | None = None, **hooks: An
     return value
 
 
-def check_json(value: Any, path: str | Path, line: int | None = None) -> None:
+def check_json(value: Any, path: str | Path | None = None, line: int | None = None) -> None:
     """Refuse a parsed JSON value nested deeper than :data:`MAX_JSON_DEPTH` or holding a lone
     surrogate (a string odqa could not write back as UTF-8); the error names the field."""
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, at, depth = stack.pop()
         if isinstance(item, str):
-            char = None if item.isascii() else _lone_surrogate(item)
+            char = None if item.isascii() else lone_surrogate(item)
             if char is not None:
-                message = (
-                    f"not valid Unicode: a lone surrogate \\u{ord(char):04x} "
-                    "(half of an escaped character pair)"
-                )
-                raise InputError(message, path=path, line=line, field=at or None)
+                raise InputError(not_unicode(char), path=path, line=line, field=at or None)
             continue
         if not isinstance(item, dict | list):
             continue
@@ -155,7 +166,13 @@ def check_json(value: Any, path: str | Path, line: int | None = None) -> None:
         stack.extend(reversed(members))  # popped in the order they are written
 
 
-def _lone_surrogate(text: str) -> str | None:
+def not_unicode(char: str) -> str:
+    """What is wrong with a string holding the lone surrogate ``char``."""
+    escape = f"\\u{ord(char):04x}"
+    return f"not valid Unicode: a lone surrogate {escape} (half of an escaped character pair)"
+
+
+def lone_surrogate(text: str) -> str | None:
     """The first surrogate code point in ``text``: in a ``str`` one is always alone."""
     try:
         text.encode("utf-8")

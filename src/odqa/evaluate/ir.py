@@ -23,7 +23,7 @@ from itertools import islice
 
 import pytrec_eval
 
-from odqa.corpus.records import Qrels
+from odqa.corpus.records import Qrels, grade_problem
 from odqa.errors import InputError, OdqaError
 from odqa.evaluate.runs import Run, ranked
 
@@ -77,6 +77,7 @@ def metrics_by_k(
 
 def _prepared(run: Run, qrels: Qrels) -> tuple[Qrels, Run]:
     """The judged qrels, and the run on them with rank-derived scores."""
+    _check_grades(qrels)
     _check_overlap(run, qrels)
     judged = {qid: docs for qid, docs in qrels.items() if any(rel > 0 for rel in docs.values())}
     if not judged:
@@ -91,6 +92,15 @@ def _cutoffs(accuracy_at: Sequence[int]) -> list[int]:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise OdqaError(f"accuracy cutoffs must be positive integers, got {k!r}")
     return cutoffs
+
+
+def _check_grades(qrels: Qrels) -> None:
+    """Refuse a grade trec_eval cannot hold (it would score wrongly, or crash)."""
+    for qid, judged in qrels.items():
+        for doc_id, grade in judged.items():
+            problem = grade_problem(grade)
+            if problem is not None:
+                raise InputError(f"qrels[{qid!r}][{doc_id!r}]: {problem}")
 
 
 def _check_overlap(run: Run, qrels: Qrels) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -35,6 +36,8 @@ from odqa.extras import require
 from odqa.index.settings import RaySettings
 
 RESTARTS = 4
+PROBE_SECONDS = 10.0
+"""How long a cluster address has to accept a connection before the build gives up."""
 """Times a worker is restarted (and its batch retried) before the build gives up."""
 
 Work = Callable[[Sequence[str]], Any]
@@ -75,16 +78,41 @@ def describe_shape(shape: dict[str, Any]) -> str:
     )
 
 
+def probe(address: str) -> None:
+    """Refuse, within :data:`PROBE_SECONDS`, a cluster address (``HOST:PORT`` or
+    ``ray://HOST:PORT``) where nothing accepts a connection: Ray itself would wait for it
+    without end."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise OdqaError(f"--ray takes auto, local, HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
+        return
+    except TimeoutError:
+        reason = f"no answer within {PROBE_SECONDS:g} s"
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+    raise OdqaError(
+        f"no Ray cluster answers at {address!r} ({reason}); start one with `ray start --head`, "
+        "check the address, or use --ray local"
+    )
+
+
 def connect(settings: RaySettings) -> ClusterShape:
-    """Join the cluster ``settings.address`` names (or start a local one) and size the pool."""
+    """Join the cluster ``settings.address`` names (or start a local one) and size the pool.
+
+    An address where nothing answers is refused within :data:`PROBE_SECONDS`."""
     ray = import_ray()
+    address = os.environ.get("RAY_ADDRESS") if settings.address == "auto" else None
+    address = address or settings.address
+    if address not in ("auto", "local"):
+        probe(address)
     if not ray.is_initialized():
         try:
-            if settings.address == "local":
+            if address == "local":
                 ray.init(include_dashboard=False, logging_level="WARNING")
             else:
-                address = os.environ.get("RAY_ADDRESS") if settings.address == "auto" else None
-                ray.init(address=address or settings.address, logging_level="WARNING")
+                ray.init(address=address, logging_level="WARNING")
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise OdqaError(
                 f"no Ray cluster at {settings.address!r} ({exc}); start one with "

@@ -22,6 +22,7 @@ in double quotes is a string as written (``code="007"``, ``place="Paris, TX"``).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,10 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from odqa.corpus.textio import lone_surrogate, not_unicode
 from odqa.errors import InputError
 from odqa.index.metadata import (
     KEY,
     MAX_FIELDS,
+    NOT_FINITE,
     NUMBER,
     MetadataColumns,
     as_float,
@@ -62,8 +65,18 @@ def _bad(name: str | None, message: str) -> InputError:
     return InputError(message, field="where" if name is None else f"where.{name}")
 
 
+def _unicode(name: str | None, text: str) -> str:
+    """``text``, if it can be written as UTF-8 (a filter's values are hashed as UTF-8)."""
+    char = None if text.isascii() else lone_surrogate(text)
+    if char is not None:
+        raise _bad(name, not_unicode(char))
+    return text
+
+
 def _scalar(name: str, value: Any) -> Scalar:
-    if isinstance(value, str | bool):
+    if isinstance(value, str):
+        return _unicode(name, value)
+    if isinstance(value, bool):
         return value
     if is_number(value):
         if as_float(value) is None:
@@ -76,6 +89,7 @@ def _scalar(name: str, value: Any) -> Scalar:
 def _condition(name: Any, value: Any) -> Condition:
     if not isinstance(name, str) or not name:
         raise _bad(None, f"field names must be non-empty strings, got {name!r}")
+    _unicode(None, name)
     if isinstance(value, Mapping):
         unknown = sorted(str(key) for key in value if key not in RANGES)
         if unknown or not value:
@@ -127,11 +141,28 @@ def _term_value(term: str, text: str) -> Scalar:
     return text
 
 
+def _utf8_term(term: str) -> None:
+    """Refuse a term with bytes that are not UTF-8 (a command line's undecodable bytes come
+    as lone surrogates), naming the first."""
+    char = None if term.isascii() else lone_surrogate(term)
+    if char is None:
+        return
+    try:  # the bytes as given on the command line, undecodable ones escaped
+        shown = os.fsencode(term).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no command line gives
+        shown = term.encode("utf-8", "backslashreplace").decode("utf-8")
+    byte = f"byte 0x{ord(char) - 0xDC00:02x}" if 0xDC80 <= ord(char) <= 0xDCFF else repr(char)
+    raise InputError(
+        f"--where '{shown}': not valid UTF-8 ({byte} at character {term.index(char) + 1})"
+    )
+
+
 def parse_where_terms(terms: Sequence[str]) -> dict[str, Any]:
     """``--where`` terms (``year>=2018``, ``source=pubmed,pmc``) as a ``where`` object;
     ranges on one field merge, anything else given twice for a field is an error."""
     where: dict[str, Any] = {}
     for term in terms:
+        _utf8_term(term)
         match = _TERM.match(term)
         if match is None or not match.group(1).strip():
             raise InputError(f"--where {term!r}: expected {GRAMMAR}")
@@ -164,23 +195,66 @@ def _known(columns: MetadataColumns, name: str) -> None:
     raise _bad(name, f"no document of the index has this field; its fields: {fields}")
 
 
+def _held(info: dict[str, Any]) -> list[str]:
+    """The types of value a field holds, in words; keys of an index that did not note which
+    (before odqa told strings from booleans) as "strings or booleans"."""
+    held = ["numbers"] if info.get(NUMBER) else []
+    if info.get(KEY):
+        told = [name for flag, name in (("str", "strings"), ("bool", "booleans")) if info.get(flag)]
+        held += told or ["strings or booleans"]
+    return held
+
+
+def _shown(value: Scalar) -> str:
+    """A filter value as the refusal quotes it, with how to write the text if a boolean."""
+    if isinstance(value, bool):
+        return f'{value!r}; write "{str(value).lower()}" in quotes for the text'
+    return repr(value)
+
+
+def _check_types(name: str, info: dict[str, Any], values: Sequence[Scalar]) -> None:
+    """Refuse equality values none of which is of a type the field holds."""
+    held = _held(info)
+    if "strings or booleans" in held:
+        fits = {"numbers": is_number, "strings or booleans": lambda v: not is_number(v)}
+    else:
+        fits = {
+            "numbers": is_number,
+            "strings": lambda v: isinstance(v, str),
+            "booleans": lambda v: isinstance(v, bool),
+        }
+    if any(fits[kind](value) for kind in held for value in values):
+        return
+    given = ", ".join(_shown(value) for value in values[:3])
+    raise _bad(
+        name,
+        f"the field holds only {' and '.join(held)}, and none of the values given is one: got "
+        f"{given}",
+    )
+
+
 def _matches(columns: MetadataColumns, condition: Condition) -> np.ndarray:
-    name, kinds = condition.field, columns.kinds(condition.field)
+    name = condition.field
+    kinds, info = columns.kinds(name), columns.fields[name]
     if not kinds:
+        if info.get(NOT_FINITE):
+            raise _bad(
+                name,
+                "the field holds no value filters can match: its numbers are not finite "
+                "(NaN, infinities, or past a float's range such as 1e400)",
+            )
         raise _bad(name, "the field holds only arrays or objects, which filters cannot match")
     if condition.bounds:
         if NUMBER not in kinds:
-            raise _bad(name, "a range needs numbers, and the field holds only text values")
+            raise _bad(name, f"a range needs numbers, and the field holds only {_held(info)[0]}")
         numbers = columns.column(name, NUMBER)
         kept = np.ones(columns.documents, bool)
         for op, bound in condition.bounds:
             kept &= RANGES[op](numbers, bound)
         return kept
+    _check_types(name, info, condition.values)
     numbers = [float(v) for v in condition.values if is_number(v)]
     keys = [value_key(v) for v in condition.values if not is_number(v)]
-    if (NUMBER not in kinds and not keys) or (KEY not in kinds and not numbers):
-        held = "numbers" if NUMBER in kinds else "text values (strings or booleans)"
-        raise _bad(name, f"the field holds only {held}, and none of the values given is one")
     kept = np.zeros(columns.documents, bool)
     if numbers and NUMBER in kinds:
         kept |= np.isin(columns.column(name, NUMBER), numbers)

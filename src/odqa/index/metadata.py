@@ -15,9 +15,12 @@ than pyarrow/parquet: the arrays are what the retrievers' masks are made of, the
 memory-mapped as they are, and no new dependency comes with them.
 
 Values that are arrays or objects are not kept as columns (the field is listed as
-``nested``); null is "no value". At most :data:`MAX_FIELDS` fields are kept, in the order
-first seen; the others are counted. Columns are written streaming, a batch at a time: a
-field first seen at document n starts with n empty values.
+``nested``), nor are numbers that are not finite (NaN, infinities, 1e400: listed as
+``not_finite``); null is "no value". Which kinds of key a field holds is listed too (``str``,
+``bool``), so a filter of the wrong type is refused rather than matching nothing. At most
+:data:`MAX_FIELDS` fields are kept, in the order first seen; the others are counted.
+Columns are written streaming, a batch at a time: a field first seen at document n starts
+with n empty values.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ MAX_FIELDS = 64
 FILL_BLOCK = 1 << 20
 KEYS_CACHED = 1 << 16
 NUMBER, KEY = "num", "key"
+NESTED, NOT_FINITE = "nested", "not_finite"
 EMPTY = {NUMBER: np.nan, KEY: 0}
 DTYPES = {NUMBER: np.float64, KEY: np.int64}
 _PLAIN = {str: KEY, bool: KEY, int: NUMBER, float: NUMBER}
@@ -124,22 +128,35 @@ class MetadataWriter:
         self.count += len(documents)
 
     def _kind(self, name: str, value: Any) -> str | None:
-        """The column ``value`` goes to (None: not kept), registering the field if new."""
+        """The column ``value`` goes to (None: not kept), registering the field if new and
+        noting what it holds."""
         kind = _PLAIN.get(type(value))
-        if kind is not None and name in self.fields:  # the common case, first
-            return kind if kind == KEY or -_LARGEST <= value <= _LARGEST else None  # not NaN
-        if value is None or name in self.dropped:
-            return None
-        if name not in self.fields:
-            if len(self.fields) >= MAX_FIELDS:
-                self.dropped.add(name)
+        info = self.fields.get(name)
+        if kind is None or info is None:  # the rare cases: a new field, null, nested...
+            if value is None or name in self.dropped:
                 return None
-            self.fields[name] = {"file": f"f{len(self.fields):03d}", NUMBER: False, KEY: False}
-        if is_number(value):
-            return NUMBER if as_float(value) is not None else None
-        if isinstance(value, str | bool):
+            if info is None:
+                if len(self.fields) >= MAX_FIELDS:
+                    self.dropped.add(name)
+                    return None
+                info = self.fields[name] = {
+                    "file": f"f{len(self.fields):03d}",
+                    NUMBER: False,
+                    KEY: False,
+                }
+            if kind is None:  # a subclass of a plain type, or a list or an object
+                kind = (
+                    NUMBER if is_number(value) else KEY if isinstance(value, str | bool) else None
+                )
+            if kind is None:
+                info[NESTED] = True
+                return None
+        if kind == KEY:
+            info["bool" if isinstance(value, bool) else "str"] = True
             return KEY
-        self.fields[name]["nested"] = True
+        if -_LARGEST <= value <= _LARGEST:  # NaN is not
+            return NUMBER
+        info[NOT_FINITE] = True
         return None
 
     def close(self) -> None:

@@ -35,7 +35,8 @@ from odqa.corpus import (
     kept_of,
 )
 from odqa.corpus.schema import id_problem, shown
-from odqa.errors import InputError
+from odqa.corpus.textio import check_json
+from odqa.errors import DuplicateIdError, InputError
 from odqa.index.collection import (
     DELETED,
     DOCUMENTS,
@@ -154,8 +155,14 @@ def _check_new_ids(collection: Collection, documents: list[Document]) -> None:
             raise InputError(
                 f"document {number + 1}: id {shown(str(document.id))} {problem}", field="id"
             )
+        try:
+            check_json(as_record(document))
+        except InputError as exc:
+            raise InputError(f"document {number + 1}: {exc}") from None
         if document.id in live or document.id in seen:
-            raise InputError(f"document id {document.id!r} is already in the index", field="id")
+            raise DuplicateIdError(
+                f"document id {document.id!r} is already in the index", field="id"
+            )
         seen.add(document.id)
 
 

@@ -79,6 +79,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)  # outermost of the two: on 413s too
     app.add_exception_handler(RequestValidationError, handlers.validation_error)
     app.add_exception_handler(OdqaError, handlers.odqa_error)
+    app.add_exception_handler(OSError, handlers.os_error)
     app.add_exception_handler(Exception, handlers.internal_error)
     app.include_router(routes.router)
     mount_page(app)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from odqa._version import __version__
-from odqa.errors import InputError
+from odqa.errors import DuplicateIdError, InputError
 from odqa.server.auth import require_write
 from odqa.server.limits import Limits
 from odqa.server.schemas import (
@@ -106,7 +106,7 @@ async def add(body: AddDocumentsRequest, service: Service) -> UpdateResponse:
     409 when an id is already in the index. Needs the write rule (see /info)."""
     try:
         report = await service.add([document.to_document() for document in body.documents])
-    except InputError as exc:
+    except DuplicateIdError as exc:
         raise HTTPException(409, str(exc)) from exc
     return UpdateResponse(report=report, documents=service.searcher.manifest.counts["documents"])
 

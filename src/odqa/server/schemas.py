@@ -11,6 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic_core import PydanticCustomError
 
 from odqa.corpus import Document
+from odqa.corpus.schema import id_problem, shown
+from odqa.corpus.textio import check_json
 from odqa.errors import InputError
 from odqa.index.filters import parse_where
 from odqa.read.answer import Answer, Evidence
@@ -57,12 +59,42 @@ pydantic read it first, and refuse a surrogate less clearly."""
 Text = Annotated[Str, AfterValidator(not_blank)]
 
 
+def refusal(kind: str, error: InputError, within: str | None = None) -> PydanticCustomError:
+    """``error`` as a validation error; the field it names, less the ``within`` prefix, goes
+    in ``at`` (a path below the one pydantic names, see :func:`handlers.describe`)."""
+    at = error.field or ""
+    if within is not None:
+        at = at.removeprefix(within).removeprefix(".")
+    return PydanticCustomError(kind, "{message}", {"message": error.message, "at": at})
+
+
 def well_formed_where(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """``value`` if it reads as a filter (:func:`odqa.index.filters.parse_where`)."""
     try:
         parse_where(value)
     except InputError as exc:
-        raise PydanticCustomError("where", "{message}", {"message": exc.message}) from None
+        raise refusal("where", exc, within="where") from None
+    return value
+
+
+def unicode_values(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` if every key and string in it, however deep, can be written as UTF-8."""
+    try:
+        check_json(value)
+    except InputError as exc:
+        raise refusal("string_unicode", exc) from None
+    return value
+
+
+def usable_id(value: str) -> str:
+    """``value`` if it can be a document id (the readers' rule: no whitespace)."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise PydanticCustomError(
+            "document_id",
+            "id {id} {problem}; ids hold no whitespace",
+            {"id": shown(value), "problem": problem},
+        )
     return value
 
 
@@ -94,10 +126,12 @@ class AskRequest(Strict):
 
 
 class DocumentIn(Strict):
-    id: Annotated[Str, AfterValidator(not_empty)] = Field(json_schema_extra={"minLength": 1})
+    id: Annotated[Str, AfterValidator(not_empty), AfterValidator(usable_id)] = Field(
+        json_schema_extra={"minLength": 1}, description="Non-empty, without whitespace."
+    )
     text: Str
     title: Str = ""
-    metadata: dict[str, Any] = Field(
+    metadata: Annotated[dict[str, Any], AfterValidator(unicode_values)] = Field(
         default_factory=dict, description="Kept with the document; what filters match."
     )
 
