@@ -22,7 +22,7 @@ from odqa.corpus.web.urls import normalize_url, read_url_list
 from odqa.errors import InputError
 from web_server import WebServer, serve
 
-FAST = FetchOptions(timeout=0.3, retries=2, backoff_base=0.01, seed=0, per_host=4)
+FAST = FetchOptions(timeout=0.6, retries=2, backoff_base=0.01, seed=0, per_host=4)
 MIXED_PATHS = [
     "/article",
     "/slow",
@@ -118,7 +118,7 @@ def test_slow_page_fails_after_retries_without_holding_back_the_rest(mixed: Run)
     result = result_for(mixed, "/slow")
     assert result["status"] == "failed"
     assert result["attempts"] == 3 == mixed.server.hits["/slow"]
-    assert "timed out after 0.3s" in result["reason"]
+    assert "timed out after 0.6s" in result["reason"]
     assert mixed.server.url("/article") in mixed.documents
 
 

@@ -10,7 +10,6 @@ import pytest
 
 import odqa.index.bm25 as bm25
 from odqa.index.analysis import EnglishAnalyzer
-from odqa.index.kind import PassageBatch
 
 WORDS = [
     "cell",
@@ -41,7 +40,7 @@ def streamed(tmp_path, corpus: list[str], settings: bm25.BM25Settings, batch: in
     builder = bm25.BM25Builder(settings)
     builder.open(tmp_path / "bm25", EnglishAnalyzer())
     for first in range(0, len(corpus), batch):
-        builder.add(PassageBatch((), (), corpus[first : first + batch]))
+        builder.add_texts(corpus[first : first + batch])
     builder.finish()
     return bm25s.BM25.load(str(tmp_path / "bm25"), mmap=True, show_progress=False)
 
@@ -94,7 +93,7 @@ def test_search_ranks_as_bm25s_and_spill_files_are_removed(tmp_path, monkeypatch
     settings = bm25.BM25Settings()
     builder = bm25.BM25Builder(settings)
     builder.open(tmp_path / "bm25", EnglishAnalyzer())
-    builder.add(PassageBatch((), (), corpus))
+    builder.add_texts(corpus)
     assert builder.spill.spilled
     builder.finish()
     assert sorted(p.name for p in (tmp_path / "bm25").iterdir()) == sorted(
@@ -134,3 +133,22 @@ def test_a_bm25_only_build_and_search_load_no_neural_library(tmp_path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_files_written_are_those_bm25s_saves(tmp_path):
+    """odqa writes bm25s's on-disk form itself (streaming); bm25s's own save is the reference,
+    so that a bm25s release that changes it fails here, not in a user's search."""
+    import json
+
+    corpus = texts(50, seed=5)
+    settings = bm25.BM25Settings(method="bm25+")
+    streamed(tmp_path / "ours", corpus, settings, batch=20)
+    direct(corpus, settings).save(str(tmp_path / "theirs"))
+    ours, theirs = tmp_path / "ours" / "bm25", tmp_path / "theirs"
+    assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
+    mine = json.loads((ours / bm25.PARAMS).read_text())
+    reference = json.loads((theirs / bm25.PARAMS).read_text())
+    assert sorted(mine) == sorted(reference)
+    assert {key: mine[key] for key in ("k1", "b", "delta", "method", "num_docs")} == {
+        key: reference[key] for key in ("k1", "b", "delta", "method", "num_docs")
+    }

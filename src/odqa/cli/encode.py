@@ -36,7 +36,7 @@ ENCODE_EPILOG = (
 @contextlib.contextmanager
 def kept_on_interrupt(out: Path) -> Iterator[None]:
     """Ctrl-C: say where the finished shards are kept and how to take them up."""
-    from odqa.index.vectors import unfinished_folder
+    from odqa.encode.vectors import unfinished_folder
 
     try:
         yield
@@ -81,16 +81,17 @@ def encode(
     odqa index --embeddings-from reads instead of encoding (it appears only when complete;
     an interrupted run keeps its finished shards and the same command takes them up)."""
     from odqa.corpus import ChunkSpec
-    from odqa.index.colbert import colbert_model as colbert_checkpoint
-    from odqa.index.precompute import encode_corpus
-    from odqa.index.vectors import VectorsFolder
+    from odqa.encode import VectorsFolder
+    from odqa.index.builder import encode_corpus
+    from odqa.index.settings import ColBERTSettings
 
     with user_errors(out), kept_on_interrupt(out):
         path = encode_corpus(
             corpus,
             out,
             kind=retriever,
-            model=colbert_checkpoint(colbert_model, model) if retriever == "colbert" else model,
+            model=model,
+            settings=ColBERTSettings(model=colbert_model) if retriever == "colbert" else None,
             chunk=ChunkSpec(tokens=chunk_tokens, overlap=chunk_overlap),
             dtype=dtype,
             encode_batch=encode_batch,

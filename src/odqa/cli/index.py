@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,7 +11,6 @@ from odqa.cli.options import (
     AsJson,
     ChunkOverlap,
     ChunkTokens,
-    ColBERTModel,
     CorpusPath,
     Device,
     EncodeBatch,
@@ -22,9 +21,13 @@ from odqa.cli.options import (
     RayCpusPerWorker,
     RayGpusPerWorker,
     RayWorkers,
+    WithKindOptions,
     ray_settings,
     split_list,
 )
+
+if TYPE_CHECKING:
+    from odqa.index.settings import KindSettings
 
 INDEX_EPILOG = (
     "Example: odqa index corpus.jsonl my-index --retrievers bm25,dense --language auto\n\n"
@@ -38,6 +41,7 @@ INDEX_EPILOG = (
 INFO_EPILOG = "Example: odqa info my-index --check"
 
 
+@WithKindOptions
 def index(
     corpus: CorpusPath,
     index_dir: Annotated[Path, typer.Argument(help="Where the index directory goes.")],
@@ -45,13 +49,6 @@ def index(
         str, typer.Option(help="Comma list of bm25, dense, colbert.")
     ] = "bm25,dense",
     model: IndexModel = None,
-    colbert_model: ColBERTModel = None,
-    nbits: Annotated[
-        int, typer.Option(help="ColBERT residual bits per dimension: 1, 2, 4, 8.")
-    ] = 2,
-    colbert_sample: Annotated[
-        int, typer.Option(help="Documents sampled to train ColBERT centroids.")
-    ] = 2048,
     language: Annotated[
         str,
         typer.Option(
@@ -62,27 +59,6 @@ def index(
     input_format: InputFormat = "auto",
     chunk_tokens: ChunkTokens = 256,
     chunk_overlap: ChunkOverlap = 64,
-    dense_index: Annotated[
-        str,
-        typer.Option(
-            help="faiss kind: flat (exact; faiss holds every vector in memory: 4 bytes x dim "
-            "a passage, 15 GB for 10M x 384), hnsw (more), ivf, ivfpq (dim/8 bytes a passage, "
-            "streamed: for millions of passages)."
-        ),
-    ] = "flat",
-    dense_dtype: Annotated[
-        str, typer.Option(help="Vector storage: float32 or float16.")
-    ] = "float32",
-    dense_refine: Annotated[
-        int,
-        typer.Option(
-            help="ivfpq: candidates (at least 10 x k) rescored exactly from float16 vectors "
-            "kept on disk (dim x 2 bytes a passage); 0 turns it off."
-        ),
-    ] = 100,
-    dense_nprobe: Annotated[
-        int, typer.Option(help="ivf, ivfpq: inverted lists searched per query.")
-    ] = 32,
     embeddings_from: Annotated[
         Path | None,
         typer.Option(
@@ -90,8 +66,6 @@ def index(
             "vectors'): its kind (dense or colbert) reads them instead of encoding."
         ),
     ] = None,
-    k1: Annotated[float, typer.Option(help="BM25 k1.")] = 0.9,
-    b: Annotated[float, typer.Option(help="BM25 b.")] = 0.4,
     batch_size: EncodeBatch = None,
     device: Device = None,
     precision: Precision = "auto",
@@ -100,17 +74,13 @@ def index(
     ray_cpus_per_worker: RayCpusPerWorker = 1,
     ray_gpus_per_worker: RayGpusPerWorker = 0.0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index directory.")] = False,
+    *,
+    kind_settings: "dict[str, KindSettings]",
 ) -> None:
-    """Build an index directory from a corpus (atomically: a failed run leaves nothing)."""
+    """Build an index directory from a corpus (atomically: a failed run leaves nothing).
+    Each retriever kind's own options are listed under its name."""
     from odqa.corpus import ChunkSpec
-    from odqa.index import (
-        BM25Settings,
-        BuildOptions,
-        ColBERTSettings,
-        DenseSettings,
-        Manifest,
-        build_index,
-    )
+    from odqa.index import BuildOptions, Manifest, build_index
 
     with user_errors(index_dir):
         options = BuildOptions(
@@ -118,11 +88,7 @@ def index(
             model=model,
             language=language,
             chunk=ChunkSpec(tokens=chunk_tokens, overlap=chunk_overlap),
-            bm25=BM25Settings(k1=k1, b=b),
-            dense=DenseSettings(
-                index=dense_index, dtype=dense_dtype, refine=dense_refine, nprobe=dense_nprobe
-            ),
-            colbert=ColBERTSettings(model=colbert_model, nbits=nbits, sample=colbert_sample),
+            settings=kind_settings,
             encode_batch=batch_size,
             device=device,
             precision=precision,

@@ -491,3 +491,81 @@ class ReaderChoice:
 
 with_reader_options = option_group("reading", READER_PARAMETERS, ReaderChoice, "Reading")
 """Every answering command's reader options, as one ReaderChoice named ``reading``."""
+
+
+# --- each retriever kind's build settings -------------------------------------------------------
+
+
+class WithKindOptions:
+    """A command given, besides its own options, every registered retriever kind's build
+    settings (each field of its :class:`~odqa.index.settings.KindSettings` with a ``flag``:
+    that flag, its help and its default, under the panel "<kind> index options"); it
+    receives them as ``kind_settings``, a settings object by kind name.
+
+    The options are read from the registry each time the command is built, so a kind
+    registered at run time (``odqa.index.registry.KINDS``) has its flags too. The command's
+    own parameters must carry evaluated annotations (as for :func:`option_group`).
+    """
+
+    NAME = "kind_settings"
+
+    def __init__(self, command: Callable[..., None]) -> None:
+        self.command = command
+        self.__name__ = command.__name__
+        self.__doc__ = command.__doc__
+        self.__module__ = command.__module__
+
+    def _fields(self) -> list[tuple[str, str, Any]]:
+        """``(parameter, kind, field)`` of every kind's settings offered as an option."""
+        from dataclasses import fields
+
+        from odqa.index.registry import kind_names, settings_class
+
+        return [
+            (f"{kind}__{item.name}", kind, item)
+            for kind in kind_names()
+            for item in fields(settings_class(kind))
+            if item.metadata.get("flag")
+        ]
+
+    @property
+    def __signature__(self) -> inspect.Signature:  # type: ignore[override]
+        own = [
+            parameter
+            for key, parameter in inspect.signature(self.command).parameters.items()
+            if key != self.NAME
+        ]
+        added = []
+        for parameter, kind, item in self._fields():
+            from odqa.index.registry import settings_class
+
+            kind_type = typing.get_type_hints(settings_class(kind))[item.name]
+            option = typer.Option(
+                item.metadata["flag"],
+                help=item.metadata.get("help"),
+                rich_help_panel=f"{kind} index options",
+            )
+            added.append(
+                inspect.Parameter(
+                    parameter,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=item.default,
+                    annotation=Annotated[kind_type, option],
+                )
+            )
+        return inspect.Signature([*own, *added])
+
+    @property
+    def __annotations__(self) -> dict[str, Any]:  # type: ignore[override]
+        return {p.name: p.annotation for p in self.__signature__.parameters.values()}
+
+    def __call__(self, **values: Any) -> None:
+        from odqa.index.registry import kind_names, settings_class
+
+        given: dict[str, dict[str, Any]] = {kind: {} for kind in kind_names()}
+        for parameter, kind, item in self._fields():
+            if parameter in values:
+                given[kind][item.name] = values.pop(parameter)
+        with user_errors():
+            built = {kind: settings_class(kind)(**fields) for kind, fields in given.items()}
+        return self.command(**values, **{self.NAME: built})

@@ -15,20 +15,29 @@ import json
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import bm25s
 import numpy as np
-from bm25s import scoring
 
 import odqa.fs as fs
-from odqa.corpus import Document, indexable_text
+from odqa.corpus import indexable_text
+from odqa.encode import EncodedBatch
+from odqa.index import bm25_scoring as scoring
 from odqa.index.analysis import Analyzer, analyzer_from_config, make_analyzer
 from odqa.index.collection import Collection
-from odqa.index.kind import CorpusPass, Footprint, PassageBatch, Runtime, SearchSettings, Settings
-from odqa.index.settings import BM25Settings
+from odqa.index.kind import (
+    BuildStart,
+    Footprint,
+    KindBuilder,
+    Record,
+    RetrieverKind,
+    RowSearcher,
+    Runtime,
+    SearchSettings,
+)
+from odqa.index.settings import BM25Settings, KindSettings
 
 if TYPE_CHECKING:
     from odqa.index.options import BuildOptions
@@ -47,7 +56,7 @@ VOCAB, PARAMS, NONOCCURRENCE = (
     "params.index.json",
     "nonoccurrence_array.index.npy",
 )
-METHODS_WITH_NONOCCURRENCE = ("bm25l", "bm25+")
+METHODS_WITH_NONOCCURRENCE = scoring.WITH_NONOCCURRENCE
 
 
 class TermIds:
@@ -134,10 +143,11 @@ class PostingSpill:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class BM25Builder:
+class BM25Builder(KindBuilder):
     """Streams analysed passages into postings; ``finish`` scores them into bm25s's files."""
 
     def __init__(self, settings: BM25Settings, language: str = "auto") -> None:
+        scoring.check_method(settings.method)
         self.settings = settings
         self.language = language
         self.analyzer: Analyzer | None = None
@@ -148,18 +158,11 @@ class BM25Builder:
         self._frequencies = np.zeros(0, dtype=np.int64)
         self.rows = 0
 
-    def tokenizer(self) -> None:
-        return None
-
-    def work(self) -> None:
-        """Analysis stays with the build: it is cheap, and its vocabulary is one."""
-        return None
-
-    def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
-        """Choose the analyzer from the first documents (language ``auto``)."""
-        self.open(
-            folder / FOLDER, make_analyzer(self.language, [f"{d.title} {d.text}" for d in first])
-        )
+    def start(self, start: BuildStart) -> None:
+        """Choose the analyzer from the first documents (language ``auto``). Analysis stays
+        with the build (never on Ray workers): it is cheap, and its vocabulary is one."""
+        texts = [f"{d.title} {d.text}" for d in start.first]
+        self.open(start.folder / FOLDER, make_analyzer(self.language, texts))
 
     def open(self, folder: Path, analyzer: Analyzer) -> None:
         """Start writing into ``folder`` with ``analyzer``."""
@@ -167,9 +170,12 @@ class BM25Builder:
         self.terms = TermIds(analyzer)
         self.spill = PostingSpill(folder / SPILL_FOLDER)
 
-    def add(self, batch: PassageBatch) -> None:
+    def add(self, batch: EncodedBatch) -> None:
         """Analyse a few passages at a time: neither their words nor their tokens pile up."""
-        texts = batch.texts
+        self.add_texts(batch.texts)
+
+    def add_texts(self, texts: Sequence[str]) -> None:
+        """Analyse passage texts (the next rows), a few at a time."""
         for first in range(0, len(texts), ANALYSIS_BATCH):
             self._add_texts(texts[first : first + ANALYSIS_BATCH])
 
@@ -197,7 +203,7 @@ class BM25Builder:
         memory = buffer + largest_group * 40 + 8 * passages + 400 * len(self.terms.vocab)
         return Footprint(disk=postings * 8 + 8 * len(self.terms.vocab), memory=memory)
 
-    def finish(self) -> Settings:
+    def finish(self) -> Record:
         """Score every posting and write bm25s's files; returns the manifest's record."""
         try:
             self._write()
@@ -205,7 +211,7 @@ class BM25Builder:
             self.spill.remove()
         return {
             "library": "bm25s",
-            **asdict(self.settings),
+            **self.settings.record(),
             "analyzer": self.analyzer.config(),
             "vocabulary": len(self.terms.vocab),
         }
@@ -218,10 +224,12 @@ class BM25Builder:
         order = np.lexsort((np.arange(len(frequencies)), np.arange(len(frequencies)) % BUCKETS))
         new_ids = np.empty(len(order), np.int64)
         new_ids[order] = np.arange(len(order))
-        idf_of = scoring._select_idf_scorer(settings.method)
-        idf = np.asarray([idf_of(int(df), N=self.rows) for df in frequencies], np.float64)
-        tfc = scoring._select_tfc_scorer(settings.method)
-        nonoccurrence = self._nonoccurrence(frequencies[order], average)
+        idf = scoring.idf(settings.method, frequencies, self.rows)
+        nonoccurrence = scoring.nonoccurrence(
+            settings.method, frequencies[order], self.rows, settings.k1, settings.b, settings.delta
+        )
+        if nonoccurrence is not None:  # as stored: a search adds back exactly what was taken
+            nonoccurrence = nonoccurrence.astype(np.float32).astype(np.float64)
         total = int(frequencies.sum())
         self.folder.mkdir(parents=True, exist_ok=True)
         data = fs.NpyAppender(self.folder / DATA, np.float32)
@@ -229,13 +237,14 @@ class BM25Builder:
         for group in self.spill.groups():
             group = group[np.argsort(new_ids[group["term"]], kind="stable")]
             terms, rows = group["term"], group["row"]
-            scores = idf[terms] * tfc(
-                tf_array=group["tf"].astype(np.float64),
-                l_d=lengths[rows],
-                l_avg=average,
-                k1=settings.k1,
-                b=settings.b,
-                delta=settings.delta,
+            scores = idf[terms] * scoring.weight(
+                settings.method,
+                group["tf"],
+                lengths[rows],
+                average,
+                settings.k1,
+                settings.b,
+                settings.delta,
             )
             if nonoccurrence is not None:
                 scores -= nonoccurrence[new_ids[terms]]
@@ -263,24 +272,6 @@ class BM25Builder:
         }
         fs.write_text(self.folder / PARAMS, json.dumps(params, indent=4))
 
-    def _nonoccurrence(self, frequencies: np.ndarray, average: float) -> np.ndarray | None:
-        """BM25L and BM25+'s score of a term a passage lacks, in the new term order."""
-        method = self.settings.method
-        if method not in METHODS_WITH_NONOCCURRENCE:
-            return None
-        return scoring._build_nonoccurrence_array(
-            doc_frequencies=dict(enumerate(frequencies.tolist())),
-            n_docs=self.rows,
-            compute_idf_fn=scoring._select_idf_scorer(method),
-            calculate_tfc_fn=scoring._select_tfc_scorer(method),
-            l_d=average,
-            l_avg=average,
-            k1=self.settings.k1,
-            b=self.settings.b,
-            delta=self.settings.delta,
-            dtype="float32",
-        ).astype(np.float64)
-
 
 def _grown(array: np.ndarray, size: int) -> np.ndarray:
     """``array`` extended with zeros to ``size``."""
@@ -291,7 +282,7 @@ def _grown(array: np.ndarray, size: int) -> np.ndarray:
     )
 
 
-class BM25Index:
+class BM25Index(RowSearcher):
     """A saved bm25s index: top-k passage rows for analysed queries."""
 
     returns_deleted = True
@@ -331,42 +322,38 @@ class BM25Index:
         return rows, scores
 
 
-class BM25Kind:
+class BM25Kind(RetrieverKind):
     """Lexical retrieval with the analyzer recorded in the index."""
 
     name = "bm25"
     folder = FOLDER
-    reranks = False
+    settings = BM25Settings
+    builder_class = BM25Builder
+    searcher_class = BM25Index
 
-    def builder(self, options: BuildOptions) -> BM25Builder:
-        return BM25Builder(options.bm25, options.language)
+    def builder(self, settings: KindSettings, options: BuildOptions) -> BM25Builder:
+        return BM25Builder(settings, options.language)
 
-    def add(self, index: Path, settings: Settings, batch: PassageBatch, runtime: Runtime) -> dict:
+    def add(self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime) -> dict:
         """Re-index every stored passage (cheap next to neural encoding); deleted ones stay
         and are skipped at search time."""
-        builder = BM25Builder(
-            BM25Settings(
-                settings["method"], settings["k1"], settings["b"], settings.get("delta", 0.5)
-            )
-        )
+        builder = BM25Builder(BM25Settings.recorded(record))
         staged = index / f".{FOLDER}.rebuild"
         shutil.rmtree(staged, ignore_errors=True)
-        builder.open(staged, analyzer_from_config(settings["analyzer"]))
+        builder.open(staged, analyzer_from_config(record["analyzer"]))
         collection = Collection(index)
         rows = range(collection.num_passages)
         for first in range(0, len(rows), REBUILD_BATCH):
-            texts = [
-                indexable_text(collection.passage(r)) for r in rows[first : first + REBUILD_BATCH]
-            ]
-            builder.add(PassageBatch((), (), texts))
+            part = rows[first : first + REBUILD_BATCH]
+            builder.add_texts([indexable_text(collection.passage(row)) for row in part])
         collection.close()
-        settings.update(builder.finish())
+        record.update(builder.finish())
         shutil.rmtree(index / FOLDER)
         staged.rename(index / FOLDER)
         return {}
 
-    def delete(self, index: Path, settings: Settings, rows: np.ndarray) -> None:
+    def delete(self, index: Path, record: Record, rows: np.ndarray) -> None:
         """Nothing to change: deleted rows are skipped at search time."""
 
-    def open(self, index: Path, settings: Settings, options: SearchSettings) -> BM25Index:
-        return BM25Index(index / FOLDER, analyzer_from_config(settings["analyzer"]))
+    def open(self, index: Path, record: Record, options: SearchSettings) -> BM25Index:
+        return BM25Index(index / FOLDER, analyzer_from_config(record["analyzer"]))

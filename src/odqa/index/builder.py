@@ -1,52 +1,45 @@
 """Building an index directory from a corpus, streaming documents through in batches.
 
-The build owns the collection and the manifest; each retriever kind's share (analysis,
-encoding, compression) is its builder's (:mod:`odqa.index.kind`), fed the same batches.
+The build owns the collection and the manifest; the encode stage (:mod:`odqa.encode`) cuts
+the passages and encodes them for every kind that needs it; each kind's share (analysis,
+faiss, compression) is its builder's (:mod:`odqa.index.kind`), fed the same batches.
+
+The corpus is read once for the main pass. Before it, the first batch decides the dense
+model (:func:`odqa.index.languages.choose_dense_model`) from the same read; a progress bar
+counts the corpus's lines first (fast: no parsing); a kind that trains on a sample
+(ColBERT, encoding here or on Ray) has the corpus read once more to draw it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
-from odqa.corpus import (
-    WORDS,
-    ChunkSpec,
-    Document,
-    Passage,
-    chunk_documents,
-    indexable_text,
-    is_empty,
-    kept_of,
-    read_documents,
-)
+from odqa.corpus import ChunkSpec, Document, is_empty, read_documents
 from odqa.corpus.readers import count_documents
+from odqa.encode import Cutter, EncodeStage, Encoding, RaySettings
+from odqa.encode.cluster import shape_record
+from odqa.encode.precompute import batches, write_vectors
+from odqa.encode.vectors import SHARD_PASSAGES
 from odqa.errors import InputError, OdqaError
 from odqa.fs import LOG, atomic_directory, remove_leftovers, writer_lock
-from odqa.index.cluster import Preparer, preparing, shape_record
 from odqa.index.collection import CollectionWriter
-from odqa.index.kind import CorpusPass, KindBuilder, PassageBatch
+from odqa.index.kind import BuildStart, KindBuilder
 from odqa.index.languages import choose_dense_model
 from odqa.index.manifest import Manifest, is_index
-from odqa.index.options import BuildOptions, build_options
+from odqa.index.options import BuildOptions, build_options, precomputed_for
 from odqa.index.plan import FirstBatch, plan_line
 from odqa.index.registry import kind_named, kind_names
-from odqa.index.vectors import VectorsFolder
+from odqa.index.settings import KindSettings
 
 SKIPPED_IDS_KEPT = 100
-
-
-def batches(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
 
 
 def build_index(
@@ -55,46 +48,60 @@ def build_index(
     """Index ``corpus`` into ``index_dir`` atomically; returns the index path.
 
     Settings are a :class:`BuildOptions` or its fields as keywords, for example
-    ``build_index("corpus.jsonl", "my-index", retrievers=["bm25"], language="en")``.
+    ``build_index("corpus.jsonl", "my-index", retrievers=["bm25"], language="en")``, and
+    each kind's settings by its name (``dense=DenseSettings(index="ivfpq")``).
 
     Empty documents (no title, no text) are skipped, counted in the manifest and listed
     (first 100 ids). Any input error leaves no index behind and an existing one untouched.
     """
     options = build_options(options, settings)
-    options, chosen = choose_dense_model(corpus, options)
-    if chosen:
-        LOG.warning("note: %s", chosen)
     names = kind_names()
     unknown = sorted(set(options.retrievers) - set(names))
     if unknown or not options.retrievers:
         raise OdqaError(f"retrievers must be among {names}, got {list(options.retrievers)}")
-    builders = {
-        name: kind_named(name).builder(options) for name in names if name in options.retrievers
-    }
-    tokenizer, tokenizer_name = chunking_tokenizer(builders.values())
-    if options.embeddings_from is not None:
-        vectors = VectorsFolder(options.embeddings_from)
-        vectors.check_chunking(options.chunk.tokens, options.chunk.overlap, tokenizer_name)
+    documents = read_documents(corpus, options.input_format)
+    first = list(itertools.islice(documents, options.batch_docs))
+    if not first:
+        raise InputError("the corpus holds no documents", path=corpus)
+    options, chosen = choose_dense_model(first, options)
+    if chosen:
+        LOG.warning("note: %s", chosen)
+    kinds = [kind_named(name) for name in names if name in options.retrievers]
+    builders = {kind.name: kind.builder(options.settings_of(kind.name), options) for kind in kinds}
+    stage = encode_stage(options, kinds)
     with writer_lock(index_dir):
         remove_leftovers(index_dir)
         with atomic_directory(index_dir, options.overwrite, is_index, "odqa index") as staging:
-            run = _BuildRun(corpus, options, builders, tokenizer)
-            counts, skipped_ids = run.fill(staging)
+            run = _BuildRun(corpus, options, builders, stage)
+            counts, skipped_ids = run.fill(staging, first, documents)
             manifest = Manifest(
                 source=str(Path(corpus).resolve()),
                 counts=counts,
-                chunking={
-                    "tokens": options.chunk.tokens,
-                    "overlap": options.chunk.overlap,
-                    "tokenizer": tokenizer_name,
-                    **word_window(tokenizer, options.chunk),
-                },
+                chunking=stage.cutter.record(),
                 retrievers={name: builder.finish() for name, builder in builders.items()},
                 skipped_ids=skipped_ids,
                 built_on=run.built_on,
             )
             manifest.write(staging)
     return Path(index_dir).resolve()
+
+
+def encode_stage(options: BuildOptions, kinds: list) -> EncodeStage:
+    """The encode stage of a build: each kind's encoder (a precomputed folder's vectors
+    checked to be its, and cut as this build cuts), passages cut by the first one's
+    tokenizer."""
+    encoders = {kind.name: kind.encoder(options.settings_of(kind.name), options) for kind in kinds}
+    cutter = Cutter.for_encoders(encoders.values(), options.chunk)
+    encodings = {}
+    for name, encoder in encoders.items():
+        if encoder is None:
+            continue
+        folder = precomputed_for(name, options.embeddings_from, options.retrievers)
+        if folder is not None:
+            folder.check_encoder(encoder.describe())
+            folder.check_chunking(cutter.spec.tokens, cutter.spec.overlap, cutter.name)
+        encodings[name] = Encoding(encoder, folder)
+    return EncodeStage(cutter, encodings, options.ray)
 
 
 class _BuildRun:
@@ -105,21 +112,22 @@ class _BuildRun:
         corpus: str | Path,
         options: BuildOptions,
         builders: dict[str, KindBuilder],
-        tokenizer: Any,
+        stage: EncodeStage,
     ) -> None:
-        self.corpus, self.options, self.builders = corpus, options, builders
-        self.tokenizer = tokenizer
+        self.corpus, self.options, self.builders, self.stage = corpus, options, builders, stage
         self.built_on: dict[str, Any] = {}
 
-    def chunk(self, documents: Sequence[Document]) -> list[Passage]:
-        return list(chunk_documents(documents, self.tokenizer, self.options.chunk))
+    def sample(self, size: int, seed: int) -> tuple[dict[int, Document], int]:
+        """``size`` of the corpus's non-empty documents drawn by a seeded generator, by
+        their number among them, and how many there are (the corpus read twice more)."""
+        count = sum(1 for document in self.read() if not is_empty(document))
+        rng = np.random.default_rng(seed)
+        chosen = set(rng.choice(count, size=min(count, size), replace=False).tolist())
+        numbered = enumerate(document for document in self.read() if not is_empty(document))
+        return {number: document for number, document in numbered if number in chosen}, count
 
     def read(self) -> Iterator[Document]:
         return read_documents(self.corpus, self.options.input_format)
-
-    def count(self) -> int | None:
-        """The corpus's documents, counted fast where its records are lines."""
-        return count_documents(self.corpus, self.options.input_format)
 
     def say_plan(self, total: int, first: FirstBatch, staging: Path, progress: tqdm) -> None:
         """Say what the whole build will need; warn where it will not fit."""
@@ -128,35 +136,40 @@ class _BuildRun:
         for warning in warnings:
             LOG.warning("warning: %s", warning)
 
-    def fill(self, staging: Path) -> tuple[dict[str, int], list[str]]:
-        """Stream the corpus in; returns the counts and the first skipped (empty) ids."""
-        documents = self.read()
-        first = list(itertools.islice(documents, self.options.batch_docs))
-        if not first:
-            raise InputError("the corpus holds no documents", path=self.corpus)
+    def fill(
+        self, staging: Path, first: list[Document], rest: Iterable[Document]
+    ) -> tuple[dict[str, int], list[str]]:
+        """Stream the corpus in (``first``, its first documents, then ``rest``); returns the
+        counts and the first skipped (empty) ids."""
+        start = BuildStart(staging, first, self.stage, self.sample)
         for builder in self.builders.values():
-            builder.start(staging, first, CorpusPass(self.read, self.chunk))
-        total = self.count() if self.options.show_progress else None
+            builder.start(start)
+        total = None
+        if self.options.show_progress:  # the lines of a line format, counted fast
+            total = count_documents(self.corpus, self.options.input_format)
         progress = tqdm(
             desc="indexing", unit="doc", total=total, disable=not self.options.show_progress
         )
         collection = CollectionWriter(staging)
         skipped_ids: list[str] = []
         skipped = 0
-        with self.preparer(progress) as prepare:
-            numbered = batches(itertools.chain(first, documents), self.options.batch_docs)
-            for batch, (passages, encoded) in prepare(numbered):
-                kept = kept_of(batch)
+        say = functools.partial(progress.write, file=sys.stderr)
+        with self.stage.running(say) as encoded_batches:
+            if self.stage.shape is not None:
+                self.built_on = shape_record(self.stage.shape)
+                progress.set_postfix_str(f"{self.stage.shape.workers} Ray workers", refresh=False)
+            read = batches(itertools.chain(first, rest), self.options.batch_docs)
+            for batch, encoded in encoded_batches(read):
                 empty = [document.id for document in batch if is_empty(document)]
                 skipped += len(empty)
                 skipped_ids += empty[: SKIPPED_IDS_KEPT - len(skipped_ids)]
-                collection.add_documents(kept)
-                collection.add_passages(passages)
-                texts = [indexable_text(passage) for passage in passages]
+                collection.add_documents(encoded.documents)
+                collection.add_passages(encoded.passages)
                 for builder in self.builders.values():
-                    builder.add(PassageBatch(kept, passages, texts, encoded))
-                if progress.n == 0 and total and passages:
-                    first_batch = FirstBatch(len(kept), len(passages), collection.stored_bytes)
+                    builder.add(encoded)
+                if progress.n == 0 and total and encoded.passages:
+                    stored = collection.stored_bytes
+                    first_batch = FirstBatch(len(encoded.documents), len(encoded.passages), stored)
                     self.say_plan(total, first_batch, staging, progress)
                 progress.update(len(batch))
         progress.close()
@@ -166,41 +179,54 @@ class _BuildRun:
         counts = {"documents": num_documents, "passages": num_passages, "skipped_empty": skipped}
         return counts, skipped_ids
 
-    def remote_works(self) -> dict[str, Any]:
-        """Each kind's share that runs on the Ray workers (asked only for a build there)."""
-        return {
-            name: work
-            for name, builder in self.builders.items()
-            if (work := builder.work()) is not None
-        }
 
-    @contextlib.contextmanager
-    def preparer(self, progress: tqdm) -> Iterator[Preparer]:
-        """Batches cut into passages here (each kind encodes its own in ``add``), or cut and
-        encoded on the Ray cluster."""
-        ray = self.options.ray
-        works = self.remote_works if ray is not None else dict
-        say = functools.partial(progress.write, file=sys.stderr)
-        with preparing(ray, self.tokenizer, self.options.chunk, works, say) as (prepare, shape):
-            if shape is not None:
-                self.built_on = shape_record(shape)
-                progress.set_postfix_str(f"{shape.workers} Ray workers", refresh=False)
-            yield prepare
-
-
-def word_window(tokenizer: Any, spec: ChunkSpec) -> dict[str, int]:
-    """For passages cut in words, the window and overlap in words, as the manifest says."""
-    if tokenizer is not WORDS:
-        return {}
-    words = WORDS.in_words(spec)
-    return {"words": words.tokens, "overlap_words": words.overlap}
-
-
-def chunking_tokenizer(builders: Iterable[KindBuilder]) -> tuple[Any, str]:
-    """Passages are cut in the tokens of the first neural encoder, else in words."""
-    for builder in builders:
-        found = builder.tokenizer()
-        if found is not None:
-            tokenizer, ref = found
-            return tokenizer, ref.name
-    return WORDS, WORDS.name
+def encode_corpus(
+    corpus: str | Path,
+    out: str | Path,
+    *,
+    kind: str = "dense",
+    model: str | None = None,
+    settings: KindSettings | None = None,
+    chunk: ChunkSpec | None = None,
+    dtype: str = "float16",
+    encode_batch: int | None = None,
+    batch_docs: int = 512,
+    device: str | None = None,
+    precision: str = "auto",
+    input_format: str = "auto",
+    shard_passages: int = SHARD_PASSAGES,
+    overwrite: bool = False,
+    show_progress: bool = False,
+    ray: RaySettings | None = None,
+    restart: bool = False,
+) -> Path:
+    """``odqa encode``: the passages of ``corpus`` encoded once, as a build of ``kind``
+    (dense or colbert) with ``model`` (and the kind's ``settings``) would encode them, into
+    the vectors folder ``out`` that ``build_index(..., embeddings_from=out)`` reads; returns
+    its path. Resumable: see :func:`odqa.encode.precompute.write_vectors`."""
+    options = BuildOptions(
+        retrievers=[kind],
+        model=model,
+        settings={} if settings is None else {kind: settings},
+        encode_batch=encode_batch,
+        device=device,
+        precision=precision,
+    )
+    encoder = kind_named(kind).encoder(options.settings_of(kind), options)
+    if encoder is None:
+        raise OdqaError(f"--retriever {kind!r} reads texts: it has no vectors to precompute")
+    return write_vectors(
+        corpus,
+        out,
+        encoder,
+        kind=kind,
+        chunk=chunk or ChunkSpec(),
+        dtype=dtype,
+        batch_docs=batch_docs,
+        input_format=input_format,
+        shard_passages=shard_passages,
+        overwrite=overwrite,
+        show_progress=show_progress,
+        ray=ray,
+        restart=restart,
+    )

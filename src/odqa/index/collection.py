@@ -19,9 +19,11 @@ path since (:class:`~odqa.errors.IndexReplacedError`), so two indexes are never 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,8 +31,8 @@ import numpy as np
 
 import odqa.fs as fs
 from odqa.corpus.records import Document, Passage
-from odqa.errors import IndexFormatError, IndexReplacedError
-from odqa.index.metadata import MetadataColumns, MetadataWriter
+from odqa.errors import IndexFormatError, IndexReplacedError, InputError
+from odqa.index.metadata import MetadataColumns, MetadataWriter, write_metadata
 
 DOCUMENTS = "documents.jsonl"
 OFFSETS = "documents.offsets.npy"
@@ -165,15 +167,6 @@ class DocIds(Sequence[str]):
     def __iter__(self) -> Iterator[str]:
         for number in range(len(self)):
             yield self[number]
-
-
-def append_doc_ids(folder: Path, ids: Sequence[str], new_ids: Sequence[str]) -> None:
-    """Rewrite the id files with ``new_ids`` after ``ids`` (as new files: an update works on
-    a hard-linked copy)."""
-    lines = [f"{doc_id}\n".encode() for doc_id in [*ids, *new_ids]]
-    fs.write_bytes(folder / DOC_IDS, b"".join(lines))
-    ends = np.append(line_starts(0, lines), sum(len(line) for line in lines))
-    fs.save_array(folder / DOC_ID_OFFSETS, ends)
 
 
 class Collection:
@@ -318,5 +311,76 @@ class Collection:
         document = self.document(doc_number)
         return Passage(document.id, chunk, document.text[start:end], document.title, start, end)
 
+    def live_documents(self) -> np.ndarray:
+        """Per document number: whether any of its passages is not deleted."""
+        owners = np.asarray(self.passages[:, 0])[~self.deleted]
+        return np.bincount(owners, minlength=self.num_documents) > 0
+
     def close(self) -> None:
         self._handle.close()
+
+
+class CollectionUpdate:
+    """Changes to the collection of an update's copy of an index: every file it changes is
+    written anew and renamed into place, never written into (the copy's files are hard
+    links to the index's own)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def append(self, documents: Sequence[Document], passages: Sequence[Passage]) -> None:
+        """Append ``documents`` and their ``passages`` (of those documents only)."""
+        folder = self.folder
+        collection = Collection(folder)
+        try:
+            first = collection.num_documents
+            number = {document.id: first + i for i, document in enumerate(documents)}
+            lines = [
+                (json.dumps(as_record(d), ensure_ascii=False) + "\n").encode() for d in documents
+            ]
+            with fs.atomic_file(folder / DOCUMENTS) as partial:
+                shutil.copyfile(folder / DOCUMENTS, partial)
+                with partial.open("ab") as handle:
+                    handle.writelines(lines)
+            offsets = np.asarray(collection.offsets)
+            ends = offsets[-1] + np.cumsum([len(line) for line in lines], dtype=np.int64)
+            fs.save_array(folder / OFFSETS, np.concatenate([offsets, ends]))
+            rows = np.asarray(
+                [(number[p.doc_id], p.chunk, p.start, p.end) for p in passages], dtype=np.int64
+            ).reshape(-1, PASSAGE_COLUMNS)
+            fs.save_array(
+                folder / PASSAGES, np.concatenate([np.asarray(collection.passages), rows])
+            )
+            added = np.zeros(len(rows), bool)
+            fs.save_array(folder / DELETED, np.concatenate([collection.deleted, added]))
+            ids = [f"{doc_id}\n".encode() for doc_id in [*collection.doc_ids, *number]]
+            fs.write_bytes(folder / DOC_IDS, b"".join(ids))
+            ends = np.append(line_starts(0, ids), sum(len(line) for line in ids))
+            fs.save_array(folder / DOC_ID_OFFSETS, ends)
+            write_metadata(folder, itertools.chain(collection.documents(), [documents]))
+        finally:
+            collection.close()
+
+    def delete(self, doc_ids: Iterable[str]) -> tuple[dict[str, int], np.ndarray]:
+        """Mark the passages of the live documents ``doc_ids`` deleted; returns their numbers
+        by id and the passage rows. Unknown (or deleted) ids are refused, naming them."""
+        wanted = set(doc_ids)
+        collection = Collection(self.folder)
+        try:
+            live = collection.live_documents()
+            numbers = {
+                doc_id: number
+                for number, doc_id in enumerate(collection.doc_ids)
+                if doc_id in wanted and live[number]
+            }
+            missing = sorted(wanted - set(numbers))
+            if missing:
+                shown = ", ".join(map(repr, missing[:5]))
+                raise InputError(f"no live document with id {shown}")
+            rows = np.flatnonzero(np.isin(collection.passages[:, 0], list(numbers.values())))
+            deleted = np.array(collection.deleted)
+            deleted[rows] = True
+        finally:
+            collection.close()
+        fs.save_array(self.folder / DELETED, deleted)
+        return numbers, rows

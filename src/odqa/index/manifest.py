@@ -39,7 +39,7 @@ class Manifest:
     skipped_ids: list[str] = field(default_factory=list)
     built_on: dict[str, Any] = field(default_factory=dict)
     """Where the build ran when not on this machine alone: ``{"ray": {nodes, cpus, gpus,
-    workers, ...}}`` for a build on a Ray cluster (:mod:`odqa.index.cluster`)."""
+    workers, ...}}`` for a build on a Ray cluster (:mod:`odqa.encode.cluster`)."""
     files: Inventory | None = None
     """Every file of the index but the manifest, with its size and sha256 (see
     :func:`inventory`); None in manifests written before odqa recorded it."""
@@ -215,7 +215,7 @@ class Manifest:
                 "cannot read this collection; --retriever hybrid still fuses it when asked for)"
             )
         if ray := self.built_on.get("ray"):
-            from odqa.index.cluster import describe_shape
+            from odqa.encode.cluster import describe_shape
 
             lines.append(f"built on a {describe_shape(ray)}")
         if self.files is not None:

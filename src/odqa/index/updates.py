@@ -15,43 +15,21 @@ search time. Deleted text stays on disk until the next full build.
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-
 import odqa.fs as fs
-from odqa.corpus import (
-    WORDS,
-    ChunkSpec,
-    Document,
-    Passage,
-    chunk_documents,
-    indexable_text,
-    kept_of,
-)
+from odqa.corpus import Document, kept_of
 from odqa.corpus.schema import id_problem, shown
 from odqa.corpus.textio import check_json
+from odqa.encode import Cutter, EncodedBatch, EncodeStage, Encoding
 from odqa.errors import DuplicateIdError, InputError
-from odqa.index.collection import (
-    DELETED,
-    DOCUMENTS,
-    OFFSETS,
-    PASSAGES,
-    Collection,
-    append_doc_ids,
-    as_record,
-)
-from odqa.index.kind import PassageBatch, Runtime
+from odqa.index.collection import Collection, CollectionUpdate, as_record
+from odqa.index.kind import Runtime
 from odqa.index.manifest import Manifest
-from odqa.index.metadata import write_metadata
 from odqa.index.registry import kind_named
-from odqa.models.checkpoint import load_transformer, resolve_model
-from odqa.models.device import pick_device
 
 
 @contextlib.contextmanager
@@ -80,7 +58,8 @@ def add_documents(
     """Add ``documents`` to every retriever of the index; returns counts of what changed.
 
     Empty documents are skipped and counted; an id already live in the index is refused
-    (delete it first to replace it).
+    (delete it first to replace it). The new passages are cut and encoded as the index's
+    were (the encode stage, with the chunking and encoders the manifest records).
     """
     documents = list(documents)
     kept = kept_of(documents)
@@ -88,47 +67,46 @@ def add_documents(
         manifest = Manifest.read(folder)
         collection = Collection(folder)
         _check_new_ids(collection, kept)
-        passages = _chunk(manifest, kept)
-        _append_collection(folder, collection, kept, passages)
         collection.close()
-        batch = PassageBatch(kept, passages, [indexable_text(passage) for passage in passages])
+        runtime = Runtime(device, precision)
+        batch = _encoded(folder, manifest, kept, runtime)
+        CollectionUpdate(folder).append(batch.documents, batch.passages)
         report: dict[str, int | bool] = {
             "added_documents": len(kept),
-            "added_passages": len(passages),
+            "added_passages": len(batch.passages),
             "skipped_empty": len(documents) - len(kept),
         }
-        runtime = Runtime(device, precision)
-        for name, settings in manifest.retrievers.items():
-            report.update(kind_named(name).add(folder, settings, batch, runtime))
+        for name, record in manifest.retrievers.items():
+            report.update(kind_named(name).add(folder, record, batch, runtime))
         manifest.counts["documents"] += len(kept)
-        manifest.counts["passages"] += len(passages)
+        manifest.counts["passages"] += len(batch.passages)
         manifest.counts["skipped_empty"] += len(documents) - len(kept)
         manifest.write(folder)
     return report
 
 
+def _encoded(
+    folder: Path, manifest: Manifest, documents: list[Document], runtime: Runtime
+) -> EncodedBatch:
+    """The documents cut and encoded as the index's own were, in one batch."""
+    encodings = {}
+    for name, record in manifest.retrievers.items():
+        encoder = kind_named(name).recorded_encoder(folder, record, runtime)
+        if encoder is not None:
+            encodings[name] = Encoding(encoder)
+    stage = EncodeStage(Cutter.recorded(manifest.chunking), encodings)
+    with stage.running() as encoded_batches:
+        ((_, batch),) = list(encoded_batches([documents]))
+    return batch
+
+
 def delete_documents(index_dir: str | Path, doc_ids: Iterable[str]) -> dict[str, int]:
     """Delete documents by id from every retriever; unknown ids are refused, naming them."""
-    wanted = set(doc_ids)
     with staged_copy(index_dir) as folder:
         manifest = Manifest.read(folder)
-        collection = Collection(folder)
-        live = live_documents(collection)
-        numbers = {
-            doc_id: number
-            for number, doc_id in enumerate(collection.doc_ids)
-            if doc_id in wanted and live[number]
-        }
-        missing = sorted(wanted - set(numbers))
-        if missing:
-            raise InputError(f"no live document with id {', '.join(map(repr, missing[:5]))}")
-        rows = np.flatnonzero(np.isin(collection.passages[:, 0], list(numbers.values())))
-        deleted = np.array(collection.deleted)
-        deleted[rows] = True
-        collection.close()
-        fs.save_array(folder / DELETED, deleted)
-        for name, settings in manifest.retrievers.items():
-            kind_named(name).delete(folder, settings, rows)
+        numbers, rows = CollectionUpdate(folder).delete(doc_ids)
+        for name, record in manifest.retrievers.items():
+            kind_named(name).delete(folder, record, rows)
         manifest.counts["documents"] -= len(numbers)
         manifest.counts["passages"] -= len(rows)
         manifest.counts["deleted_documents"] = manifest.counts.get("deleted_documents", 0) + len(
@@ -138,15 +116,9 @@ def delete_documents(index_dir: str | Path, doc_ids: Iterable[str]) -> dict[str,
     return {"deleted_documents": len(numbers), "deleted_passages": len(rows)}
 
 
-def live_documents(collection: Collection) -> np.ndarray:
-    """Per document number: whether any of its passages is not deleted."""
-    owners = np.asarray(collection.passages[:, 0])[~collection.deleted]
-    return np.bincount(owners, minlength=collection.num_documents) > 0
-
-
 def _check_new_ids(collection: Collection, documents: list[Document]) -> None:
     """New ids must follow the readers' id rule and not be live in the index already."""
-    alive = live_documents(collection)
+    alive = collection.live_documents()
     live = {doc_id for number, doc_id in enumerate(collection.doc_ids) if alive[number]}
     seen: set[str] = set()
     for number, document in enumerate(documents):
@@ -164,38 +136,3 @@ def _check_new_ids(collection: Collection, documents: list[Document]) -> None:
                 f"document id {document.id!r} is already in the index", field="id"
             )
         seen.add(document.id)
-
-
-def _chunk(manifest: Manifest, documents: list[Document]) -> list[Passage]:
-    """Cut the new documents exactly as the index's documents were cut."""
-    chunking = manifest.chunking
-    if chunking["tokenizer"] == WORDS.name:
-        tokenizer = WORDS
-    else:
-        tokenizer, _ = load_transformer(
-            resolve_model(chunking["tokenizer"]).path, pick_device("cpu")
-        )
-    spec = ChunkSpec(tokens=chunking["tokens"], overlap=chunking["overlap"])
-    return list(chunk_documents(documents, tokenizer, spec))
-
-
-def _append_collection(
-    folder: Path, collection: Collection, documents: list[Document], passages: list[Passage]
-) -> None:
-    first = collection.num_documents
-    number = {document.id: first + i for i, document in enumerate(documents)}
-    lines = [(json.dumps(as_record(d), ensure_ascii=False) + "\n").encode() for d in documents]
-    with fs.atomic_file(folder / DOCUMENTS) as partial:  # a new file: the linked one stays
-        shutil.copyfile(folder / DOCUMENTS, partial)
-        with partial.open("ab") as handle:
-            handle.writelines(lines)
-    offsets = np.asarray(collection.offsets)
-    ends = offsets[-1] + np.cumsum([len(line) for line in lines], dtype=np.int64)
-    fs.save_array(folder / OFFSETS, np.concatenate([offsets, ends]))
-    rows = np.asarray(
-        [(number[p.doc_id], p.chunk, p.start, p.end) for p in passages], dtype=np.int64
-    ).reshape(-1, 4)
-    fs.save_array(folder / PASSAGES, np.concatenate([np.asarray(collection.passages), rows]))
-    fs.save_array(folder / DELETED, np.concatenate([collection.deleted, np.zeros(len(rows), bool)]))
-    append_doc_ids(folder, collection.doc_ids, [document.id for document in documents])
-    write_metadata(folder, itertools.chain(collection.documents(), [documents]))

@@ -1,13 +1,13 @@
-"""Where a build's (or ``odqa encode``'s) passages are cut and encoded: here, or on a Ray
-cluster (``--ray``).
+"""Where passages are cut and encoded: on a Ray cluster (``--ray``), for a build or
+``odqa encode`` alike.
 
 The driver reads the corpus itself, so every input format and every check of it is the one a
 single-machine build has. It sends batches of documents to a pool of actors, each of which
-loads the models once, cuts the documents into passages with the build's tokenizer and runs
-each kind's share that may run elsewhere (:meth:`odqa.index.kind.KindBuilder.work`: dense
-encoding; ColBERT encoding and compression with the codec the driver trained). Results come
-back in the order sent, and the driver writes the index with the code a single-machine build
-uses (collection, BM25, faiss, the inverted file), so the index is the same.
+loads the models once, cuts the documents into passages with the build's :class:`Cutter` and
+runs each kind's :class:`Step` on their texts (its encoder, then the kind's own step where
+it has one: ColBERT's compression with the codec the driver trained). Results come back in
+the order sent, and the driver writes the index with the code a single-machine build uses
+(collection, BM25, faiss, the inverted file), so the index is the same.
 
 A worker that dies is restarted and its batch sent again (Ray's actor restarts and task
 retries); an error in a worker (a bad model file, say) stops the build with that error.
@@ -15,35 +15,78 @@ retries); an error in a worker (a bad model file, say) stops the build with that
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from odqa.corpus import (
-    ChunkSpec,
-    Document,
-    Passage,
-    chunk_documents,
-    indexable_text,
-    kept_of,
-)
-from odqa.errors import OdqaError
+from odqa.corpus import Document, Passage, indexable_text, kept_of
+from odqa.encode.cutting import Cutter
+from odqa.encode.encoders import Encoder
+from odqa.errors import InputError, OdqaError
 from odqa.extras import require
-from odqa.index.settings import RaySettings
 
 RESTARTS = 4
+"""Times a worker is restarted (and its batch retried) before the build gives up."""
 PROBE_SECONDS = 10.0
 """How long a cluster address has to accept a connection before the build gives up."""
-"""Times a worker is restarted (and its batch retried) before the build gives up."""
 
-Work = Callable[[Sequence[str]], Any]
 Prepared = tuple[list[Passage], dict[str, Any]]
-Preparer = Callable[[Iterable[list[Document]]], Iterator[tuple[list[Document], Prepared]]]
-"""Batches of documents to each batch with its passages and their encodings (by kind)."""
+"""A batch's passages, and each kind's encoding of their texts by kind name."""
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Where chunking and encoding run on Ray.
+
+    ``address``: ``auto`` (the cluster ``ray start`` made, or ``RAY_ADDRESS``), ``local`` (a
+    cluster started for this build on this machine), or a cluster's address. ``workers``:
+    encoding actors (default: as many as the cluster's CPUs, or GPUs, allow). Each holds
+    ``cpus_per_worker`` CPUs (its torch threads) and ``gpus_per_worker`` GPUs and loads the
+    models once; ``tasks_per_worker`` batches are queued to each so none waits for work.
+    """
+
+    address: str = "auto"
+    workers: int | None = None
+    cpus_per_worker: int = 1
+    gpus_per_worker: float = 0.0
+    tasks_per_worker: int = 2
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise InputError(f"--ray-workers must be at least 1, got {self.workers}")
+        if self.cpus_per_worker < 1:
+            raise InputError(
+                f"--ray-cpus-per-worker must be at least 1, got {self.cpus_per_worker}"
+            )
+        if not 0 <= self.gpus_per_worker <= 64:
+            raise InputError(
+                f"--ray-gpus-per-worker must be between 0 and 64, got {self.gpus_per_worker}"
+            )
+        if self.tasks_per_worker < 1:
+            raise InputError(f"tasks_per_worker must be at least 1, got {self.tasks_per_worker}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One kind's encoding of passage texts, wherever it runs: ``encoder``'s output, then
+    ``then`` of it (a kind's own step, picklable) where there is one."""
+
+    encoder: Encoder
+    then: Callable[[Any], Any] | None = None
+
+    def __call__(self, texts: list[str]) -> Any:
+        encoded = self.encoder.encode(texts)
+        return encoded if self.then is None else self.then(encoded)
+
+
+def prepare_here(cutter: Cutter, steps: Mapping[str, Step], batch: list[Document]) -> Prepared:
+    """A batch's passages and each step's encoding of their texts, in this process."""
+    passages = cutter.cut(kept_of(batch))
+    texts = [indexable_text(passage) for passage in passages]
+    return passages, {name: step(texts) for name, step in steps.items()} if texts else {}
 
 
 def import_ray() -> Any:
@@ -141,18 +184,18 @@ def connect(settings: RaySettings) -> ClusterShape:
 
 
 class PassageWorker:
-    """One Ray actor: cuts documents into passages and runs the kinds' work on their texts."""
+    """One Ray actor: cuts documents into passages and runs the kinds' steps on their texts."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
-        self.setup: tuple[Any, ChunkSpec, dict[str, Work]] | None = None
+        self.setup: tuple[Cutter, dict[str, Step]] | None = None
 
     def prepare(self, documents: list[Document], setup: list[Any]) -> Prepared:
         """Passages and encodings of ``documents``; ``setup`` holds (not resolved by Ray,
-        so that a restarted worker fetches it again) the tokenizer, chunking and works."""
+        so that a restarted worker fetches it again) the cutter and the steps."""
         if self.setup is None:
             self.setup = import_ray().get(setup[0])
-            if self.setup[2]:
+            if self.setup[1]:
                 import torch
 
                 torch.set_num_threads(self.threads)
@@ -170,11 +213,11 @@ class WorkerPool:
     NAME = "odqa-passage-worker"
 
     def __init__(
-        self, shape: ClusterShape, settings: RaySettings, tokenizer: Any, spec: ChunkSpec, works
+        self, shape: ClusterShape, settings: RaySettings, cutter: Cutter, steps: dict[str, Step]
     ) -> None:
         self.ray = import_ray()
         actor = self.ray.remote(PassageWorker)
-        self.setup = [self.ray.put((tokenizer, spec, works))]  # sent once, read by each worker
+        self.setup = [self.ray.put((cutter, steps))]  # sent once, read by each worker
         self.actors = [
             actor.options(
                 name=f"{self.NAME}-{os.getpid()}-{number}",
@@ -229,57 +272,15 @@ class WorkerPool:
             raise OdqaError(f"the Ray cluster failed: {exc}") from exc
 
 
-def prepare_here(
-    tokenizer: Any, spec: ChunkSpec, works: dict[str, Work], batch: list[Document]
-) -> Prepared:
-    """What a worker does with a batch, done in this process."""
-    passages = list(chunk_documents(kept_of(batch), tokenizer, spec))
-    texts = [indexable_text(passage) for passage in passages]
-    return passages, {name: work(texts) for name, work in works.items()} if texts else {}
-
-
-@contextlib.contextmanager
-def preparing(
-    settings: RaySettings | None,
-    tokenizer: Any,
-    spec: ChunkSpec,
-    works: Callable[[], dict[str, Work]],
-    say: Callable[[str], None],
-) -> Iterator[tuple[Preparer, ClusterShape | None]]:
-    """A :data:`Preparer` that cuts and encodes here (``settings`` None) or on the Ray
-    cluster ``settings`` names, and that cluster's shape; ``works()`` is asked for once."""
-    if settings is None:
-        chosen = works()
-        yield (
-            (
-                lambda numbered: (
-                    (batch, prepare_here(tokenizer, spec, chosen, batch)) for batch in numbered
-                )
-            ),
-            None,
-        )
-        return
-    shape = connect(settings)
-    say(f"encoding on a {shape.describe()}")
-    with WorkerPool(shape, settings, tokenizer, spec, works()) as pool:
-        yield (
-            (
-                lambda numbered: prepared_batches(
-                    pool, ((batch, kept_of(batch)) for batch in numbered)
-                )
-            ),
-            shape,
-        )
-
-
 def prepared_batches(
-    pool: WorkerPool, batches: Iterable[tuple[Any, list[Document]]]
-) -> Iterator[tuple[Any, Prepared]]:
-    """Each ``(tag, documents)`` batch's tag and its passages and encodings, in order."""
-    for tag, documents in batches:
+    pool: WorkerPool, batches: Iterable[list[Document]]
+) -> Iterator[tuple[list[Document], Prepared]]:
+    """Each batch (as read, empty documents included) and its passages and encodings, in
+    order."""
+    for batch in batches:
         if pool.full:
             yield pool.take()
-        pool.submit(documents, tag)
+        pool.submit(kept_of(batch), batch)
     while len(pool):
         yield pool.take()
 

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 import odqa
 from odqa.cli import app
 from odqa.corpus import ChunkSpec
+from odqa.encode import VectorsFolder, VectorsWriter
 from odqa.errors import InputError
-from odqa.index.precompute import encode_corpus
-from odqa.index.vectors import VectorsFolder, VectorsWriter
+from odqa.index.builder import encode_corpus
 
 CHUNK = ChunkSpec(tokens=32, overlap=8)
 QUERIES = ["lack of vitamin C causes scurvy", "cell division", "deep blue ocean"]
@@ -305,7 +305,7 @@ def test_two_encode_runs_into_one_folder_take_turns(
     import time
 
     from odqa import fs
-    from odqa.index.vectors import unfinished_folder
+    from odqa.encode.vectors import unfinished_folder
 
     target = tmp_path / "vectors"
     finished: list[Path] = []

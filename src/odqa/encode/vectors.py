@@ -433,6 +433,27 @@ class VectorsFolder:
     def cursor(self) -> VectorsCursor:
         return VectorsCursor(self)
 
+    def rows_of(self, doc_ids: set[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The vectors of every passage of the documents ``doc_ids``, in the folder's order
+        (float32), and the rows each passage has: what a build trains on when it samples
+        these documents. One pass over the shards' passage lines; only the rows taken are
+        read."""
+        parts: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        for shard in self.shards:
+            rows, doclens = self.shard_arrays(shard)
+            starts = np.concatenate([[0], np.cumsum(doclens)])
+            lines = self.folder / f"{shard.name}.passages.jsonl"
+            with open(lines, encoding="utf-8") as handle:
+                for number, line in enumerate(handle):
+                    if json.loads(line)["doc_id"] in doc_ids:
+                        rows_of = rows[starts[number] : starts[number + 1]]
+                        parts.append(np.asarray(rows_of, np.float32))
+                        lengths.append(doclens[number : number + 1])
+        if not parts:
+            return np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64)
+        return np.concatenate(parts), np.concatenate(lengths)
+
     def shard_arrays(self, shard: Shard) -> tuple[np.ndarray, np.ndarray]:
         """One shard's rows (memory-mapped: only the rows read are paged in) and the rows
         each passage has, checked against the description."""
@@ -598,21 +619,3 @@ class VectorsCursor:
             )
         if self.current is not None:
             self.current.close()
-
-
-def precomputed_for(
-    kind: str, embeddings_from: str | Path | None, retrievers: Sequence[str]
-) -> VectorsFolder | None:
-    """The precomputed vectors a build reads for ``kind`` (``embeddings_from`` when its
-    vectors are of that kind), checked to be of a kind the build makes (``retrievers``)."""
-    if embeddings_from is None:
-        return None
-    folder = VectorsFolder(embeddings_from)
-    if folder.kind not in retrievers:
-        raise InputError(
-            f"holds {folder.kind} vectors but the build makes {list(retrievers)}; "
-            f"add {folder.kind} to --retrievers",
-            path=folder.path,
-            field="kind",
-        )
-    return folder if folder.kind == kind else None
