@@ -30,11 +30,11 @@ import torch
 
 from common import DATA, WORK, report
 from odqa.corpus import read_documents, read_qrels, read_queries
+from odqa.encode import VectorsFolder
 from odqa.evaluate.retrieval import evaluate_index
 from odqa.index import Manifest, build_index
-from odqa.index.precompute import encode_corpus
+from odqa.index.builder import encode_corpus
 from odqa.index.settings import RaySettings
-from odqa.index.vectors import VectorsFolder
 from odqa.retrieve import Searcher
 
 SCIFACT = DATA / "beir-scifact"

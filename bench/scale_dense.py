@@ -36,9 +36,9 @@ import numpy as np
 
 from common import DATA, RESULTS, WORK, report
 from odqa.corpus import read_queries
+from odqa.encode import VectorsFolder, VectorsWriter
+from odqa.index.builder import encode_corpus
 from odqa.index.dense import DenseIndex, DenseSettings, DenseStore
-from odqa.index.precompute import encode_corpus
-from odqa.index.vectors import VectorsFolder, VectorsWriter
 
 SCIFACT = DATA / "beir-scifact"
 CACHE = RESULTS / "cache"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -79,7 +79,9 @@ class EncodeStage:
     def sample(self, name: str, documents: Mapping[int, Document]) -> Encoded:
         """Kind ``name``'s encoding of the passages of ``documents`` (by their number among
         the corpus's non-empty documents), from its source: read from the precomputed
-        folder, else encoded here (and kept for the main pass when it encodes here too)."""
+        folder, else encoded here. Encoded here for a main pass that encodes here too, the
+        encodings are kept and taken again by it; else they will be made again, and the
+        truncations counted then (the sample's count is 0)."""
         encoding = self.encodings[name]
         if encoding.precomputed is not None:
             vectors, doclens = encoding.precomputed.rows_of({d.id for d in documents.values()})
@@ -87,16 +89,13 @@ class EncodeStage:
         numbered = sorted(documents.items())
         passages = self.cutter.cut([document for _, document in numbered])
         encoded = encoding.encoder.encode([indexable_text(passage) for passage in passages])
-        if self.keeps_samples(name):
-            number_of = {document.id: number for number, document in numbered}
-            kept = self._kept.setdefault(name, {})
-            for passage, part in zip(passages, pieces(encoded, half=True), strict=True):
-                kept.setdefault(number_of[passage.doc_id], []).append(part)
+        if self.ray is not None:
+            return replace(encoded, truncated=0) if isinstance(encoded, TokenVectors) else encoded
+        number_of = {document.id: number for number, document in numbered}
+        kept = self._kept.setdefault(name, {})
+        for passage, part in zip(passages, pieces(encoded, half=True), strict=True):
+            kept.setdefault(number_of[passage.doc_id], []).append(part)
         return encoded
-
-    def keeps_samples(self, name: str) -> bool:
-        """Whether kind ``name``'s sample is taken again by the main pass (encoded here)."""
-        return self.ray is None and self.encodings[name].precomputed is None
 
     @contextlib.contextmanager
     def running(

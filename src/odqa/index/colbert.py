@@ -121,8 +121,7 @@ class ColBERTBuild(KindBuilder):
         )
         documents, count = start.sample(self.settings.sample, self.seed)
         sample = start.stage.sample(ColBERTKind.name, documents)
-        if start.stage.keeps_samples(ColBERTKind.name):  # else they are encoded, counted, again
-            self.truncated += sample.truncated
+        self.truncated += sample.truncated
         tokens_per_document = len(sample.vectors) / max(1, len(documents))
         vectors = torch.from_numpy(np.asarray(sample.vectors, np.float16)).float()
         self.writer.train(vectors, num_tokens=int(tokens_per_document * count))
