@@ -311,7 +311,10 @@ def recover_directory(target: str | Path, locked: bool = False) -> bool:
         if len(retired) != 1 or not retired[0].is_dir():
             return False
         if locked or not writer_active(target):
-            os.rename(retired[0], target)
+            try:
+                os.rename(retired[0], target)
+            except FileNotFoundError:  # another reader put it back first
+                return False
             return True
         if time.monotonic() > deadline:
             return False

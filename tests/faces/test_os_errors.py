@@ -198,7 +198,7 @@ def test_disk_full_while_bm25_postings_spill_leaves_the_old_index(
 ) -> None:
     """A build large enough to spill its postings to disk, the disk full at a fraction of what
     it writes: in the spill files, the scored matrix or the collection."""
-    import odqa.index.bm25 as bm25
+    import odqa.index.bm25_store as bm25
 
     monkeypatch.setattr(bm25, "SPILL_POSTINGS", 200)
     corpus = tmp_path / "many.jsonl"

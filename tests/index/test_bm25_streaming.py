@@ -1,15 +1,19 @@
-"""The streamed BM25 build writes the matrix bm25s itself would, spilled to disk or not."""
+"""BM25 in segments scores as bm25s scores a whole collection, every variant; segments,
+merges and deleted rows score as an index built of the live passages alone."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import bm25s
 import numpy as np
 import pytest
 
-import odqa.index.bm25 as bm25
+import odqa.index.bm25_store as store
 from odqa.index.analysis import EnglishAnalyzer
+from odqa.index.bm25 import BM25Search
+from odqa.index.settings import BM25Settings
 
 WORDS = [
     "cell",
@@ -29,6 +33,8 @@ WORDS = [
     "an",
     "is",
 ]
+QUERIES = ["protein binding in mice", "gene cells", "the genes of a mouse", "nothing known here"]
+METHODS = ["lucene", "robertson", "atire", "bm25l", "bm25+"]
 
 
 def texts(count: int, seed: int = 0) -> list[str]:
@@ -36,79 +42,101 @@ def texts(count: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choices(WORDS, k=rng.randint(0, 30))) for _ in range(count)]
 
 
-def streamed(tmp_path, corpus: list[str], settings: bm25.BM25Settings, batch: int) -> bm25s.BM25:
-    builder = bm25.BM25Builder(settings)
-    builder.open(tmp_path / "bm25", EnglishAnalyzer())
-    for first in range(0, len(corpus), batch):
-        builder.add_texts(corpus[first : first + batch])
-    builder.finish()
-    return bm25s.BM25.load(str(tmp_path / "bm25"), mmap=True, show_progress=False)
+def segments(folder: Path, corpus: list[str], cuts: list[int], batch: int = 97) -> Path:
+    """``corpus`` written as segments starting at each of ``cuts`` (rows), ``batch`` texts at
+    a time; returns the BM25 folder."""
+    bounds = [*cuts, len(corpus)]
+    for first, end in zip(bounds[:-1], bounds[1:], strict=True):
+        writer = store.SegmentWriter(store.next_segment(folder), EnglishAnalyzer(), first)
+        for start in range(first, end, batch):
+            writer.add(corpus[start : min(end, start + batch)])
+        writer.finish()
+    return folder
 
 
-def direct(corpus: list[str], settings: bm25.BM25Settings) -> bm25s.BM25:
+def searched(folder: Path, settings: BM25Settings, deleted=None, k: int = 600) -> list[dict]:
+    """Each query's scores by row (those that score)."""
+    engine = BM25Search(folder, EnglishAnalyzer(), settings, deleted)
+    rows, scores = engine.search(QUERIES, k)
+    return [
+        {int(r): float(s) for r, s in zip(found, found_scores, strict=True) if r >= 0}
+        for found, found_scores in zip(rows, scores, strict=True)
+    ]
+
+
+def reference(corpus: list[str], settings: BM25Settings) -> list[dict]:
+    """bm25s's own scores of the whole corpus, by row (those above 0)."""
     model = bm25s.BM25(method=settings.method, k1=settings.k1, b=settings.b, delta=settings.delta)
     model.index(EnglishAnalyzer().tokenize(corpus), show_progress=False)
-    return model
+    wanted = []
+    for tokens in EnglishAnalyzer().tokenize(QUERIES):
+        known = [token for token in tokens if token in model.vocab_dict]
+        scores = model.get_scores(known) if known else np.zeros(len(corpus))
+        wanted.append({int(row): float(scores[row]) for row in np.flatnonzero(scores > 0)})
+    return wanted
 
 
-def dense_matrix(model: bm25s.BM25) -> dict[str, np.ndarray]:
-    """Each term's column of scores over all passages, keyed by the term."""
-    scores, columns = model.scores, {}
-    for term, column in model.vocab_dict.items():
-        if column + 1 >= len(scores["indptr"]):
-            continue  # bm25s's empty token has no column
-        values = np.zeros(scores["num_docs"], np.float32)
-        span = slice(scores["indptr"][column], scores["indptr"][column + 1])
-        values[scores["indices"][span]] = scores["data"][span]
-        columns[term] = values
-    return columns
+def assert_same(ours: list[dict], theirs: list[dict], renumber=lambda row: row) -> None:
+    for mine, wanted in zip(ours, theirs, strict=True):
+        assert {renumber(row) for row in mine} == set(wanted)
+        for row, score in mine.items():
+            assert score == pytest.approx(wanted[renumber(row)], rel=1e-5, abs=1e-6)
 
 
-@pytest.mark.parametrize("method", ["lucene", "robertson", "atire", "bm25l", "bm25+"])
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("spill", [False, True])
-def test_streamed_matrix_equals_bm25s(tmp_path, monkeypatch, method, spill):
+def test_segment_scores_equal_bm25s(tmp_path, monkeypatch, method, spill):
     if spill:
-        monkeypatch.setattr(bm25, "SPILL_POSTINGS", 50)
+        monkeypatch.setattr(store, "SPILL_POSTINGS", 50)
     corpus = texts(600)
-    settings = bm25.BM25Settings(method=method)
-    ours = streamed(tmp_path, corpus, settings, batch=97)
-    theirs = direct(corpus, settings)
-    assert (tmp_path / "bm25" / bm25.SPILL_FOLDER).exists() is False
-    mine, reference = dense_matrix(ours), dense_matrix(theirs)
-    assert set(mine) == {term for term in reference if term}
-    for term, column in mine.items():
-        np.testing.assert_allclose(column, reference[term], rtol=1e-5, atol=1e-6)
-    if method in bm25.METHODS_WITH_NONOCCURRENCE:
-        order = [
-            theirs.vocab_dict[t] for t, _ in sorted(ours.vocab_dict.items(), key=lambda x: x[1])
-        ]
-        np.testing.assert_allclose(
-            ours.nonoccurrence_array, theirs.nonoccurrence_array[order], rtol=1e-5
-        )
+    settings = BM25Settings(method=method)
+    folder = segments(tmp_path / "bm25", corpus, [0])
+    assert not any(path.name.endswith(store.SPILL_FOLDER) for path in folder.rglob("*"))
+    assert_same(searched(folder, settings), reference(corpus, settings))
 
 
-def test_search_ranks_as_bm25s_and_spill_files_are_removed(tmp_path, monkeypatch):
-    monkeypatch.setattr(bm25, "SPILL_POSTINGS", 100)
-    corpus = texts(400, seed=3)
-    settings = bm25.BM25Settings()
-    builder = bm25.BM25Builder(settings)
-    builder.open(tmp_path / "bm25", EnglishAnalyzer())
-    builder.add_texts(corpus)
-    assert builder.spill.spilled
-    builder.finish()
-    assert sorted(p.name for p in (tmp_path / "bm25").iterdir()) == sorted(
-        [bm25.DATA, bm25.INDICES, bm25.INDPTR, bm25.VOCAB, bm25.PARAMS]
+@pytest.mark.parametrize("method", ["lucene", "bm25+"])
+def test_several_segments_and_deleted_rows_score_as_the_live_passages_alone(tmp_path, method):
+    corpus = texts(500, seed=1)
+    settings = BM25Settings(method=method)
+    deleted = np.zeros(len(corpus), bool)
+    deleted[random.Random(2).sample(range(len(corpus)), 150)] = True
+    live = np.flatnonzero(~deleted)
+    folder = segments(tmp_path / "bm25", corpus, [0, 200, 350, 480])
+    assert len(store.segment_folders(folder)) == 4
+    expected = reference([corpus[row] for row in live], settings)
+    assert_same(
+        searched(folder, settings, deleted), expected, lambda row: int(np.searchsorted(live, row))
     )
-    index = bm25.BM25Index(tmp_path / "bm25", EnglishAnalyzer())
-    queries = ["protein binding in mice", "gene cells", "nothing known here"]
-    rows, scores = index.search(queries, k=5)
-    reference = direct(corpus, settings)
-    for query, got, got_scores in zip(queries[:2], rows, scores, strict=False):
-        tokens = EnglishAnalyzer().tokenize([query])
-        _, want_scores = reference.retrieve(tokens, k=5, show_progress=False)
-        np.testing.assert_allclose(got_scores, want_scores[0], rtol=1e-5)
-        assert set(got[got_scores > 0]) <= set(np.flatnonzero(reference.get_scores(tokens[0]) > 0))
-    assert (rows[2] == -1).all()
+    parts = store.segment_folders(folder)
+    store.merge(folder, parts[1:], deleted, drop_deleted=True)  # the three later ones
+    store.merge(folder, store.segment_folders(folder)[:1], deleted, drop_deleted=True)
+    assert len(store.segment_folders(folder)) == 2
+    assert_same(
+        searched(folder, settings, deleted), expected, lambda row: int(np.searchsorted(live, row))
+    )
+
+
+def test_search_ranks_by_score_then_row_and_honours_allowed(tmp_path):
+    corpus = texts(300, seed=3)
+    folder = segments(tmp_path / "bm25", corpus, [0])
+    engine = BM25Search(folder, EnglishAnalyzer(), BM25Settings(), None)
+    rows, scores = engine.search(QUERIES, k=5)
+    for found, found_scores in zip(rows, scores, strict=True):
+        pairs = [(-s, r) for r, s in zip(found, found_scores, strict=True) if r >= 0]
+        assert pairs == sorted(pairs)
+    assert (rows[3] == -1).all()  # no term of the last query is known
+    allowed = np.zeros(len(corpus), bool)
+    allowed[::2] = True
+    rows, _ = engine.search(QUERIES[:1], k=10, allowed=allowed)
+    assert all(row % 2 == 0 for row in rows[0] if row >= 0)
+
+
+def test_tf_saturates_at_the_largest_uint16(tmp_path):
+    corpus = ["cell " * 70_000, "cell protein"]
+    folder = segments(tmp_path / "bm25", corpus, [0])
+    opened = store.Segment.open(store.segment_folders(folder)[0])
+    assert int(np.max(opened.tf)) == store.TF_MAX
 
 
 def test_a_bm25_only_build_and_search_load_no_neural_library(tmp_path) -> None:
@@ -133,22 +161,3 @@ def test_a_bm25_only_build_and_search_load_no_neural_library(tmp_path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
-
-
-def test_the_files_written_are_those_bm25s_saves(tmp_path):
-    """odqa writes bm25s's on-disk form itself (streaming); bm25s's own save is the reference,
-    so that a bm25s release that changes it fails here, not in a user's search."""
-    import json
-
-    corpus = texts(50, seed=5)
-    settings = bm25.BM25Settings(method="bm25+")
-    streamed(tmp_path / "ours", corpus, settings, batch=20)
-    direct(corpus, settings).save(str(tmp_path / "theirs"))
-    ours, theirs = tmp_path / "ours" / "bm25", tmp_path / "theirs"
-    assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
-    mine = json.loads((ours / bm25.PARAMS).read_text())
-    reference = json.loads((theirs / bm25.PARAMS).read_text())
-    assert sorted(mine) == sorted(reference)
-    assert {key: mine[key] for key in ("k1", "b", "delta", "method", "num_docs")} == {
-        key: reference[key] for key in ("k1", "b", "delta", "method", "num_docs")
-    }

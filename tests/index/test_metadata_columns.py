@@ -86,14 +86,14 @@ def test_nested_values_and_too_many_fields(tmp_path: Path, monkeypatch) -> None:
 )
 def test_info_on_a_damaged_field_description(tmp_path: Path, damage: str) -> None:
     written(tmp_path, [{"x": 1, "y": "a"}])
-    assert metadata.field_summary(tmp_path) == (
-        "metadata fields for --where: x (numbers), y (strings or booleans)"
+    assert metadata.field_summary([tmp_path]) == (
+        "metadata fields for --where: x (numbers), y (strings)"
     )
     path = tmp_path / metadata.FOLDER / metadata.FIELDS
     path.write_text(damage, encoding="utf-8")
-    summary = metadata.field_summary(tmp_path)
+    summary = metadata.field_summary([tmp_path])
     assert summary is not None and f"{path} is damaged" in summary and "rebuild" in summary
 
 
 def test_info_on_an_index_without_columns(tmp_path: Path) -> None:
-    assert metadata.field_summary(tmp_path) is None
+    assert metadata.field_summary([tmp_path]) is None

@@ -49,3 +49,17 @@ def test_an_old_index_opens_searches_and_takes_an_update(
         for retriever in ("bm25", "dense"):
             top = searcher.search(["scurvy vitamin C"], 1, retriever=retriever)[0][0]
             assert top.doc_id == "new1", retriever
+
+
+@pytest.mark.slow
+def test_an_index_from_before_refining_searches_without_refine_vectors(tmp_path: Path) -> None:
+    """Manifests written before dense refining existed have no ``refine``: it meant none."""
+    index = tmp_path / "idx"
+    shutil.copytree(FIXTURES / "format-2-index", index)
+    manifest = odqa.Manifest.read(index)
+    for key in ("refine", "nprobe"):
+        del manifest.retrievers["dense"][key]
+    manifest.write(index)
+    with odqa.Searcher(index) as searcher:
+        assert searcher.search(["ALDH1 expression in breast cancer"], 3, retriever="dense")[0]
+    odqa.add_documents(index, [odqa.Document("new1", "Scurvy follows a lack of vitamin C.")])

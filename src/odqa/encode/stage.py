@@ -33,8 +33,7 @@ from odqa.encode.cluster import ClusterShape, RaySettings, Step
 from odqa.encode.cutting import Cutter
 from odqa.encode.encoders import TOKENS, Encoded, Encoder, TokenVectors
 from odqa.encode.vectors import VectorsCursor, VectorsFolder
-
-PassageId = tuple[str, int]
+from odqa.errors import OdqaError
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class EncodeStage:
         self.cutter, self.ray = cutter, ray
         self.encodings = dict(encodings)
         self._then: dict[str, Callable[[Any], Any]] = {}
-        self._kept: dict[str, dict[int, list[Encoded]]] = {}
+        self._kept: dict[str, dict[int, tuple[str, list[Encoded]]]] = {}
         self.shape: ClusterShape | None = None
 
     def then(self, name: str, step: Callable[[Any], Any]) -> None:
@@ -94,7 +93,8 @@ class EncodeStage:
         number_of = {document.id: number for number, document in numbered}
         kept = self._kept.setdefault(name, {})
         for passage, part in zip(passages, pieces(encoded, half=True), strict=True):
-            kept.setdefault(number_of[passage.doc_id], []).append(part)
+            number = number_of[passage.doc_id]
+            kept.setdefault(number, (passage.doc_id, []))[1].append(part)
         return encoded
 
     @contextlib.contextmanager
@@ -160,14 +160,26 @@ class EncodeStage:
         if not kept:
             return step(list(texts))
         fresh = [i for i, p in enumerate(passages) if numbers[p.doc_id] not in kept]
-        made = iter(pieces(step.encoder.encode([texts[i] for i in fresh])) if fresh else [])
+        made = step.encoder.encode([texts[i] for i in fresh]) if fresh else None
+        made_parts = iter(pieces(made) if made is not None else [])
         parts = []
         for passage in passages:  # in document order, chunks in order: as kept
             taken = kept.get(numbers[passage.doc_id])
-            parts.append(taken.pop(0) if taken is not None else next(made))
-            if taken == []:
+            if taken is None:
+                parts.append(next(made_parts))
+                continue
+            doc_id, stored = taken
+            if doc_id != passage.doc_id or not stored:
+                raise OdqaError(
+                    f"document {passage.doc_id!r} is not what the sample read at its place: "
+                    "the corpus changed during the build; build again"
+                )
+            parts.append(stored.pop(0))
+            if not stored:
                 del kept[numbers[passage.doc_id]]
         encoded = joined(parts, step.encoder)
+        if isinstance(made, TokenVectors):  # the truncations of what was encoded now
+            encoded = replace(encoded, truncated=made.truncated)
         return encoded if step.then is None else step.then(encoded)
 
     def _joined(

@@ -105,15 +105,20 @@ class VectorsWriter:
         self._open: tuple[NpyAppender, Any, list[int]] | None = None
         self._stack = contextlib.ExitStack()
         self._stack.enter_context(fs.writer_lock(self.target))  # one run at a time writes here
-        self.key = None if resume_key is None else {**self._identity(), "run": resume_key}
-        if self.key is None:
-            self.staging = self._stack.enter_context(
-                fs.atomic_directory(folder, overwrite, is_vectors_folder, "odqa vectors folder")
-            )
-        else:
-            fs.check_replaceable(self.target, overwrite, is_vectors_folder, "odqa vectors folder")
-            self.staging = unfinished_folder(self.target)
-            self.shards = self._take_up()
+        try:
+            self.key = None if resume_key is None else {**self._identity(), "run": resume_key}
+            if self.key is None:
+                self.staging = self._stack.enter_context(
+                    fs.atomic_directory(folder, overwrite, is_vectors_folder, "odqa vectors folder")
+                )
+            else:
+                what = "odqa vectors folder"
+                fs.check_replaceable(self.target, overwrite, is_vectors_folder, what)
+                self.staging = unfinished_folder(self.target)
+                self.shards = self._take_up()
+        except BaseException:
+            self._stack.close()  # the lock let go: a refused writer holds nothing
+            raise
         self.documents_done: int = self.shards[-1]["documents"] if self.shards else 0
         """Documents of the corpus the shards taken up from an unfinished run hold."""
 
@@ -446,12 +451,29 @@ class VectorsFolder:
             lines = self.folder / f"{shard.name}.passages.jsonl"
             with open(lines, encoding="utf-8") as handle:
                 for number, line in enumerate(handle):
-                    if json.loads(line)["doc_id"] in doc_ids:
+                    try:
+                        doc_id = json.loads(line)["doc_id"]
+                    except (ValueError, KeyError, TypeError) as exc:
+                        raise InputError(
+                            'not a {"doc_id": ..., "chunk": ...} line', path=lines, line=number + 1
+                        ) from exc
+                    if number >= len(doclens):
+                        raise InputError(
+                            f"holds more than the {len(doclens)} passages {DESCRIPTION} says",
+                            path=lines,
+                            line=number + 1,
+                        )
+                    if doc_id in doc_ids:
                         rows_of = rows[starts[number] : starts[number + 1]]
                         parts.append(np.asarray(rows_of, np.float32))
                         lengths.append(doclens[number : number + 1])
         if not parts:
-            return np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64)
+            raise InputError(
+                "holds none of the sampled documents' passages: the vectors were made from "
+                "another corpus",
+                path=self.path,
+                field="shards",
+            )
         return np.concatenate(parts), np.concatenate(lengths)
 
     def shard_arrays(self, shard: Shard) -> tuple[np.ndarray, np.ndarray]:

@@ -60,8 +60,16 @@ def weight(
     delta: float,
 ) -> np.ndarray:
     """The term-frequency weight of ``tf`` occurrences in passages of ``lengths`` tokens."""
-    tf = np.asarray(tf, np.float64)
     norm = 1.0 - b + b * np.asarray(lengths, np.float64) / average
+    return weight_normed(method, tf, norm, k1, delta)
+
+
+def weight_normed(
+    method: str, tf: np.ndarray, norm: np.ndarray, k1: float, delta: float
+) -> np.ndarray:
+    """:func:`weight`, the length normalisation ``1 - b + b * length / average`` given."""
+    tf = np.asarray(tf, np.float64)
+    norm = np.asarray(norm, np.float64)
     if method in ("robertson", "lucene"):
         return tf / (k1 * norm + tf)
     if method == "atire":
@@ -74,12 +82,19 @@ def weight(
     raise OdqaError(f"BM25 method must be one of {METHODS}, got {method!r}")
 
 
+def absent_weight(method: str, k1: float, delta: float) -> float:
+    """The weight of a term in a passage that lacks it, at the average length: 0 but for
+    BM25L and BM25+."""
+    if method not in WITH_NONOCCURRENCE:
+        return 0.0
+    return float(weight_normed(method, np.zeros(1), np.ones(1), k1, delta)[0])
+
+
 def nonoccurrence(
     method: str, frequencies: np.ndarray, documents: int, k1: float, b: float, delta: float
 ) -> np.ndarray | None:
     """Each term's score in a passage that lacks it (BM25L, BM25+; None for the others)."""
     if method not in WITH_NONOCCURRENCE:
         return None
-    absent = weight(method, np.zeros(1), np.ones(1), 1.0, k1, b, delta)[0]
-    scores = idf(method, frequencies, documents) * absent
+    scores = idf(method, frequencies, documents) * absent_weight(method, k1, delta)
     return np.where(np.asarray(frequencies) > 0, scores, 0.0)

@@ -6,8 +6,9 @@ faiss, compression) is its builder's (:mod:`odqa.index.kind`), fed the same batc
 
 The corpus is read once for the main pass. Before it, the first batch decides the dense
 model (:func:`odqa.index.languages.choose_dense_model`) from the same read; a progress bar
-counts the corpus's lines first (fast: no parsing); a kind that trains on a sample
-(ColBERT, encoding here or on Ray) has the corpus read once more to draw it.
+counts the corpus's lines first (fast: no parsing); a kind that trains on a sample of
+documents (ColBERT) has the corpus read twice more to draw it (counting the non-empty
+documents, then taking those chosen).
 """
 
 from __future__ import annotations

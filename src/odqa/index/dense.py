@@ -13,7 +13,7 @@ import numpy as np
 import odqa.fs as fs
 from odqa.corpus import Document
 from odqa.encode import VECTORS, EncodedBatch, Encoder
-from odqa.encode.encoders import recorded_encoder
+from odqa.encode.encoders import QueryEncoder, query_encoder, recorded_encoder
 from odqa.encode.vectors import read_npy_header
 from odqa.errors import OdqaError
 from odqa.fs import LOG, NpyAppender
@@ -163,12 +163,10 @@ class DenseIndex(RowSearcher):
     (memory-mapped): the depth grows with the index, as PQ's ranking coarsens.
     """
 
-    returns_deleted = True
-
     def __init__(
         self,
         folder: Path,
-        encoder: Encoder | None = None,
+        encoder: QueryEncoder | None = None,
         nprobe: int = 32,
         ef_search: int = 128,
         refine: int = 0,
@@ -366,7 +364,9 @@ class DenseKind(RetrieverKind):
         vectors_from = source.folder.resolve() if source is not None else None
         return DenseBuilder(settings, self.encoder(settings, options), vectors_from)
 
-    def add(self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime) -> dict:
+    def add(
+        self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime, first_row: int
+    ) -> dict:
         """Append the new passages' vectors (encoded with the index's model) to faiss."""
         if batch.texts:
             vectors = batch.encoded[self.name]
@@ -381,11 +381,18 @@ class DenseKind(RetrieverKind):
         """Nothing to change: deleted rows are skipped at search time."""
 
     def open(self, index: Path, record: Record, options: SearchSettings) -> DenseIndex:
-        runtime = Runtime(options.device, options.precision, options.model)
         settings = DenseSettings.recorded(record)
+        encoder = query_encoder(
+            index,
+            record,
+            VECTORS,
+            device=options.device,
+            precision=options.precision,
+            model=options.model,
+        )
         return DenseIndex(
             index / FOLDER,
-            self.recorded_encoder(index, record, runtime),
+            encoder,
             nprobe=options.nprobe or settings.nprobe,
             refine=settings.refine,
         )

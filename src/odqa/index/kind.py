@@ -80,12 +80,10 @@ class RowSearcher(ABC):
     """A kind opened for search: passage rows and scores for query texts.
 
     ``search`` returns arrays of shape ``(len(queries), <= k)``; row -1 means no match.
-    ``returns_deleted`` says whether deleted rows may come back (the caller then asks for
-    more and drops them). ``allowed``, a boolean per passage row (deleted rows false), limits
-    the search to those rows before ranking: the top ``k`` come from them alone.
+    ``allowed``, a boolean per passage row, limits the search to those rows before ranking:
+    the top ``k`` come from them alone. The caller passes the collection's live rows (and a
+    filter's) whenever anything was deleted, so a deleted row never comes back.
     """
-
-    returns_deleted: ClassVar[bool] = True
 
     @abstractmethod
     def search(
@@ -146,14 +144,23 @@ class RetrieverKind(ABC):
     def builder(self, settings: KindSettings, options: BuildOptions) -> KindBuilder: ...
 
     @abstractmethod
-    def add(self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime) -> dict:
-        """Add passages already appended to the index's collection (their encoding, by
-        :meth:`recorded_encoder`, in ``batch.encoded[name]``); may update ``record`` in
-        place; returns what the update report should say (may be empty)."""
+    def add(
+        self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime, first_row: int
+    ) -> dict:
+        """Add passages already appended to the index's collection as rows ``first_row`` on
+        (their encoding, by :meth:`recorded_encoder`, in ``batch.encoded[name]``), writing
+        new files only (the index's are hard-linked into the update's copy); may update
+        ``record`` in place; returns what the update report should say (may be empty)."""
 
     @abstractmethod
-    def delete(self, index: Path, record: Record, rows: np.ndarray) -> None:
-        """Passage ``rows`` were marked deleted in the collection."""
+    def delete(self, index: Path, record: Record, rows: np.ndarray) -> dict | None:
+        """Passage ``rows`` were marked deleted in the collection (``deleted.npy``); returns
+        what the update report should say, if anything."""
+
+    def compact(self, index: Path, record: Record) -> dict:
+        """Merge what updates left apart (segments, deleted rows), when the user asks
+        (``odqa compact``); returns what the report should say. Nothing by default."""
+        return {}
 
     @abstractmethod
     def open(self, index: Path, record: Record, options: SearchSettings) -> RowSearcher: ...

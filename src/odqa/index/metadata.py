@@ -28,9 +28,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,39 +180,46 @@ def _filled(count: int, kind: str, found: list[tuple[int, float | int]]) -> np.n
     return column
 
 
-def write_metadata(folder: Path, documents: Iterable[Sequence[Document]]) -> None:
-    """The metadata columns of ``folder`` written anew from batches of every document, in
-    storage order (an update: new files, never into a hard-linked one)."""
-    shutil.rmtree(folder / FOLDER, ignore_errors=True)  # unlinks; another copy keeps its own
-    writer = MetadataWriter(folder)
-    for batch in documents:
-        writer.add(batch)
-    writer.close()
-
-
-def field_summary(index: Path) -> str | None:
-    """One line naming the fields filters can match and what they hold, for ``odqa info``
-    (None for an index without columns; a damaged description is said so, not raised)."""
-    path = index / FOLDER / FIELDS
-    if not path.is_file():
-        return None
-    try:
-        fields = json.loads(path.read_text(encoding="utf-8"))["fields"]
-        held = {
-            name: " and ".join(
-                kind
-                for kind, key in (("numbers", NUMBER), ("strings or booleans", KEY))
-                if info[key]
-            )
-            for name, info in fields.items()
-        }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        return (
-            f"metadata fields for --where: unreadable, {path} is damaged ({exc!r}); "
-            f"rebuild the index with `odqa index CORPUS {index} --overwrite`"
-        )
-    listed = ", ".join(f"{name} ({kinds})" for name, kinds in held.items() if kinds)
+def field_summary(folders: Sequence[Path]) -> str | None:
+    """One line naming the fields filters can match and what they hold, for ``odqa info``,
+    from a collection's segment ``folders`` (None for an index without columns; a damaged
+    description is said so, not raised)."""
+    held: dict[str, set[str]] = {}
+    for folder in folders:
+        path = folder / FOLDER / FIELDS
+        if not path.is_file():
+            return None if folder == folders[0] else _unreadable(path, folders[0], "missing")
+        try:
+            fields = json.loads(path.read_text(encoding="utf-8"))["fields"]
+            for name, info in fields.items():
+                kinds = held.setdefault(name, set())
+                kinds.update(_held_kinds(info))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            return _unreadable(path, folders[0], repr(exc))
+    order = ("numbers", "strings", "booleans", "strings or booleans")
+    listed = ", ".join(
+        f"{name} ({' and '.join(sorted(kinds, key=order.index))})"
+        for name, kinds in held.items()
+        if kinds
+    )
     return f"metadata fields for --where: {listed or 'none'}"
+
+
+def _held_kinds(info: dict[str, Any]) -> list[str]:
+    """What a field's columns hold, in words (an index before odqa told strings from
+    booleans: "strings or booleans")."""
+    held = ["numbers"] if info[NUMBER] else []
+    if info[KEY]:
+        flags = (("str", "strings"), ("bool", "booleans"))
+        held += [words for flag, words in flags if info.get(flag)] or ["strings or booleans"]
+    return held
+
+
+def _unreadable(path: Path, index: Path, why: str) -> str:
+    return (
+        f"metadata fields for --where: unreadable, {path} is damaged ({why}); "
+        f"rebuild the index with `odqa index CORPUS {index} --overwrite`"
+    )
 
 
 class MetadataColumns:
@@ -267,3 +273,42 @@ class MetadataColumns:
     def column(self, name: str, kind: str) -> np.ndarray:
         """Field ``name``'s column of ``kind``, by document number (memory-mapped)."""
         return self._arrays[(name, kind)]
+
+
+class JoinedColumns:
+    """The metadata columns of a collection's segments as one (the interface of
+    :class:`MetadataColumns`): a field's column is the segments' columns in order, empty
+    where a segment lacks the field; what a field holds is what any segment's holds."""
+
+    def __init__(self, parts: Sequence[MetadataColumns]) -> None:
+        self.parts = list(parts)
+        self.documents = sum(part.documents for part in self.parts)
+        self.fields: dict[str, dict[str, Any]] = {}
+        for part in self.parts:
+            for name, info in part.fields.items():
+                merged = self.fields.setdefault(name, {NUMBER: False, KEY: False})
+                for flag, value in info.items():
+                    if flag != "file":
+                        merged[flag] = bool(merged.get(flag)) or bool(value)
+        self.dropped = sorted({name for part in self.parts for name in part.dropped})
+        self._columns: dict[tuple[str, str], np.ndarray] = {}
+
+    def kinds(self, name: str) -> tuple[str, ...]:
+        """The kinds of value field ``name`` holds: ``num`` and/or ``key``."""
+        info = self.fields[name]
+        return tuple(kind for kind in (NUMBER, KEY) if info.get(kind))
+
+    def column(self, name: str, kind: str) -> np.ndarray:
+        """Field ``name``'s column of ``kind`` over every segment (joined once, kept)."""
+        if len(self.parts) == 1:
+            return self.parts[0].column(name, kind)
+        if (name, kind) not in self._columns:
+            self._columns[(name, kind)] = np.concatenate(
+                [
+                    part.column(name, kind)
+                    if name in part.fields and kind in part.kinds(name)
+                    else np.full(part.documents, EMPTY[kind], DTYPES[kind])
+                    for part in self.parts
+                ]
+            )
+        return self._columns[(name, kind)]

@@ -29,11 +29,20 @@ __all__ = [
 ]
 
 
-def option(default: Any, flag: str, help: str, *, recorded: bool = True) -> Any:
+ABSENT = object()
+
+
+def option(
+    default: Any, flag: str, help: str, *, recorded: bool = True, absent: Any = ABSENT
+) -> Any:
     """A settings field whose default is ``default``, offered on the command line as ``flag``
     (``odqa index``) with ``help``; ``recorded`` False: not written in the manifest (what it
-    chose is recorded otherwise)."""
-    return field(default=default, metadata={"flag": flag, "help": help, "recorded": recorded})
+    chose is recorded otherwise); ``absent``: what a manifest written before odqa recorded
+    the setting meant by leaving it out, where that is not ``default``."""
+    metadata = {"flag": flag, "help": help, "recorded": recorded}
+    if absent is not ABSENT:
+        metadata["absent"] = absent
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -54,13 +63,16 @@ class KindSettings:
     @classmethod
     def recorded(cls, record: Mapping[str, Any]) -> KindSettings:
         """The settings a manifest's record of the kind holds; a setting it lacks (an older
-        index) has its default."""
-        values = {
-            item.name: record[key]
-            for item in fields(cls)
-            if item.metadata.get("recorded", True)
-            and (key := cls.RECORD_KEYS.get(item.name, item.name)) in record
-        }
+        index) has what leaving it out meant then (its ``absent``), else its default."""
+        values = {}
+        for item in fields(cls):
+            key = cls.RECORD_KEYS.get(item.name, item.name)
+            if not item.metadata.get("recorded", True):
+                continue
+            if key in record:
+                values[item.name] = record[key]
+            elif "absent" in item.metadata:
+                values[item.name] = item.metadata["absent"]
         return cls(**values)
 
 
@@ -97,6 +109,7 @@ class DenseSettings(KindSettings):
         "--dense-refine",
         "ivfpq: candidates (at least 10 x k) rescored exactly from float16 vectors kept on "
         "disk (dim x 2 bytes a passage); 0 turns it off.",
+        absent=0,  # indexes made before refining existed have no vectors to refine from
     )
     nprobe: int = option(32, "--dense-nprobe", "ivf, ivfpq: inverted lists searched per query.")
 

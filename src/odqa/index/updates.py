@@ -70,14 +70,14 @@ def add_documents(
         collection.close()
         runtime = Runtime(device, precision)
         batch = _encoded(folder, manifest, kept, runtime)
-        CollectionUpdate(folder).append(batch.documents, batch.passages)
+        first_row = CollectionUpdate(folder).append(batch.documents, batch.passages)
         report: dict[str, int | bool] = {
             "added_documents": len(kept),
             "added_passages": len(batch.passages),
             "skipped_empty": len(documents) - len(kept),
         }
         for name, record in manifest.retrievers.items():
-            report.update(kind_named(name).add(folder, record, batch, runtime))
+            report.update(kind_named(name).add(folder, record, batch, runtime, first_row))
         manifest.counts["documents"] += len(kept)
         manifest.counts["passages"] += len(batch.passages)
         manifest.counts["skipped_empty"] += len(documents) - len(kept)
@@ -100,26 +100,38 @@ def _encoded(
     return batch
 
 
-def delete_documents(index_dir: str | Path, doc_ids: Iterable[str]) -> dict[str, int]:
-    """Delete documents by id from every retriever; unknown ids are refused, naming them."""
+def delete_documents(
+    index_dir: str | Path, doc_ids: Iterable[str], *, missing_ok: bool = False
+) -> dict[str, int]:
+    """Delete documents by id from every retriever. Ids that are not live documents of the
+    index are refused, naming a few (nothing is deleted), unless ``missing_ok``: then they
+    are counted (``unknown_ids``) and the others deleted."""
+    wanted = list(dict.fromkeys(doc_ids))
     with staged_copy(index_dir) as folder:
         manifest = Manifest.read(folder)
-        numbers, rows = CollectionUpdate(folder).delete(doc_ids)
+        numbers, rows = CollectionUpdate(folder).delete(wanted)
+        unknown = [doc_id for doc_id in wanted if doc_id not in numbers]
+        if unknown and not missing_ok:
+            shown = ", ".join(map(repr, unknown[:5]))
+            more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
+            raise InputError(f"no live document with id {shown}{more}")
+        report = {"deleted_documents": len(numbers), "deleted_passages": len(rows)}
+        if unknown:
+            report["unknown_ids"] = len(unknown)
         for name, record in manifest.retrievers.items():
-            kind_named(name).delete(folder, record, rows)
+            report.update(kind_named(name).delete(folder, record, rows) or {})
         manifest.counts["documents"] -= len(numbers)
         manifest.counts["passages"] -= len(rows)
         manifest.counts["deleted_documents"] = manifest.counts.get("deleted_documents", 0) + len(
             numbers
         )
         manifest.write(folder)
-    return {"deleted_documents": len(numbers), "deleted_passages": len(rows)}
+    return report
 
 
 def _check_new_ids(collection: Collection, documents: list[Document]) -> None:
-    """New ids must follow the readers' id rule and not be live in the index already."""
-    alive = collection.live_documents()
-    live = {doc_id for number, doc_id in enumerate(collection.doc_ids) if alive[number]}
+    """New ids must follow the readers' id rule and not be live in the index already (found
+    through the collection's sorted digests: no id of the index is read but candidates)."""
     seen: set[str] = set()
     for number, document in enumerate(documents):
         problem = id_problem(document.id) if isinstance(document.id, str) else "is not a string"
@@ -131,8 +143,10 @@ def _check_new_ids(collection: Collection, documents: list[Document]) -> None:
             check_json(as_record(document))
         except InputError as exc:
             raise InputError(f"document {number + 1}: {exc}") from None
-        if document.id in live or document.id in seen:
-            raise DuplicateIdError(
-                f"document id {document.id!r} is already in the index", field="id"
-            )
+        if document.id in seen:
+            raise DuplicateIdError(f"document id {document.id!r} is given twice", field="id")
         seen.add(document.id)
+    live = collection.numbers_of(seen)
+    if live:
+        first = next(document.id for document in documents if document.id in live)
+        raise DuplicateIdError(f"document id {first!r} is already in the index", field="id")

@@ -28,7 +28,6 @@ def hits_from_rows(collection: Collection, rows: np.ndarray, scores: np.ndarray)
     """Turn ``(queries, k)`` arrays of passage rows and scores into hits; row -1 and deleted
     rows are skipped."""
     doc_ids = collection.doc_ids
-    passages = collection.passages
     deleted = collection.deleted
     results = []
     for query_rows, query_scores in zip(rows.tolist(), scores.tolist(), strict=True):
@@ -37,7 +36,7 @@ def hits_from_rows(collection: Collection, rows: np.ndarray, scores: np.ndarray)
             for row, score in zip(query_rows, query_scores, strict=True)
             if row >= 0 and not deleted[row]
         ]
-        meta = passages[[row for row, _ in found]] if found else np.zeros((0, 4), np.int64)
+        meta = collection.rows([row for row, _ in found]) if found else np.zeros((0, 4), np.int64)
         results.append(
             [
                 Hit(doc_ids[int(doc)], int(chunk), row, float(score), rank)
@@ -61,12 +60,13 @@ class IndexRetriever:
     def search(
         self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
     ) -> list[list[Hit]]:
-        if allowed is not None:  # a filter's rows: the deleted ones are not among them
-            rows, scores = self.engine.search(queries, k, allowed)
-            return hits_from_rows(self.collection, rows, scores)
-        extra = self.collection.num_deleted if self.engine.returns_deleted else 0
-        rows, scores = self.engine.search(queries, k + extra)
-        return [hits[:k] for hits in hits_from_rows(self.collection, rows, scores)]
+        """Hits among the ``allowed`` rows (a filter's, which leaves the deleted out), else
+        among the live ones: the engine never ranks a deleted row, so none is fetched in
+        vain however many were deleted."""
+        if allowed is None and self.collection.num_deleted:
+            allowed = self.collection.live
+        rows, scores = self.engine.search(queries, k, allowed)
+        return hits_from_rows(self.collection, rows, scores)
 
     def rescore(self, query: str, rows: Sequence[int], k: int) -> list[Hit]:
         """Exact re-scoring of ``query`` over the given rows, for engines that can."""

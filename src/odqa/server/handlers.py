@@ -52,7 +52,8 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"]+/)+([^\s/'\":;,()]+)")
 """An absolute path in a message (not a URL's): kept as its last part."""
 
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-WRITES = {"POST", "PUT", "DELETE"}
+WRITE_PATHS = ("/documents",)
+"""The endpoints that write the index (the others only read it)."""
 
 
 def public_text(request: Request, text: str) -> str:
@@ -77,7 +78,7 @@ async def os_error(request: Request, exc: OSError) -> JSONResponse:
         if exc.errno in NO_SPACE
         else ((exc.strerror or type(exc).__name__).lower())
     )
-    if request.method in WRITES:
+    if request.url.path.startswith(WRITE_PATHS):
         detail = f"the server could not write its index: {reason}; the index is unchanged"
     else:
         detail = f"the server could not read its index: {reason}"

@@ -19,7 +19,6 @@ stays served.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,7 @@ from typing import Any
 
 import odqa.fs as fs
 from odqa.corpus import Document
-from odqa.errors import IndexFormatError, OdqaError
+from odqa.errors import IndexFormatError, IndexReplacedError, OdqaError
 from odqa.fs import LOG
 from odqa.index.updates import add_documents, delete_documents
 from odqa.qa.pipeline import evidence_from_hit
@@ -46,11 +45,17 @@ def open_warm(path: Path, options: SearchOptions) -> Searcher:
     searcher = Searcher(path, options)
     searcher.retriever()  # the default retriever (the options' choice) exists, or an error
     for name in searcher.available:
-        if "+" not in name:
+        if "+" in name:
+            searcher.retriever(name)  # made of the others: made now, nothing read later
+        else:
             searcher.search(["warm-up"], 1, retriever=name)
     searcher.collection.doc_ids  # noqa: B018 - opened now, from this directory
-    with contextlib.suppress(IndexFormatError):  # an index without columns: filters say so
+    try:
         searcher.collection.metadata  # noqa: B018
+    except IndexReplacedError:
+        raise
+    except IndexFormatError:  # an index without columns: filters say so when asked
+        pass
     return searcher
 
 
@@ -171,14 +176,15 @@ class IndexService:
                 return  # the service's own update took it up already
             try:
                 searcher = open_warm(self.path, self.options)
-            except OdqaError as exc:
+            except Exception as exc:  # whatever a replacement holds, the served one stays
                 self._refused = found
                 LOG.warning(
                     "%s was replaced on disk by an index that does not open (%s); still "
                     "serving the one opened at %s",
                     self.path.name,
-                    exc,
+                    exc if isinstance(exc, OdqaError) else repr(exc),
                     self.opened_at,
+                    exc_info=not isinstance(exc, OdqaError),
                 )
                 return
             self._serve(searcher)
