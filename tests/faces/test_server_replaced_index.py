@@ -97,3 +97,17 @@ def test_a_searcher_refuses_to_open_files_of_a_replacement(tmp_path: Path, swap_
         build(write_corpus(tmp_path / "new.jsonl", "new", 2000, 5), index, overwrite=True)
         with pytest.raises(IndexReplacedError, match="was replaced"):
             searcher.search(["vitamin"], 3, where={"year": 2000})
+
+
+def test_a_replacement_never_takes_the_opened_directorys_identity(tmp_path: Path) -> None:
+    """A directory's inode is reused once the directory is gone (ext4 hands it to the next
+    directory made): the opened one's is held, so a replacement is always another directory.
+    Without it, two updates in a row gave the path its first inode again, and a service that
+    had not searched between them kept serving the first index."""
+    index = build(write_corpus(tmp_path / "old.jsonl", "old", 1990, 3), tmp_path / "idx")
+    with odqa.Searcher(index) as searcher:
+        for number in range(4):
+            odqa.add_documents(index, [odqa.Document(f"new{number}", "vitamin news")])
+            assert fs.directory_identity(index) != searcher.identity
+            with pytest.raises(IndexReplacedError):
+                searcher.collection.check_unchanged()
