@@ -3,6 +3,7 @@ merges and deleted rows score as an index built of the live passages alone."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def segments(folder: Path, corpus: list[str], cuts: list[int], batch: int = 97) 
     """``corpus`` written as segments starting at each of ``cuts`` (rows), ``batch`` texts at
     a time; returns the BM25 folder."""
     bounds = [*cuts, len(corpus)]
-    for first, end in zip(bounds[:-1], bounds[1:], strict=True):
+    for first, end in itertools.pairwise(bounds):
         writer = store.SegmentWriter(store.next_segment(folder), EnglishAnalyzer(), first)
         for start in range(first, end, batch):
             writer.add(corpus[start : min(end, start + batch)])
