@@ -88,9 +88,9 @@ def test_dense_scores_match_a_direct_computation(built: Path) -> None:
     hits = searcher.search([query], 3, retriever="dense", unit="passage")[0]
     vector = dense.encoder.model.encode([query])[0]
     for hit in hits:
-        passage_vector = dense.encoder.model.encode([f"{hit.passage.title} {hit.passage.text}".strip()])[
-            0
-        ]
+        passage_vector = dense.encoder.model.encode(
+            [f"{hit.passage.title} {hit.passage.text}".strip()]
+        )[0]
         assert float(vector @ passage_vector) == pytest.approx(hit.score, abs=1e-3)
 
 
