@@ -104,6 +104,7 @@ if TYPE_CHECKING:
         Manifest,
         add_documents,
         build_index,
+        compact_index,
         delete_documents,
     )
     from odqa.index.settings import PlaidSettings
@@ -137,6 +138,7 @@ _LAZY = {
     "Manifest": "odqa.index",
     "PlaidSettings": "odqa.index.settings",
     "add_documents": "odqa.index",
+    "compact_index": "odqa.index",
     "build_index": "odqa.index",
     "delete_documents": "odqa.index",
     # search
@@ -194,6 +196,7 @@ __all__ = [
     "__version__",
     "add_documents",
     "build_index",
+    "compact_index",
     "delete_documents",
     "evaluate_index",
     "evaluate_qa",

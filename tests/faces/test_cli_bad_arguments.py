@@ -44,6 +44,20 @@ CASES: dict[str, list[list[str]]] = {
         ["{corpus}", "{out}", "--chunk-tokens", "2"],
         ["{corpus}", "{index}"],  # exists, no --overwrite
     ],
+    "add": [
+        ["{missing}", "{corpus}"],
+        ["{plain}", "{corpus}"],
+        ["{index}", "{missing}"],
+        ["{index}", "{corpus}"],  # its ids are in the index already
+        ["{index}", "{corpus}", "--format", "parquet"],
+    ],
+    "delete": [
+        ["{missing}", "d1"],
+        ["{index}"],  # no id
+        ["{index}", "--ids", "{missing}"],
+        ["{index}", "nobody"],  # nothing deleted
+    ],
+    "compact": [["{missing}"], ["{plain}"], ["{corpus}"]],
     "search": [
         ["{missing}", "scurvy"],
         ["{plain}", "scurvy"],

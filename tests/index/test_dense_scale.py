@@ -108,9 +108,12 @@ def test_added_documents_get_refine_vectors_too(tmp_path: Path, tiny_model: Path
     settings = odqa.Manifest.read(index).retrievers["dense"]
     assert settings["refine"] == 100 and settings["nprobe"] == 64
     assert np.load(index / "dense" / REFINE_FILE, mmap_mode="r").shape == (1100, 64)
+    built = {name: (index / "dense" / name).stat().st_ino for name in (INDEX_FILE, REFINE_FILE)}
     odqa.add_documents(index, [Document("new", "Scurvy follows a lack of vitamin C.")])
-    kept = np.load(index / "dense" / REFINE_FILE, mmap_mode="r")
-    assert kept.shape == (1101, 64)
+    after = {name: (index / "dense" / name).stat().st_ino for name in (INDEX_FILE, REFINE_FILE)}
+    assert after == built  # the build's files are not rewritten: the addition has its own
+    (added,) = (index / "dense" / "segments").glob("*.f16.npy")
+    assert np.load(added).shape == (1, 64)
     hits = odqa.Searcher(index).search(["Scurvy follows a lack of vitamin C."], 1)[0]
     assert hits[0].doc_id == "new"
 

@@ -1,13 +1,13 @@
 """The ``odqa`` command: thin wrappers that parse, call the library and print.
 
 One module per job, each a set of plain functions registered here: :mod:`~odqa.cli.index`
-(index, info), :mod:`~odqa.cli.encode`, :mod:`~odqa.cli.search` (search, eval, fuse),
-:mod:`~odqa.cli.fetch`, :mod:`~odqa.cli.ask` (ask, eval-qa), :mod:`~odqa.cli.serve`,
-:mod:`~odqa.cli.tune`, :mod:`~odqa.cli.train` (mine and the train sub-commands). They share
-:mod:`~odqa.cli.options` (every option declared once) and :mod:`~odqa.cli.errors` (errors as
-one line, never a traceback), never this module; what they print is shaped by
-:mod:`odqa.render`. The library is imported inside the commands, so that ``odqa --help``
-starts at once.
+(index, info), :mod:`~odqa.cli.update` (add, delete, compact), :mod:`~odqa.cli.encode`,
+:mod:`~odqa.cli.search` (search, eval, fuse), :mod:`~odqa.cli.fetch`, :mod:`~odqa.cli.ask`
+(ask, eval-qa), :mod:`~odqa.cli.serve`, :mod:`~odqa.cli.tune`, :mod:`~odqa.cli.train` (mine
+and the train sub-commands). They share :mod:`~odqa.cli.options` (every option declared once)
+and :mod:`~odqa.cli.errors` (errors as one line, never a traceback), never this module; what
+they print is shaped by :mod:`odqa.render`. The library is imported inside the commands, so
+that ``odqa --help`` starts at once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 
 import typer
 
-from odqa.cli import ask, encode, fetch, index, search, serve, tune
+from odqa.cli import ask, encode, fetch, index, search, serve, tune, update
 from odqa.cli.train import MINE_EPILOG, mine, train_app
 
 app = typer.Typer(
@@ -29,6 +29,9 @@ app = typer.Typer(
 
 app.command("index", epilog=index.INDEX_EPILOG)(index.index)
 app.command("encode", epilog=encode.ENCODE_EPILOG)(encode.encode)
+app.command("add", epilog=update.ADD_EPILOG)(update.add)
+app.command("delete", epilog=update.DELETE_EPILOG)(update.delete)
+app.command("compact", epilog=update.COMPACT_EPILOG)(update.compact)
 app.command("search", epilog=search.SEARCH_EPILOG)(search.search)
 app.command("eval", epilog=search.EVAL_EPILOG)(search.eval_command)
 app.command("info", epilog=index.INFO_EPILOG)(index.info)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from odqa.index.manifest import FORMAT_VERSION, Manifest
     from odqa.index.options import BuildOptions
     from odqa.index.settings import BM25Settings, ColBERTSettings, DenseSettings
-    from odqa.index.updates import add_documents, delete_documents
+    from odqa.index.updates import add_documents, compact_index, delete_documents
 
 _LAZY = {
     "BM25Settings": "odqa.index.settings",
@@ -25,6 +25,7 @@ _LAZY = {
     "Manifest": "odqa.index.manifest",
     "add_documents": "odqa.index.updates",
     "build_index": "odqa.index.builder",
+    "compact_index": "odqa.index.updates",
     "delete_documents": "odqa.index.updates",
 }
 
@@ -37,6 +38,7 @@ __all__ = [
     "Manifest",
     "add_documents",
     "build_index",
+    "compact_index",
     "delete_documents",
 ]
 

@@ -224,7 +224,8 @@ class BM25Kind(RetrieverKind):
         for segment in store.segment_folders(index / FOLDER):
             first = store.first_row(segment)
             rows_of = store.Segment.open(segment).lengths
-            if deleted[first : first + len(rows_of)].mean() > DELETED_SHARE:
+            span = deleted[first : first + len(rows_of)]
+            if len(span) and span.mean() > DELETED_SHARE:
                 store.merge(index / FOLDER, [segment], deleted, drop_deleted=True)
                 rewritten += 1
         return {"bm25_rewritten_segments": rewritten} if rewritten else {}

@@ -285,7 +285,7 @@ class SegmentSearch:
         self.settings = settings
         self.segments = [Segment.open(path) for path in segment_folders(folder)]
         lengths = np.concatenate([segment.lengths for segment in self.segments])
-        deleted = np.zeros(len(lengths), bool) if deleted is None else deleted
+        deleted = padded(deleted, len(lengths))
         if len(lengths) != len(deleted):
             raise IndexFormatError(
                 f"{folder}: the segments hold {len(lengths):,} rows, the collection "
@@ -340,6 +340,15 @@ class SegmentSearch:
         return rows, dense[rows].astype(np.float32)
 
 
+def padded(deleted: np.ndarray | None, rows: int) -> np.ndarray:
+    """The collection's deleted flags for ``rows`` rows: rows added after the flags were
+    last written have none (they are not deleted)."""
+    flags = np.zeros(0, bool) if deleted is None else np.asarray(deleted, bool)
+    if len(flags) < rows:
+        flags = np.concatenate([flags, np.zeros(rows - len(flags), bool)])
+    return flags
+
+
 def merge(
     folder: Path, parts: Sequence[Path], deleted: np.ndarray | None, drop_deleted: bool
 ) -> Path:
@@ -352,6 +361,7 @@ def merge(
     target.mkdir(parents=True)
     first = segments[0].first_row
     lengths = np.concatenate([segment.lengths for segment in segments])
+    deleted = padded(deleted, first + len(lengths))
     wide = first + len(lengths) >= 2**31
     rows_out = fs.NpyAppender(target / ROWS, np.int64 if wide else np.int32)
     tf_out = fs.NpyAppender(target / TF, np.uint16)
@@ -361,7 +371,7 @@ def merge(
         found = [hit for segment in segments if (hit := segment.postings(term))]
         rows = np.concatenate([np.asarray(rows) for rows, _ in found])
         tf = np.concatenate([np.asarray(tf) for _, tf in found])
-        if drop_deleted and deleted is not None:
+        if drop_deleted:
             keep = ~deleted[rows]
             rows, tf = rows[keep], tf[keep]
         if len(rows):

@@ -11,8 +11,9 @@ line: ids hold no whitespace) with ``doc_ids.offsets.npy`` (where each line star
 id is found without reading them all) and ``metadata/`` (the columns filters read,
 :mod:`odqa.index.metadata`). Documents and passages are numbered across the segments in
 order. ``deleted.npy`` in the index folder marks deleted passages, one flag a passage of
-the whole collection. Indexes of format 1 have one segment, with ``doc_ids.json`` (a JSON
-list, read whole) for ids.
+the collection when it was last written (rows added since have no flag: none is deleted).
+Indexes of format 1 have one segment, with ``doc_ids.json`` (a JSON list, read whole) for
+ids.
 
 Adding documents writes a new segment and never touches the others (:class:`CollectionUpdate`):
 what an addition costs grows with the addition, not with the collection. The writer streams:
@@ -58,16 +59,20 @@ DIGEST = np.dtype([("digest", "<i8"), ("number", "<i8")])
 REBUILD = "rebuild the index with `odqa index CORPUS {folder} --overwrite`"
 
 
-def deleted_flags(index: Path) -> np.ndarray | None:
-    """The collection's deleted flags, one a passage row (``deleted.npy``), for a kind that
-    reads them itself; None before anything was deleted."""
+def deleted_flags(index: Path, rows: int | None = None) -> np.ndarray | None:
+    """The collection's deleted flags, one a passage row (``deleted.npy``; with ``rows``,
+    padded to that many), for a kind that reads them itself; None before anything was
+    deleted."""
     path = index / DELETED
     if not path.exists():
         return None
     try:
-        return np.load(path)
+        flags = np.load(path)
     except (ValueError, OSError, EOFError) as exc:
         raise damaged(index, f"{DELETED} is unreadable ({exc})") from exc
+    if rows is not None and len(flags) < rows:
+        flags = np.concatenate([flags, np.zeros(rows - len(flags), bool)])
+    return flags
 
 
 class DamagedIndexError(IndexFormatError):
@@ -378,14 +383,18 @@ class Collection:
         self.num_deleted = int(self.deleted.sum())
 
     def _load_deleted(self, rows: int) -> np.ndarray:
+        """The deleted flags, one a row; rows added since the last deletion have none in the
+        file (an addition does not rewrite it) and are not deleted."""
         if not (self.folder / DELETED).exists():
             return np.zeros(rows, bool)
         deleted = self.segments[0].load(DELETED, mmap=False)
-        if deleted.shape != (rows,):
+        if deleted.ndim != 1 or len(deleted) > rows:
             raise damaged(
                 self.folder,
                 f"{DELETED} marks {len(deleted):,} passages, the segments hold {rows:,}",
             )
+        if len(deleted) < rows:
+            deleted = np.concatenate([deleted, np.zeros(rows - len(deleted), bool)])
         return deleted
 
     def check_unchanged(self) -> None:
@@ -538,14 +547,13 @@ class CollectionUpdate:
         try:
             self.keep_digests(collection)
             first_document, first_row = collection.num_documents, collection.num_passages
-            deleted, count = collection.deleted, len(collection.segments)
+            count = len(collection.segments)
         finally:
             collection.close()
         writer = CollectionWriter(self.folder / SEGMENTS / f"{count:05d}", first_document)
         writer.add_documents(documents)
         writer.add_passages(passages)
-        _, added = writer.close()
-        fs.save_array(self.folder / DELETED, np.concatenate([deleted, np.zeros(added, bool)]))
+        writer.close()
         return first_row
 
     def delete(self, doc_ids: Iterable[str]) -> tuple[dict[str, int], np.ndarray]:

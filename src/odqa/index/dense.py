@@ -10,13 +10,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-import odqa.fs as fs
 from odqa.corpus import Document
 from odqa.encode import VECTORS, EncodedBatch, Encoder
 from odqa.encode.encoders import QueryEncoder, query_encoder, recorded_encoder
 from odqa.encode.vectors import read_npy_header
 from odqa.errors import OdqaError
 from odqa.fs import LOG, NpyAppender
+from odqa.index import dense_segments as segments
+from odqa.index.dense_segments import INDEX_FILE, REFINE_FILE
 from odqa.index.kind import (
     BuildStart,
     Footprint,
@@ -33,9 +34,7 @@ from odqa.index.settings import DenseSettings, KindSettings
 
 FOLDER = "dense"
 VECTORS_FILE = "vectors.tmp"
-REFINE_FILE = "vectors.f16.npy"
 
-INDEX_FILE = "dense.faiss"
 KINDS = ("flat", "hnsw", "ivf", "ivfpq")
 DTYPES = ("float32", "float16")
 ADD_BLOCK = 65_536
@@ -138,28 +137,30 @@ class VectorFile:
         return out
 
 
-def build_faiss(vectors: VectorFile, factory: str, seed: int = 0) -> faiss.Index:
-    """Train (when the kind needs it) on a capped seeded sample, then add by blocks."""
+def build_faiss(
+    vectors: VectorFile, factory: str, seed: int = 0
+) -> tuple[faiss.Index, faiss.Index | None]:
+    """Train (when the kind needs it) on a capped seeded sample, then add by blocks; returns
+    the index, and the trained index before any vector was added (None for a kind that
+    trains nothing): what additions start their segments from."""
     index = faiss.index_factory(vectors.dim, factory, faiss.METRIC_INNER_PRODUCT)
+    trained = None
     if not index.is_trained:
         lists = faiss.extract_index_ivf(index).nlist if "IVF" in factory else 0
         wanted = min(TRAIN_SAMPLE, max(TRAIN_PER_LIST * lists, 16_384))
         index.train(vectors.sample(min(vectors.count, wanted), seed))
+        trained = faiss.clone_index(index)
     for _, block in vectors.blocks():
         index.add(block)
-    return index
-
-
-REFINE_SHARE = 10_000
-"""The refine depth is at least one passage in this many: PQ48 over 10M resampled vectors
-kept 0.68 of the true top 10 in its best 100, 0.98 in its best 1,000 (bench/scale_dense.py)."""
+    return index, trained
 
 
 class DenseIndex(RowSearcher):
-    """A saved faiss index whose ids are passage rows, searched with ``encoder``'s queries.
+    """The segments of a dense folder (:mod:`odqa.index.dense_segments`) searched with
+    ``encoder``'s queries: each segment's best, the best of all kept.
 
-    With ``refine`` (ivfpq), the best ``max(refine, 10*k, size / REFINE_SHARE)`` candidates
-    faiss finds are rescored exactly against the float16 vectors kept beside it
+    With ``refine`` (ivfpq), each segment's best ``max(refine, 10*k, size / REFINE_SHARE)``
+    candidates by faiss are rescored exactly against the float16 vectors kept beside it
     (memory-mapped): the depth grows with the index, as PQ's ranking coarsens.
     """
 
@@ -172,14 +173,16 @@ class DenseIndex(RowSearcher):
         refine: int = 0,
     ) -> None:
         self.encoder = encoder
-        self.index = faiss.read_index(str(folder / INDEX_FILE))
-        self.size = int(self.index.ntotal)
-        if hasattr(self.index, "nprobe"):
-            faiss.extract_index_ivf(self.index).nprobe = nprobe
-        if hasattr(self.index, "hnsw"):
-            self.index.hnsw.efSearch = max(ef_search, 16)
+        self.segments = segments.open_segments(folder, refine)
+        for segment in self.segments:
+            segment.tune(nprobe, ef_search)
+        self.size = sum(segment.size for segment in self.segments)
         self.refine = refine
-        self.exact = np.load(folder / REFINE_FILE, mmap_mode="r") if refine > 0 else None
+
+    @property
+    def index(self) -> faiss.Index:
+        """The build's faiss index (the first segment's)."""
+        return self.segments[0].index
 
     def search(
         self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
@@ -196,62 +199,12 @@ class DenseIndex(RowSearcher):
         (an ``IDSelectorBitmap``)."""
         k = min(k, self.size)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if self.exact is None:
-            scores, rows = self._search(vectors, k, allowed)
-            return rows.astype(np.int64), scores
-        depth = max(self.refine, 10 * k, self.size // REFINE_SHARE)
-        _, candidates = self._search(vectors, min(self.size, depth), allowed)
-        rows = np.full((len(vectors), k), -1, dtype=np.int64)
-        scores = np.full((len(vectors), k), -np.inf, dtype=np.float32)
-        for number, (query, found) in enumerate(zip(vectors, candidates, strict=True)):
-            found = np.unique(found[found >= 0])
-            exact = np.asarray(self.exact[found], dtype=np.float32) @ query
-            best = np.argsort(-exact, kind="stable")[:k]
-            rows[number, : len(best)] = found[best]
-            scores[number, : len(best)] = exact[best]
-        return rows, scores
-
-    def _search(
-        self, vectors: np.ndarray, k: int, allowed: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """faiss's search, among the ``allowed`` rows only when given. An approximate kind
-        (IVF, HNSW) may find fewer than ``k`` of a small allowed set; those queries are then
-        searched exhaustively among them (every inverted list; HNSW's flat storage)."""
-        if allowed is None:
-            return self.index.search(vectors, k)
-        bitmap = np.packbits(np.asarray(allowed, bool), bitorder="little")
-        selector = faiss.IDSelectorBitmap(bitmap)
-        scores, rows = self.index.search(vectors, k, params=self._parameters(selector))
-        short = np.flatnonzero((rows >= 0).sum(axis=1) < min(k, int(allowed.sum())))
-        if len(short) and (hasattr(self.index, "nprobe") or hasattr(self.index, "hnsw")):
-            scores[short], rows[short] = self._search_all(vectors[short], k, selector)
-        return scores, rows
-
-    def _parameters(self, selector: faiss.IDSelector) -> faiss.SearchParameters:
-        if hasattr(self.index, "nprobe"):
-            nprobe = faiss.extract_index_ivf(self.index).nprobe
-            return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
-        if hasattr(self.index, "hnsw"):
-            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.index.hnsw.efSearch)
-        return faiss.SearchParameters(sel=selector)
-
-    def _search_all(
-        self, vectors: np.ndarray, k: int, selector: faiss.IDSelector
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if hasattr(self.index, "hnsw"):
-            storage = faiss.downcast_index(self.index.storage)
-            return storage.search(vectors, k, params=faiss.SearchParameters(sel=selector))
-        lists = faiss.extract_index_ivf(self.index).nlist
-        return self.index.search(
-            vectors, k, params=faiss.SearchParametersIVF(sel=selector, nprobe=lists)
-        )
-
-
-def save_faiss(index: faiss.Index, folder: Path) -> None:
-    """Write ``index`` as a new file renamed into place."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with fs.atomic_file(folder / INDEX_FILE) as partial:
-        faiss.write_index(index, str(partial))
+        found = [
+            segment.search(vectors, k, allowed, self.refine, self.size) for segment in self.segments
+        ]
+        if len(found) == 1:
+            return found[0]
+        return segments.best_of(found, k)
 
 
 class DenseStore:
@@ -280,7 +233,10 @@ class DenseStore:
         self.vectors.close()
         count = self.vectors.count
         factory = factory_string(self.settings.index, self.settings.dtype, count, self.dim)
-        save_faiss(build_faiss(self.vectors, factory), self.folder / FOLDER)
+        index, trained = build_faiss(self.vectors, factory)
+        segments.save_index(index, self.folder / FOLDER / INDEX_FILE)
+        if trained is not None:
+            segments.save_index(trained, self.folder / FOLDER / segments.TRAINED_FILE)
         if not self.settings.refined():
             self.vectors.path.unlink()
         return {"faiss": factory, **self.settings.record()}
@@ -367,18 +323,34 @@ class DenseKind(RetrieverKind):
     def add(
         self, index: Path, record: Record, batch: EncodedBatch, runtime: Runtime, first_row: int
     ) -> dict:
-        """Append the new passages' vectors (encoded with the index's model) to faiss."""
-        if batch.texts:
-            vectors = batch.encoded[self.name]
-            stored = faiss.read_index(str(index / FOLDER / INDEX_FILE))
-            stored.add(vectors)
-            if DenseSettings.recorded(record).refine:
-                append_refine_vectors(index / FOLDER, vectors)
-            save_faiss(stored, index / FOLDER)
+        """The new passages' vectors (encoded with the index's model) as a segment of their
+        own; too many segments are merged."""
+        if not batch.texts:
+            return {}
+        vectors = np.ascontiguousarray(batch.encoded[self.name], np.float32)
+        folder, refine = index / FOLDER, DenseSettings.recorded(record).refine
+        added = segments.empty_like(folder, record["faiss"], vectors.shape[1])
+        added.add(vectors)
+        name = segments.next_name(folder)
+        segments.write_segment(folder, name, added, first_row, vectors if refine else None)
+        if len(segments.added_segments(folder)) > segments.MAX_SEGMENTS:
+            merged = segments.merge_added(folder, record["faiss"], vectors.shape[1], refine)
+            return {"dense_merged_segments": merged}
         return {}
 
     def delete(self, index: Path, record: Record, rows: np.ndarray) -> None:
-        """Nothing to change: deleted rows are skipped at search time."""
+        """Nothing to change: deleted rows are left out as faiss searches."""
+
+    def compact(self, index: Path, record: Record) -> dict:
+        """The added segments merged into one (the build's stays as it is)."""
+        folder = index / FOLDER
+        if len(segments.added_segments(folder)) < 2:
+            return {}
+        dim = int(record["dim"])
+        merged = segments.merge_added(
+            folder, record["faiss"], dim, DenseSettings.recorded(record).refine
+        )
+        return {"dense_segments_merged": merged}
 
     def open(self, index: Path, record: Record, options: SearchSettings) -> DenseIndex:
         settings = DenseSettings.recorded(record)
@@ -396,15 +368,3 @@ class DenseKind(RetrieverKind):
             nprobe=options.nprobe or settings.nprobe,
             refine=settings.refine,
         )
-
-
-def append_refine_vectors(folder: Path, vectors: np.ndarray) -> None:
-    """Write the float16 vectors file anew with ``vectors`` after its rows (never in place:
-    the index folder may share files with another copy)."""
-    old = VectorFile.existing(folder / REFINE_FILE)
-    with fs.atomic_file(old.path) as partial:
-        new = VectorFile(partial, old.dim, "float16")
-        for _, rows in old.blocks():
-            new.append(rows)
-        new.append(vectors)
-        new.close()

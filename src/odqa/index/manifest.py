@@ -49,14 +49,23 @@ class Manifest:
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
 
-    def write(self, folder: Path, *, record_files: bool = True) -> None:
+    def write(
+        self,
+        folder: Path,
+        *,
+        record_files: bool = True,
+        linked_from: tuple[Path, Inventory | None] | None = None,
+    ) -> None:
         """Write ``manifest.json`` as a new file (renamed into place, never written in place).
 
         Written last in a build or update, it records the inventory of what ``folder`` holds
-        then (``record_files``): every file's size and sha256 (:func:`inventory`).
+        then (``record_files``): every file's size and sha256 (:func:`inventory`). An update
+        gives ``linked_from``: the index its copy was linked from and that index's inventory;
+        a file still the very same (a hard link to it) keeps its recorded sha256, so only
+        what the update wrote is hashed (``odqa info --check`` still hashes everything).
         """
         if record_files:
-            self.files = inventory(folder)
+            self.files = inventory(folder, linked_from)
         text = json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
         fs.write_text(folder / MANIFEST_NAME, text)
 
@@ -257,16 +266,32 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def inventory(folder: str | Path) -> Inventory:
+def inventory(
+    folder: str | Path, linked_from: tuple[Path, Inventory | None] | None = None
+) -> Inventory:
     """Every file under ``folder`` but the manifest: its size and sha256, what
-    :meth:`Manifest.write` records at the end of a build or update."""
+    :meth:`Manifest.write` records at the end of a build or update; a file that is the same
+    file as the one at its place in ``linked_from``'s index keeps that one's entry."""
     folder = Path(folder)
+    origin, known = linked_from if linked_from is not None else (None, None)
     files: Inventory = {}
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder).as_posix()
-        if path.is_file() and relative != MANIFEST_NAME:
+        if not path.is_file() or relative == MANIFEST_NAME:
+            continue
+        entry = (known or {}).get(relative)
+        if entry is not None and _same_file(path, origin / relative):
+            files[relative] = entry
+        else:
             files[relative] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
     return files
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 def is_index(folder: Path) -> bool:

@@ -18,6 +18,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import odqa.fs as fs
@@ -32,9 +33,27 @@ from odqa.index.manifest import Manifest
 from odqa.index.registry import kind_named
 
 
+@dataclass
+class Staged:
+    """An update's copy of an index (``folder``, its files hard links to the index's own),
+    its manifest to change, and what the manifest's inventory was (files left as they were
+    keep their sha256: only what the update writes is hashed)."""
+
+    folder: Path
+    target: Path
+    manifest: Manifest
+
+    def __post_init__(self) -> None:
+        self._inventory = self.manifest.files
+
+    def commit(self) -> None:
+        self.manifest.write(self.folder, linked_from=(self.target, self._inventory))
+
+
 @contextlib.contextmanager
-def staged_copy(index_dir: str | Path) -> Iterator[Path]:
-    """A hard-linked copy of ``index_dir`` to change; it replaces the index on success."""
+def staged_copy(index_dir: str | Path) -> Iterator[Staged]:
+    """A hard-linked copy of ``index_dir`` to change; it replaces the index on success.
+    The body changes it by writing new files only, and calls :meth:`Staged.commit` last."""
     target = Path(index_dir).resolve()
     with fs.writer_lock(target):  # a second writer waits, then changes the first's result
         fs.remove_leftovers(target)
@@ -42,7 +61,7 @@ def staged_copy(index_dir: str | Path) -> Iterator[Path]:
         staging = fs.temporary_sibling(target)
         try:
             shutil.copytree(target, staging, copy_function=os.link)
-            yield staging
+            yield Staged(staging, target, Manifest.read(staging))
             fs.replace_directory(staging, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -52,26 +71,37 @@ def add_documents(
     index_dir: str | Path,
     documents: Iterable[Document],
     *,
+    upsert: bool = False,
     device: str | None = None,
     precision: str = "auto",
 ) -> dict[str, int | bool]:
     """Add ``documents`` to every retriever of the index; returns counts of what changed.
 
-    Empty documents are skipped and counted; an id already live in the index is refused
-    (delete it first to replace it). The new passages are cut and encoded as the index's
-    were (the encode stage, with the chunking and encoders the manifest records).
+    Empty documents are skipped and counted. An id already live in the index is refused,
+    unless ``upsert``: then that document is replaced (deleted, and the new one added, in
+    the same update). The new passages are cut and encoded as the index's were (the encode
+    stage, with the chunking and encoders the manifest records). What it costs grows with
+    the documents added, not with the index (:mod:`odqa.index.collection` segments; each
+    kind writes files of its own for them).
     """
     documents = list(documents)
     kept = kept_of(documents)
-    with staged_copy(index_dir) as folder:
-        manifest = Manifest.read(folder)
+    with staged_copy(index_dir) as staged:
+        folder, manifest = staged.folder, staged.manifest
         collection = Collection(folder)
-        _check_new_ids(collection, kept)
-        collection.close()
+        try:
+            replaced = _check_new_ids(collection, kept, upsert)
+        finally:
+            collection.close()
+        report: dict[str, int | bool] = {}
+        if replaced:
+            report.update(_delete(staged, replaced))
+            report["replaced_documents"] = report.pop("deleted_documents")
+            report.pop("deleted_passages")
         runtime = Runtime(device, precision)
         batch = _encoded(folder, manifest, kept, runtime)
         first_row = CollectionUpdate(folder).append(batch.documents, batch.passages)
-        report: dict[str, int | bool] = {
+        report |= {
             "added_documents": len(kept),
             "added_passages": len(batch.passages),
             "skipped_empty": len(documents) - len(kept),
@@ -81,7 +111,7 @@ def add_documents(
         manifest.counts["documents"] += len(kept)
         manifest.counts["passages"] += len(batch.passages)
         manifest.counts["skipped_empty"] += len(documents) - len(kept)
-        manifest.write(folder)
+        staged.commit()
     return report
 
 
@@ -105,33 +135,54 @@ def delete_documents(
 ) -> dict[str, int]:
     """Delete documents by id from every retriever. Ids that are not live documents of the
     index are refused, naming a few (nothing is deleted), unless ``missing_ok``: then they
-    are counted (``unknown_ids``) and the others deleted."""
+    are counted (``unknown_ids``) and the others deleted. The deleted passages' files stay
+    until the index is rebuilt; searches and statistics leave them out at once."""
     wanted = list(dict.fromkeys(doc_ids))
-    with staged_copy(index_dir) as folder:
-        manifest = Manifest.read(folder)
-        numbers, rows = CollectionUpdate(folder).delete(wanted)
-        unknown = [doc_id for doc_id in wanted if doc_id not in numbers]
-        if unknown and not missing_ok:
-            shown = ", ".join(map(repr, unknown[:5]))
-            more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
-            raise InputError(f"no live document with id {shown}{more}")
-        report = {"deleted_documents": len(numbers), "deleted_passages": len(rows)}
-        if unknown:
-            report["unknown_ids"] = len(unknown)
-        for name, record in manifest.retrievers.items():
-            report.update(kind_named(name).delete(folder, record, rows) or {})
-        manifest.counts["documents"] -= len(numbers)
-        manifest.counts["passages"] -= len(rows)
-        manifest.counts["deleted_documents"] = manifest.counts.get("deleted_documents", 0) + len(
-            numbers
-        )
-        manifest.write(folder)
+    with staged_copy(index_dir) as staged:
+        report = _delete(staged, wanted, missing_ok)
+        staged.commit()
     return report
 
 
-def _check_new_ids(collection: Collection, documents: list[Document]) -> None:
+def _delete(staged: Staged, wanted: list[str], missing_ok: bool = False) -> dict[str, int]:
+    """Delete the live documents ``wanted`` in an update's copy; the report."""
+    manifest = staged.manifest
+    numbers, rows = CollectionUpdate(staged.folder).delete(wanted)
+    unknown = [doc_id for doc_id in wanted if doc_id not in numbers]
+    if unknown and not missing_ok:
+        shown = ", ".join(map(repr, unknown[:5]))
+        more = f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
+        raise InputError(f"no live document with id {shown}{more}")
+    report = {"deleted_documents": len(numbers), "deleted_passages": len(rows)}
+    if unknown:
+        report["unknown_ids"] = len(unknown)
+    for name, record in manifest.retrievers.items():
+        report.update(kind_named(name).delete(staged.folder, record, rows) or {})
+    manifest.counts["documents"] -= len(numbers)
+    manifest.counts["passages"] -= len(rows)
+    deleted_before = manifest.counts.get("deleted_documents", 0)
+    manifest.counts["deleted_documents"] = deleted_before + len(numbers)
+    return report
+
+
+def compact_index(index_dir: str | Path) -> dict[str, int]:
+    """Merge what updates left apart, kind by kind (BM25: every segment into one, without
+    the deleted rows' postings; dense: the added segments into one); what it costs grows
+    with the index. Searches give the same results before and after."""
+    with staged_copy(index_dir) as staged:
+        report: dict[str, int] = {}
+        for name, record in staged.manifest.retrievers.items():
+            report.update(kind_named(name).compact(staged.folder, record))
+        staged.commit()
+    return report
+
+
+def _check_new_ids(
+    collection: Collection, documents: list[Document], upsert: bool = False
+) -> list[str]:
     """New ids must follow the readers' id rule and not be live in the index already (found
-    through the collection's sorted digests: no id of the index is read but candidates)."""
+    through the collection's sorted digests: no id of the index is read but candidates);
+    with ``upsert``, those live already are returned, to be replaced."""
     seen: set[str] = set()
     for number, document in enumerate(documents):
         problem = id_problem(document.id) if isinstance(document.id, str) else "is not a string"
@@ -147,6 +198,9 @@ def _check_new_ids(collection: Collection, documents: list[Document]) -> None:
             raise DuplicateIdError(f"document id {document.id!r} is given twice", field="id")
         seen.add(document.id)
     live = collection.numbers_of(seen)
-    if live:
+    if live and not upsert:
         first = next(document.id for document in documents if document.id in live)
-        raise DuplicateIdError(f"document id {first!r} is already in the index", field="id")
+        raise DuplicateIdError(
+            f"document id {first!r} is already in the index (upsert replaces it)", field="id"
+        )
+    return [document.id for document in documents if document.id in live]

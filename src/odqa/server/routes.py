@@ -103,9 +103,11 @@ async def info(request: Request, service: Service, limits: RequestLimits) -> Inf
 )
 async def add(body: AddDocumentsRequest, service: Service) -> UpdateResponse:
     """Add documents to every retriever of the index; searches see them once this returns.
-    409 when an id is already in the index. Needs the write rule (see /info)."""
+    409 when an id is already in the index (unless upsert: then it is replaced). Needs the
+    write rule (see /info)."""
     try:
-        report = await service.add([document.to_document() for document in body.documents])
+        documents = [document.to_document() for document in body.documents]
+        report = await service.add(documents, upsert=body.upsert)
     except DuplicateIdError as exc:
         raise HTTPException(409, str(exc)) from exc
     return UpdateResponse(report=report, documents=service.searcher.manifest.counts["documents"])

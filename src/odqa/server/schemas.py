@@ -141,6 +141,9 @@ class DocumentIn(Strict):
 
 class AddDocumentsRequest(Strict):
     documents: list[DocumentIn] = Field(min_length=1)
+    upsert: bool = Field(
+        False, description="Replace documents whose ids the index holds already (else 409)."
+    )
 
     @model_validator(mode="after")
     def _distinct_ids(self) -> AddDocumentsRequest:

@@ -121,11 +121,14 @@ class IndexService:
         answer = await loop.run_in_executor(self._read_thread, self.reader.read, question, evidence)
         return answer, hits
 
-    async def add(self, documents: Sequence[Document]) -> dict[str, int | bool]:
+    async def add(
+        self, documents: Sequence[Document], upsert: bool = False
+    ) -> dict[str, int | bool]:
         return await self._update(
             lambda: add_documents(
                 self.path,
                 documents,
+                upsert=upsert,
                 device=self.options.device,
                 precision=self.options.precision,
             )
