@@ -35,11 +35,16 @@ class Cutter:
         return cls(WORDS, WORDS.name, spec)
 
     @classmethod
-    def recorded(cls, chunking: Mapping[str, Any]) -> Cutter:
-        """The cutter an index's manifest (``chunking``) records."""
+    def recorded(cls, chunking: Mapping[str, Any], encoders: Iterable[Encoder] = ()) -> Cutter:
+        """The cutter an index's manifest (``chunking``) records: the tokenizer of one of
+        ``encoders`` when it is the one recorded (loaded already), else loaded."""
         spec = ChunkSpec(tokens=chunking["tokens"], overlap=chunking["overlap"])
         if chunking["tokenizer"] == WORDS.name:
             return cls(WORDS, WORDS.name, spec)
+        for encoder in encoders:
+            found = encoder.tokenizer()
+            if found is not None and found[1] == chunking["tokenizer"]:
+                return cls(found[0], found[1], spec)
         from odqa.models.checkpoint import load_transformer, resolve_model
         from odqa.models.device import pick_device
 

@@ -222,9 +222,8 @@ class BM25Kind(RetrieverKind):
             return {}
         rewritten = 0
         for segment in store.segment_folders(index / FOLDER):
-            first = store.first_row(segment)
-            rows_of = store.Segment.open(segment).lengths
-            span = deleted[first : first + len(rows_of)]
+            first, count = store.row_span(segment)
+            span = deleted[first : first + count]
             if len(span) and span.mean() > DELETED_SHARE:
                 store.merge(index / FOLDER, [segment], deleted, drop_deleted=True)
                 rewritten += 1

@@ -264,8 +264,14 @@ def segment_folders(folder: Path) -> list[Path]:
 
 
 def first_row(segment: Path) -> int:
+    return row_span(segment)[0]
+
+
+def row_span(segment: Path) -> tuple[int, int]:
+    """A segment's first row and how many rows it holds (its description alone read)."""
     try:
-        return int(json.loads((segment / SEGMENT).read_text(encoding="utf-8"))["first_row"])
+        described = json.loads((segment / SEGMENT).read_text(encoding="utf-8"))
+        return int(described["first_row"]), int(described["rows"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexFormatError(f"{segment}: a BM25 segment missing or unreadable ({exc})") from exc
 

@@ -124,7 +124,8 @@ def _encoded(
         encoder = kind_named(name).recorded_encoder(folder, record, runtime)
         if encoder is not None:
             encodings[name] = Encoding(encoder)
-    stage = EncodeStage(Cutter.recorded(manifest.chunking), encodings)
+    cutter = Cutter.recorded(manifest.chunking, [e.encoder for e in encodings.values()])
+    stage = EncodeStage(cutter, encodings)
     with stage.running() as encoded_batches:
         ((_, batch),) = list(encoded_batches([documents]))
     return batch
