@@ -64,7 +64,8 @@ if vectors != "-":
                  "dense": DenseSettings(index="ivfpq")}
 started = time.perf_counter()
 odqa.build_index(corpus, target, **settings)
-print(json.dumps({"seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": round(peak())}))
+seconds = round(time.perf_counter() - started, 1)
+print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak())}))
 """
 )
 

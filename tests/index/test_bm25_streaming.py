@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import bm25s
@@ -65,12 +66,14 @@ def searched(folder: Path, settings: BM25Settings, deleted=None, k: int = 600) -
     ]
 
 
-def reference(corpus: list[str], settings: BM25Settings) -> list[dict]:
+def reference(
+    corpus: list[str], settings: BM25Settings, queries: list[str] = QUERIES
+) -> list[dict]:
     """bm25s's own scores of the whole corpus, by row (those above 0)."""
     model = bm25s.BM25(method=settings.method, k1=settings.k1, b=settings.b, delta=settings.delta)
     model.index(EnglishAnalyzer().tokenize(corpus), show_progress=False)
     wanted = []
-    for tokens in EnglishAnalyzer().tokenize(QUERIES):
+    for tokens in EnglishAnalyzer().tokenize(queries):
         known = [token for token in tokens if token in model.vocab_dict]
         scores = model.get_scores(known) if known else np.zeros(len(corpus))
         wanted.append({int(row): float(scores[row]) for row in np.flatnonzero(scores > 0)})
@@ -162,3 +165,41 @@ def test_a_bm25_only_build_and_search_load_no_neural_library(tmp_path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_top_k_of_rare_and_common_terms_with_a_small_cache_and_many_threads(tmp_path, monkeypatch):
+    """Queries touching few rows (scored over their postings) and most rows (the whole
+    vector) give the best k of every score; kept term scores, evicted or not, and threads
+    searching at once change nothing."""
+    rng = random.Random(4)
+    rare = [f"rare{number}" for number in range(400)]
+    corpus = [
+        " ".join(rng.choices(WORDS, k=rng.randint(1, 12)) + rng.choices(rare, k=2))
+        for _ in range(3000)
+    ]
+    queries = [" ".join(rng.choices(rare, k=3)) for _ in range(30)]
+    queries += [" ".join(rng.choices(WORDS, k=4)) for _ in range(30)]
+    folder = segments(tmp_path / "bm25", corpus, [0, 1700])
+    settings = BM25Settings()
+    wanted = [
+        sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+        for scores in reference(corpus, settings, queries)
+    ]
+    monkeypatch.setattr(store, "CACHED_POSTINGS", 10)
+    monkeypatch.setattr(store, "CACHED_BYTES", 4000)  # a few terms: evictions all along
+    engine = BM25Search(folder, EnglishAnalyzer(), settings, None)
+
+    def top(query: str) -> list[tuple[int, float]]:
+        rows, scores = engine.search([query], 7)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+    def check(found: list[tuple[int, float]], full: list[tuple[int, float]]) -> None:
+        assert [score for _, score in found] == pytest.approx([s for _, s in full[:7]], rel=1e-6)
+        scores_of = dict(full)
+        assert all(scores_of[row] == pytest.approx(score, rel=1e-6) for row, score in found)
+
+    for query, full in zip(queries * 2, wanted * 2, strict=True):
+        check(top(query), full)
+    with ThreadPoolExecutor(4) as pool:
+        for found, full in zip(pool.map(top, queries * 5), wanted * 5, strict=True):
+            check(found, full)

@@ -74,7 +74,7 @@ def opening_refused(index: Path, *fragments: str) -> str:
 
 def test_a_build_records_every_file_with_its_size_and_sha256(index: Path) -> None:
     manifest = Manifest.read(index)
-    assert manifest.format_version == FORMAT_VERSION == 2
+    assert manifest.format_version == FORMAT_VERSION == 3
     on_disk = sorted(p.relative_to(index).as_posix() for p in index.rglob("*") if p.is_file())
     assert sorted(manifest.files) == [name for name in on_disk if name != MANIFEST_NAME]
     assert {"documents.jsonl", "passages.npy", "dense/dense.faiss"} <= set(manifest.files)

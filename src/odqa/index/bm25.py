@@ -91,15 +91,6 @@ class BM25Builder(KindBuilder):
         }
 
 
-def ranked(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``k`` of ``rows`` by score, ties by row ascending."""
-    if len(rows) > k:
-        best = np.argpartition(-scores, k - 1)[:k]
-        rows, scores = rows[best], scores[best]
-    order = np.lexsort((rows, -scores))
-    return rows[order], scores[order]
-
-
 class BM25Search(RowSearcher):
     """BM25 over the segments of an index, scored with the live collection's statistics."""
 
@@ -123,9 +114,7 @@ class BM25Search(RowSearcher):
         rows = np.full((len(queries), k), -1, dtype=np.int64)
         scores = np.zeros((len(queries), k), dtype=np.float32)
         for number, tokens in enumerate(queries):
-            found, found_scores = self.segments.scores(tokens, allowed)
-            positive = found_scores > 0
-            best, best_scores = ranked(found[positive], found_scores[positive], k)
+            best, best_scores = self.segments.top(tokens, k, allowed) if k else ([], [])
             rows[number, : len(best)] = best
             scores[number, : len(best)] = best_scores
         return rows, scores
@@ -236,6 +225,10 @@ class BM25Kind(RetrieverKind):
         segments = store.segment_folders(index / FOLDER)
         store.merge(index / FOLDER, segments, deleted_flags(index), drop_deleted=True)
         return {"bm25_segments_merged": len(segments)}
+
+    def compact_bytes(self, index: Path, record: Record) -> int:
+        """The BM25 folder's size: it is written again whole."""
+        return sum(path.stat().st_size for path in (index / FOLDER).rglob("*") if path.is_file())
 
     def open(self, index: Path, record: Record, options: SearchSettings) -> RowSearcher:
         analyzer = analyzer_from_config(record["analyzer"])

@@ -61,15 +61,14 @@ def weight(
 ) -> np.ndarray:
     """The term-frequency weight of ``tf`` occurrences in passages of ``lengths`` tokens."""
     norm = 1.0 - b + b * np.asarray(lengths, np.float64) / average
-    return weight_normed(method, tf, norm, k1, delta)
+    return weight_normed(method, np.asarray(tf, np.float64), norm, k1, delta)
 
 
 def weight_normed(
     method: str, tf: np.ndarray, norm: np.ndarray, k1: float, delta: float
 ) -> np.ndarray:
-    """:func:`weight`, the length normalisation ``1 - b + b * length / average`` given."""
-    tf = np.asarray(tf, np.float64)
-    norm = np.asarray(norm, np.float64)
+    """:func:`weight`, the length normalisation ``1 - b + b * length / average`` given
+    (computed in the arrays' own precision)."""
     if method in ("robertson", "lucene"):
         return tf / (k1 * norm + tf)
     if method == "atire":

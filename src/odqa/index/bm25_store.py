@@ -14,8 +14,8 @@ collection's statistics — how many passages are live, their average length, ho
 passages hold each query term — are taken over every segment and the deleted flags now, so an
 index changed by additions and deletions scores every passage as a build of its final
 collection would (:mod:`odqa.index.bm25_scoring` for the formulas). A query term's postings
-are gathered from each segment that has it; a query of rare terms is scored over its
-postings alone, one of common terms over a score vector of every row.
+are gathered from each segment that has it, and scored; a searcher keeps the scores of
+common terms for the queries that follow.
 
 A build never holds the corpus's tokens: each batch of passages becomes (term, row,
 frequency) postings, buffered up to :data:`SPILL_POSTINGS` and then appended to one of
@@ -28,7 +28,8 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +57,10 @@ SPILL_POSTINGS = 8_000_000
 POSTING = np.dtype([("term", "<i4"), ("row", "<i4"), ("tf", "<u4")])
 SPILL_FOLDER = ".postings"
 TF_MAX = np.iinfo(np.uint16).max
-SPARSE_SHARE = 8
-"""A query whose postings are fewer than the rows over this is scored over its postings
-alone; else over a score vector of every row."""
+CACHED_POSTINGS = 4096
+CACHED_BYTES = 256 * 2**20
+"""A searcher keeps the scores of terms of at least :data:`CACHED_POSTINGS` postings it has
+computed, up to this many bytes (the least recently used go first)."""
 
 
 class TermIds:
@@ -300,50 +302,129 @@ class SegmentSearch:
         self.size = len(lengths)
         self.live = ~np.asarray(deleted, bool)
         self.documents = int(self.live.sum())
+        self.deletions = self.documents < self.size
+        self.absent = np.float32(
+            scoring.absent_weight(settings.method, settings.k1, settings.delta)
+        )
+        self._cache: OrderedDict[str, TermScores] = OrderedDict()
+        self._cached_bytes = 0
+        self._cache_lock = threading.Lock()
+        self._local = threading.local()
         average = float(lengths[self.live].mean()) if self.documents else 1.0
         b = settings.b
         self.norm = (1.0 - b + b * lengths / max(average, 1e-9)).astype(np.float32)
 
-    def scores(
-        self, tokens: Sequence[str], allowed: np.ndarray | None
+    def top(
+        self, tokens: Sequence[str], k: int, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The rows that score for one analysed query, and their scores (not ranked)."""
-        settings, mask = self.settings, self.live if allowed is None else allowed & self.live
-        parts: list[tuple[np.ndarray, np.ndarray]] = []
-        constant = 0.0
-        for token in tokens:
-            found = [hit for segment in self.segments if (hit := segment.postings(token))]
-            if not found:
-                continue
-            rows = np.concatenate([np.asarray(rows) for rows, _ in found])
-            tf = np.concatenate([np.asarray(tf) for _, tf in found])
-            df = np.count_nonzero(self.live[rows])
-            if df == 0:
-                continue
-            idf = float(scoring.idf(settings.method, np.array([df]), self.documents)[0])
-            weight = scoring.weight_normed(
-                settings.method, tf, self.norm[rows], settings.k1, settings.delta
-            )
-            absent = scoring.absent_weight(settings.method, settings.k1, settings.delta)
-            constant += idf * absent
-            keep = mask[rows]
-            parts.append((rows[keep], (idf * (weight - absent))[keep]))
-        if constant:  # BM25L, BM25+: a passage lacking a term scores for it too
-            rows = np.flatnonzero(mask)
-            parts.append((rows, np.full(len(rows), constant)))
-        if not parts:
+        """The best ``k`` rows that score above 0 for one analysed query (among the
+        ``allowed``, never deleted ones), best first, ties by row; and their scores.
+
+        Scores are added up in a vector of every row kept by the searcher (per thread) and
+        read back, then cleared, at the postings' rows alone: a query costs what its
+        postings hold, not what the index does."""
+        mask = allowed if allowed is not None else (self.live if self.deletions else None)
+        terms = [term for token in tokens if (term := self.term(token)) is not None]
+        if not terms:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        total = sum(len(rows) for rows, _ in parts)
-        if total * SPARSE_SHARE < self.size:
-            rows = np.concatenate([rows for rows, _ in parts])
-            unique, inverse = np.unique(rows, return_inverse=True)
-            weights = np.concatenate([weights for _, weights in parts])
-            return unique, np.bincount(inverse, weights=weights).astype(np.float32)
-        dense = np.zeros(self.size, np.float64)
-        for rows, weights in parts:
-            dense[rows] += weights
-        rows = np.flatnonzero(dense)
-        return rows, dense[rows].astype(np.float32)
+        if self.absent:  # BM25L, BM25+: a passage lacking a term scores for it too
+            return self._top_everywhere(terms, k, mask)
+        scores = self._scores()
+        for term in terms:
+            weights = term.weights if mask is None else term.weights * mask[term.rows]
+            np.add.at(scores, term.rows, weights)
+        postings = sum(len(term.rows) for term in terms)
+        if postings * 2 > self.size:  # most rows touched: rank the whole vector
+            found = best(None, scores, k)
+            scores.fill(0)
+            return found
+        rows = np.concatenate([term.rows for term in terms])
+        found = scores[rows]
+        scores[rows] = 0
+        reach = min(len(rows), k * len(terms))  # a row comes back once a term it holds
+        if len(rows) > reach:
+            chosen = np.argpartition(-found, reach - 1)[:reach]
+            rows, found = rows[chosen], found[chosen]
+        rows, first = np.unique(rows, return_index=True)
+        return best(rows, found[first], k)
+
+    def _top_everywhere(
+        self, terms: Sequence[TermScores], k: int, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scores = np.zeros(self.size, np.float32)
+        for term in terms:
+            weights = term.weights if mask is None else term.weights * mask[term.rows]
+            scores[term.rows] += weights
+        constant = np.float32(sum(term.idf for term in terms) * self.absent)
+        scores += constant * (np.float32(1) if mask is None else mask)
+        return best(None, scores, k)
+
+    def _scores(self) -> np.ndarray:
+        """This thread's vector of a score a row, all 0 between queries."""
+        scores = getattr(self._local, "scores", None)
+        if scores is None:
+            scores = self._local.scores = np.zeros(self.size, np.float32)
+        return scores
+
+    def term(self, token: str) -> TermScores | None:
+        """A term's rows and what each scores for it (the live rows' statistics), or None
+        when no live passage holds it. A term of many postings is kept (:data:`CACHED_BYTES`
+        at most): common terms come back query after query."""
+        with self._cache_lock:
+            cached = self._cache.get(token)
+            if cached is not None:
+                self._cache.move_to_end(token)
+                return cached
+        found = [hit for segment in self.segments if (hit := segment.postings(token))]
+        if not found:
+            return None
+        rows = np.concatenate([np.asarray(rows) for rows, _ in found])
+        tf = np.concatenate([np.asarray(tf) for _, tf in found])
+        df = np.count_nonzero(self.live[rows]) if self.deletions else len(rows)
+        if not df:
+            return None
+        settings = self.settings
+        idf = float(scoring.idf(settings.method, np.asarray([df]), self.documents)[0])
+        weight = scoring.weight_normed(
+            settings.method, tf.astype(np.float32), self.norm[rows], settings.k1, settings.delta
+        )
+        scores = TermScores(rows, ((weight - self.absent) * np.float32(idf)), idf)
+        if len(rows) >= CACHED_POSTINGS:
+            with self._cache_lock:
+                if token not in self._cache:
+                    self._cache[token] = scores
+                    self._cached_bytes += scores.bytes
+                while self._cached_bytes > CACHED_BYTES and self._cache:
+                    _, dropped = self._cache.popitem(last=False)
+                    self._cached_bytes -= dropped.bytes
+        return scores
+
+
+@dataclass(frozen=True)
+class TermScores:
+    """A term's rows and each one's score for it (less a lacking passage's), its idf."""
+
+    rows: np.ndarray
+    weights: np.ndarray
+    idf: float
+
+    @property
+    def bytes(self) -> int:
+        return self.rows.nbytes + self.weights.nbytes
+
+
+def best(rows: np.ndarray | None, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of ``rows`` (None: every row, ``scores`` a vector of them all) that
+    score above 0, by score, ties by row."""
+    if len(scores) > k:
+        chosen = np.argpartition(-scores, k - 1)[:k]
+        rows, scores = (chosen if rows is None else rows[chosen]), scores[chosen]
+    elif rows is None:
+        rows = np.arange(len(scores))
+    positive = scores > 0
+    rows, scores = rows[positive], scores[positive]
+    order = np.lexsort((rows, -scores))
+    return rows[order].astype(np.int64), scores[order]
 
 
 def padded(deleted: np.ndarray | None, rows: int) -> np.ndarray:

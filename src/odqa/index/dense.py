@@ -341,6 +341,11 @@ class DenseKind(RetrieverKind):
     def delete(self, index: Path, record: Record, rows: np.ndarray) -> None:
         """Nothing to change: deleted rows are left out as faiss searches."""
 
+    def compact_bytes(self, index: Path, record: Record) -> int:
+        """The added segments' size: they are written again as one."""
+        root = index / FOLDER / segments.SEGMENTS
+        return sum(path.stat().st_size for path in root.glob("*") if path.is_file())
+
     def compact(self, index: Path, record: Record) -> dict:
         """The added segments merged into one (the build's stays as it is)."""
         folder = index / FOLDER

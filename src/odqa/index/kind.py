@@ -162,5 +162,10 @@ class RetrieverKind(ABC):
         (``odqa compact``); returns what the report should say. Nothing by default."""
         return {}
 
+    def compact_bytes(self, index: Path, record: Record) -> int:
+        """About how many bytes :meth:`compact` writes (the old files stay until the
+        compacted index is swapped in): checked against the free disk first."""
+        return 0
+
     @abstractmethod
     def open(self, index: Path, record: Record, options: SearchSettings) -> RowSearcher: ...

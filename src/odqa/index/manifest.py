@@ -16,7 +16,7 @@ from odqa._version import __version__
 from odqa.errors import IndexFormatError
 from odqa.index.collection import DOCUMENTS, DamagedIndexError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 HASH_BLOCK = 1 << 20
 PROBLEMS_SHOWN = 2

@@ -26,10 +26,10 @@ from odqa.corpus import Document, kept_of
 from odqa.corpus.schema import id_problem, shown
 from odqa.corpus.textio import check_json
 from odqa.encode import Cutter, EncodedBatch, EncodeStage, Encoding
-from odqa.errors import DuplicateIdError, InputError
+from odqa.errors import DuplicateIdError, InputError, OdqaError
 from odqa.index.collection import Collection, CollectionUpdate, as_record
 from odqa.index.kind import Runtime
-from odqa.index.manifest import Manifest
+from odqa.index.manifest import FORMAT_VERSION, Manifest
 from odqa.index.registry import kind_named
 
 
@@ -47,6 +47,9 @@ class Staged:
         self._inventory = self.manifest.files
 
     def commit(self) -> None:
+        """Write the manifest last: the copy is then whole (an index of this format, since
+        what the update wrote is)."""
+        self.manifest.format_version = FORMAT_VERSION
         self.manifest.write(self.folder, linked_from=(self.target, self._inventory))
 
 
@@ -169,12 +172,27 @@ def _delete(staged: Staged, wanted: list[str], missing_ok: bool = False) -> dict
 def compact_index(index_dir: str | Path) -> dict[str, int]:
     """Merge what updates left apart, kind by kind (BM25: every segment into one, without
     the deleted rows' postings; dense: the added segments into one); what it costs grows
-    with the index. Searches give the same results before and after."""
+    with the index. Searches give the same results before and after. The merged files are
+    written beside the old ones until the swap: refused, saying so, when the disk has not
+    room for them."""
+    target = Path(index_dir).resolve()
+    manifest = Manifest.read(target)
+    needed = sum(
+        kind_named(name).compact_bytes(target, record)
+        for name, record in manifest.retrievers.items()
+    )
+    free = shutil.disk_usage(target).free
+    if needed > free:
+        raise OdqaError(
+            f"{target}: compacting writes about {needed / 2**30:.1f} GiB beside the index "
+            f"before it is swapped in, and the disk has {free / 2**30:.1f} GiB free"
+        )
     with staged_copy(index_dir) as staged:
         report: dict[str, int] = {}
         for name, record in staged.manifest.retrievers.items():
             report.update(kind_named(name).compact(staged.folder, record))
         staged.commit()
+    report["bytes_written"] = needed
     return report
 
 
