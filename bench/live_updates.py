@@ -10,13 +10,16 @@ them) — each step in a process of its own (peak memory its ``VmHWM``):
   time is given apart: it grows with the change alone);
 * delete 1,000 documents of the index (``odqa.delete_documents``).
 
-With ``--load`` (BM25, the largest size): search latency (p50/p99, SciFact's test queries,
-k=10, through the service so that every replacement is taken up) without a writer, then with
+With ``--load`` (BM25, ``--searched-size`` passages, 1M by default): search latency
+(p50/p99, SciFact's test queries, k=10, through the service so that every replacement is
+taken up) without a writer, then with
 a process adding 100 documents a second; every answer checked to hold all of a batch's
 documents or none. With ``--deleted``: 30 % of the documents deleted (one call), search p50
 before and after ``odqa.compact_index``.
 
 Run: .venv/bin/python bench/live_updates.py --sizes 100000,1000000 [--load] [--deleted]
+     .venv/bin/python bench/live_updates.py --setups "" --load --deleted --name live_search
+     .venv/bin/python bench/live_updates.py --sizes 10000000 --name live_updates_10m
 """
 
 from __future__ import annotations
@@ -225,6 +228,7 @@ def measure(size: int, setup: str) -> dict:
     record["add_1000"] = run(ADD, index, added)
     record["delete_1000"] = run(DELETE, index, gone)
     record["disk_bytes"] = sum(p.stat().st_size for p in index.rglob("*") if p.is_file())
+    shutil.rmtree(index)  # 10M passages: 13-21 GB a setup
     return record
 
 
@@ -329,23 +333,26 @@ def main() -> None:
     parser.add_argument("--load", action="store_true")
     parser.add_argument("--deleted", action="store_true")
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--searched-size", type=int, default=1_000_000,
+                        help="passages of the index of --load and --deleted")  # fmt: skip
+    parser.add_argument("--name", default="live_updates", help="bench/results/NAME.json")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     steps = []
     for size in sizes:
-        for setup in args.setups.split(","):
+        for setup in filter(None, args.setups.split(",")):
             steps.append(measure(size, setup))
             print(json.dumps(steps[-1]), flush=True)
-            report("live_updates", {"steps": steps})
+            report(args.name, {"steps": steps})
     figures: dict = {"steps": steps}
     if args.load:
-        figures["under_load"] = under_load(max(sizes), args.seconds)
+        figures["under_load"] = under_load(args.searched_size, args.seconds)
         print(json.dumps(figures["under_load"]), flush=True)
-        report("live_updates", figures)
+        report(args.name, figures)
     if args.deleted:
-        figures["after_deletions"] = deleted_share(max(sizes))
+        figures["after_deletions"] = deleted_share(args.searched_size)
         print(json.dumps(figures["after_deletions"]), flush=True)
-        report("live_updates", figures)
+        report(args.name, figures)
 
 
 if __name__ == "__main__":
