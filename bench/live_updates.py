@@ -5,7 +5,8 @@ setup — ``bm25`` alone, ``bm25+dense`` (dense IVF-PQ built from precomputed ve
 random unit vectors recorded as the embedded MiniLM's, with the passages cut as a build cuts
 them) — each step in a process of its own (peak memory its ``VmHWM``):
 
-* build the index (not timed here: ``bench/scale.py`` measures builds);
+* build the index (``bench/scale.py`` measures builds side by side with bm25s); BM25 alone:
+  search p50/p95 on one thread (SciFact's test queries, k=10, cold files at first);
 * add 1,000 new documents (``odqa.add_documents``; dense encodes them with MiniLM, whose
   time is given apart: it grows with the change alone);
 * delete 1,000 documents of the index (``odqa.delete_documents``).
@@ -225,6 +226,8 @@ def measure(size: int, setup: str) -> dict:
     built = run(BUILD, corpus, index, vectors)
     added, gone = change_files(size)
     record = {"setup": setup, "passages": size, "build": built}
+    if setup == "bm25":
+        record["search_1_thread"] = run(SEARCH, index, test_queries(), threads=1)
     record["add_1000"] = run(ADD, index, added)
     record["delete_1000"] = run(DELETE, index, gone)
     record["disk_bytes"] = sum(p.stat().st_size for p in index.rglob("*") if p.is_file())
