@@ -3,13 +3,15 @@ two writers at once; after each, the index must load and search, and after the n
 leftover may remain beside it.
 
 1. A build with ``overwrite`` killed at a random moment (BM25 + dense, 100 sample documents).
-2. ``add_documents`` killed at a random moment.
+2. ``add_documents`` killed at a random moment; then ``delete_documents`` of 20 documents
+   followed by ``compact_index``, killed at a random moment (all 20 gone or none).
 3. The swap itself: the child pauses inside ``replace_directory`` (after the one-step
    exchange, and on the two-rename path used where the exchange is not available, between
    the renames) and is killed there.
 4. Two processes adding 20 documents each to one index at once: all 40 must be there.
 
-Run: .venv/bin/python bench/kills.py [--builds 20 --updates 10 --swaps 10 --writers 20]
+Run: .venv/bin/python bench/kills.py [--builds 20 --updates 10 --deletes 10 --swaps 10
+     --writers 20]
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ import sys, odqa
 docs = [odqa.Document(f"{sys.argv[2]}{i}", f"pellagra niacin case {i}") for i in range(20)]
 odqa.add_documents(sys.argv[1], docs)
 print("done", flush=True)
+"""
+DELETE = """
+import sys, odqa
+print("ready", flush=True)
+odqa.delete_documents(sys.argv[1], [f"{sys.argv[2]}{i}" for i in range(20)], missing_ok=True)
+odqa.compact_index(sys.argv[1])
 """
 SWAP = """
 import os, sys, time, odqa
@@ -134,6 +142,48 @@ def trial_updates(index: Path, count: int, rng: random.Random) -> dict:
     return {"trials": count, "killed_mid_run": killed, "loadable_and_clean": ok}
 
 
+def writing(args: list[str], kill_after: float | None = None) -> float:
+    """Run a child that says "ready" once imported; the seconds it then took, or SIGKILL it
+    ``kill_after`` seconds after (-1 if it finished first)."""
+    child = subprocess.Popen([PYTHON, "-c", *args], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    started = time.perf_counter()
+    try:
+        child.wait(kill_after)
+        return -1.0 if kill_after is not None else time.perf_counter() - started
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        return kill_after
+
+
+def trial_deletes(index: Path, count: int, rng: random.Random) -> dict:
+    """A delete of 20 documents then a compaction, killed at a random moment of its writing:
+    the index holds all 20 or none of them, and the next run finishes the job."""
+    import odqa
+
+    def live() -> int:
+        return odqa.Manifest.read(index).counts["documents"]
+
+    subprocess.run([PYTHON, "-c", UPDATE, str(index), "dfirst-"], check=True)
+    duration = writing([DELETE, str(index), "dfirst-"])
+    ok = killed = 0
+    for trial in range(count):
+        subprocess.run([PYTHON, "-c", UPDATE, str(index), f"d{trial}-"], check=True)
+        before = live()
+        if writing([DELETE, str(index), f"d{trial}-"], rng.uniform(0, duration)) > 0:
+            killed += 1
+        whole = live() in (before, before - 20) and loads(index)
+        writing([DELETE, str(index), f"d{trial}-"])
+        ok += whole and live() == before - 20 and not leftovers(index)
+    return {
+        "trials": count,
+        "write_seconds": round(duration, 2),
+        "killed_mid_run": killed,
+        "whole_loadable_and_clean": ok,
+    }
+
+
 def trial_swaps(index: Path, count: int) -> dict:
     ok = inside = 0
     for trial in range(count):
@@ -165,6 +215,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--builds", type=int, default=20)
     parser.add_argument("--updates", type=int, default=10)
+    parser.add_argument("--deletes", type=int, default=10)
     parser.add_argument("--swaps", type=int, default=10)
     parser.add_argument("--writers", type=int, default=20)
     parser.add_argument("--documents", type=int, default=100, help="Of the sample corpus.")
@@ -183,6 +234,7 @@ def main() -> None:
         "documents": args.documents,
         "builds": trial_builds(corpus, index, args.builds, rng),
         "updates": trial_updates(index, args.updates, rng),
+        "deletes_and_compactions": trial_deletes(index, args.deletes, rng),
         "swaps": trial_swaps(index, args.swaps),
         "concurrent_writers": trial_writers(index, args.writers),
         "seconds": round(time.perf_counter() - started, 1),
