@@ -1,15 +1,18 @@
 """How hits, answers and metrics are shown: JSON-ready dicts and the text lines of the CLI.
 
 One rule for numbers everywhere (the CLI's ``--json`` and the HTTP service alike): JSON has
-no NaN or infinity, so a score that is not a finite number is ``null``.
+no NaN or infinity, so a score that is not a finite number is ``null``. One rule for machine
+output: every ``--json`` of the CLI prints JSON Lines — one compact JSON value a line (a hit a
+line for ``search``; one object for ``ask``, ``eval``, ``info``, ...), what ``jq -c`` and
+pipes expect.
 
 >>> from odqa import Answer, Evidence
 >>> source = Evidence("d1", "d1#0", "Scurvy is caused by a lack of vitamin C.", start=30, end=39)
 >>> answer = Answer("vitamin C", float("nan"), "span", (source,))
 >>> answer_dict(answer)["score"] is None
 True
->>> to_json({"score": finite(float("inf"))})
-'{\\n  "score": null\\n}'
+>>> to_json({"score": finite(float("inf")), "text": "größer"})
+'{"score": null, "text": "größer"}'
 >>> print("\\n".join(answer_lines(answer)))
 answer: vitamin C
 score:  nan
@@ -40,8 +43,9 @@ def finite(value: float | None) -> float | None:
 
 
 def to_json(value: Any) -> str:
-    """Indented JSON, non-ASCII kept; refuses NaN (use the ``*_dict`` functions first)."""
-    return json.dumps(value, ensure_ascii=False, indent=2, allow_nan=False)
+    """One line of JSON (a JSON Lines record), non-ASCII kept; refuses NaN (use the
+    ``*_dict`` functions first)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
 
 
 def hit_dict(hit: Hit) -> dict[str, Any]:

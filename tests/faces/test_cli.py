@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 from odqa.cli import app
@@ -38,13 +39,19 @@ def index_dir(tmp_path: Path, small_corpus: Path, tiny_model: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        *("index", "search", "eval", "info", "fuse", "fetch", "mine", "ask", "eval-qa"),
-        *("train colbert", "train dense", "train reader", "train yesno"),
-    ],
-)
+def leaf_commands(command=None, prefix: tuple[str, ...] = ()) -> list[str]:
+    """Every leaf command of the app, as its words: ``train colbert``, ``search``, …"""
+    command = command or typer.main.get_command(app)
+    if not hasattr(command, "commands"):
+        return [" ".join(prefix)]
+    return [
+        name
+        for word, sub in command.commands.items()
+        for name in leaf_commands(sub, (*prefix, word))
+    ]
+
+
+@pytest.mark.parametrize("command", leaf_commands())
 def test_every_command_has_help_with_an_example(command: str) -> None:
     result = odqa(*command.split(), "--help")
     assert result.exit_code == 0
@@ -56,8 +63,8 @@ def test_search_json_and_text(index_dir: Path) -> None:
         "search", index_dir, "lack of vitamin C", "-k", "2", "--retriever", "bm25", "--json"
     )
     assert result.exit_code == 0, result.output
-    hits = json.loads(result.output)
-    assert hits[0]["doc_id"] == "d1" and hits[0]["rank"] == 1
+    hits = [json.loads(line) for line in result.output.splitlines()]  # JSON Lines
+    assert len(hits) == 2 and hits[0]["doc_id"] == "d1" and hits[0]["rank"] == 1
     assert set(hits[0]) == {
         "rank",
         "score",
@@ -233,6 +240,26 @@ def test_search_takes_the_hybrid_options(index_dir: Path) -> None:
     for fusion in ("zscore", "rrf"):
         result = odqa("search", index_dir, "vitamin", "--fusion", fusion, "--json", "-k", "3")
         assert result.exit_code == 0, result.output
-        ranked[fusion] = [hit["score"] for hit in json.loads(result.output)]
+        ranked[fusion] = [json.loads(line)["score"] for line in result.output.splitlines()]
     assert ranked["rrf"] != ranked["zscore"]  # the option reached the hybrid
     assert all(0 < score < 0.05 for score in ranked["rrf"])  # RRF's 1/(60 + rank) sums
+
+
+def test_every_json_output_is_json_lines(index_dir: Path, tmp_path: Path) -> None:
+    """One rule for machine output: one compact JSON value a line (a hit a line for search)."""
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"id": "q1", "text": "vitamin C scurvy"}\n')
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("q1\t0\td1\t1\n")
+    outputs = {
+        "search": odqa("search", index_dir, "vitamin", "-k", "3", "--json"),
+        "eval": odqa("eval", index_dir, "--queries", queries, "--qrels", qrels, "--json"),
+        "info": odqa("info", index_dir, "--json"),
+        "info --check": odqa("info", index_dir, "--check", "--json"),
+    }
+    for name, result in outputs.items():
+        assert result.exit_code == 0, (name, result.output)
+        lines = result.stdout.splitlines()
+        assert lines and all(isinstance(json.loads(line), dict) for line in lines), name
+    assert len(outputs["search"].stdout.splitlines()) == 3
+    assert all(len(outputs[name].stdout.splitlines()) == 1 for name in ("eval", "info"))

@@ -254,3 +254,28 @@ def test_bad_arguments_end_in_a_clean_error(
     assert "Traceback" not in result.output
     assert "error" in result.output.lower(), result.output
     assert not Path(paths["out"]).exists(), "a failed command left its output behind"
+    said = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(said) == 1, result.stderr  # one line, usage errors included: no box, no usage
+    assert not any(mark in result.stderr for mark in ("╭", "│", "Usage:")), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("words", "wanted"),
+    [
+        (
+            ["encode", "--retrievers", "dense", "c", "o"],
+            "--retrievers (Possible options: --retriever)",
+        ),
+        (["serch", "x"], "No such command 'serch'. Did you mean 'search'"),
+        (["search", "idx", "q", "-k", "ten"], "Invalid value for '-k' / '--k'"),
+        (["search"], "Missing argument 'INDEX_DIR'"),
+        (["train", "colbert", "t.jsonl", "--out", "o", "--epochs", "many"], "'--epochs'"),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_option(words: list[str], wanted: str) -> None:
+    result = runner.invoke(app, words)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: odqa"), result.stderr
+    assert wanted.lower() in lines[0].lower() and "--help" in lines[0], lines[0]

@@ -71,10 +71,10 @@ def test_nan_is_null_in_the_cli_and_the_server_alike(
     monkeypatch.setattr("odqa.read.factory.make_reader", lambda *args, **kwargs: NaNReader())
     searched = runner.invoke(app, ["search", str(index), "vitamin C", "-k", "2", "--json"])
     assert searched.exit_code == 0, searched.output
-    cli_hits = json.loads(searched.output)
+    cli_hits = [json.loads(line) for line in searched.output.splitlines()]
     asked = runner.invoke(app, ["ask", str(index), "vitamin C", "--reader-model", "x", "--json"])
     assert asked.exit_code == 0, asked.output
-    cli_answer = json.loads(asked.output)
+    cli_answer = json.loads(asked.stdout)  # one line, as every --json
     assert [hit["score"] for hit in cli_hits] == [None, None]
     assert cli_answer["score"] is None and cli_answer["evidence"][0]["retrieval_score"] is None
 

@@ -17,9 +17,12 @@ import sys
 import typer
 
 from odqa.cli import ask, encode, fetch, index, search, serve, tune, update
+from odqa.cli.errors import OneLineUsage
 from odqa.cli.train import MINE_EPILOG, mine, train_app
 
 app = typer.Typer(
+    cls=OneLineUsage,
+    name="odqa",
     help="odqa: index a collection, search it (BM25, dense, ColBERT, hybrid), evaluate, "
     "answer questions, serve, train.",
     no_args_is_help=True,

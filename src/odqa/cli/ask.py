@@ -91,11 +91,10 @@ def eval_qa(
     reading: ReaderChoice,
 ) -> None:
     """Evaluate open-domain QA: EM and F1 at each top-k, with top-k retrieval accuracy."""
-    import json
 
     from odqa.corpus import read_queries
     from odqa.evaluate.answering import evaluate_qa
-    from odqa.render import qa_metrics_lines
+    from odqa.render import qa_metrics_lines, to_json
     from odqa.retrieve import Searcher
     from odqa.tune.settings_file import check_disjoint
 
@@ -132,7 +131,7 @@ def eval_qa(
             title = f"{index_dir.name}: answers against k ({metrics['questions']} questions)"
             plot_by_k(curves, plot, title=title, top=100.0, unit=" (%)")
         if as_json:
-            typer.echo(json.dumps({**metrics, "plotted": curves} if plot else metrics))
+            typer.echo(to_json({**metrics, "plotted": curves} if plot else metrics))
             return
         for line in qa_metrics_lines(metrics, cutoffs):
             typer.echo(line)

@@ -1,6 +1,5 @@
 """``odqa index`` and ``odqa info``: build an index directory, describe one."""
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -122,6 +121,7 @@ def info(
     from odqa.index.check import check_index, opening_problems
     from odqa.index.collection import segment_folders
     from odqa.index.metadata import field_summary
+    from odqa.render import to_json
 
     with user_errors():
         manifest = Manifest.read(index_dir, check=False)
@@ -140,7 +140,7 @@ def info(
                     "files": report.files,
                     "checksums": report.checksums,
                 }
-            typer.echo(json.dumps(data, indent=2))
+            typer.echo(to_json(data))
         else:
             typer.echo(manifest.describe())
             fields = field_summary(segment_folders(Path(index_dir)))

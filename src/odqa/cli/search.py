@@ -63,7 +63,8 @@ def search(
     with user_errors(), Searcher(index_dir, options) as searcher:
         hits = searcher.search([query], k, unit=unit, where=where_filter(where))[0]
         if as_json:
-            typer.echo(to_json([hit_dict(hit) for hit in hits]))
+            for hit in hits:  # JSON Lines: a hit a line
+                typer.echo(to_json(hit_dict(hit)))
             return
         for line in hit_lines(hits):
             typer.echo(line)
@@ -90,13 +91,12 @@ def eval_command(
     options: "SearchOptions",
 ) -> None:
     """Evaluate retrieval: nDCG@10, Recall@10, Recall@100, MRR@10 (and top-k accuracy)."""
-    import json
 
     from odqa.corpus import read_qrels, read_queries
     from odqa.evaluate import evaluate_run, read_trec_run
     from odqa.evaluate.ir import metrics_by_k
     from odqa.evaluate.retrieval import evaluate_index, judged_queries
-    from odqa.render import metrics_lines
+    from odqa.render import metrics_lines, to_json
     from odqa.retrieve import Searcher
 
     with user_errors(plot):
@@ -145,7 +145,7 @@ def eval_command(
             title = f"{source}: retrieval against k ({metrics['queries']} judged queries)"
             plot_by_k(curves, plot, title=title)
         if as_json:
-            typer.echo(json.dumps({**metrics, "plotted": curves} if plot else metrics))
+            typer.echo(to_json({**metrics, "plotted": curves} if plot else metrics))
             return
         for line in metrics_lines(metrics):
             typer.echo(line)

@@ -76,7 +76,6 @@ def tune(
     compare honestly. Each retriever searches the dev set once; trials re-fuse its lists.
     The settings file is read by search, eval, eval-qa, ask and serve with --settings; it
     records the dev query ids, and evaluating on any of them is refused."""
-    import json
 
     from odqa.corpus import read_qrels, read_queries
     from odqa.render import to_json
@@ -141,7 +140,7 @@ def tune(
 
             plot_history(result.values, plot, settings.tuning["objective"])
         if as_json:
-            typer.echo(json.dumps(summary))
+            typer.echo(to_json(summary))
             return
         typer.echo(
             f"{summary['objective']}: default {result.default_value:.4f} -> best "
