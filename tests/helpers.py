@@ -106,3 +106,8 @@ def write_squad(path: Path, items=TOY) -> Path:
 def listing(folder: Path) -> list[str]:
     """The names in ``folder``, sorted: anything left over (a temporary, a lock) shows."""
     return sorted(p.name for p in folder.iterdir())
+
+
+def json_lines(output: str) -> list[dict]:
+    """The objects of a command's JSON Lines output (``search --json`` prints a hit a line)."""
+    return [json.loads(line) for line in output.splitlines() if line.strip()]

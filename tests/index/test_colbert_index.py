@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import odqa
+from helpers import json_lines
 from odqa.cli import app
 from odqa.corpus import ChunkSpec
 from odqa.errors import InputError, ModelMismatchError
@@ -146,7 +147,7 @@ def test_cli_index_search_eval_with_colbert(
         app, ["search", str(target), "thiamine", "--retriever", "colbert", "--exhaustive", "--json"]
     )
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.output)) == 6
+    assert len(json_lines(result.output)) == 6
 
 
 def test_plaid_settings_reach_the_index_and_wide_ones_equal_exhaustive(
@@ -170,7 +171,7 @@ def test_cli_plaid_options_are_checked(colbert_index: Path) -> None:
         ["search", str(colbert_index), "thiamine", "-r", "colbert", "--ndocs", "8", "--json"],
     )
     assert ok.exit_code == 0, ok.output
-    assert len(json.loads(ok.output)) > 0
+    assert len(json_lines(ok.output)) > 0
     bad = runner.invoke(
         app, ["search", str(colbert_index), "thiamine", "-r", "colbert", "--ndocs", "0"]
     )

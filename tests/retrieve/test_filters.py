@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import odqa
+from helpers import json_lines
 from odqa.cli import app
 from odqa.corpus import ChunkSpec, Document
 from odqa.errors import IndexFormatError, InputError
@@ -172,7 +173,7 @@ def test_odqa_search_takes_where(index: Path) -> None:
     args = ["search", str(index), "scurvy vitamin", "-k", "3", "-r", "bm25", "--json"]
     result = runner.invoke(app, [*args, "--where", "year<2020", "--where", "source=rare,x"])
     assert result.exit_code == 0, result.output
-    assert sorted(hit["doc_id"] for hit in json.loads(result.output)) == ["d23", "d7"]
+    assert sorted(hit["doc_id"] for hit in json_lines(result.output)) == ["d23", "d7"]
     result = runner.invoke(app, [*args, "--where", "year>=soon"])
     assert result.exit_code != 0 and "--where 'year>=soon': >= takes a number" in result.output
     result = runner.invoke(app, [*args, "--where", "colour=red"])

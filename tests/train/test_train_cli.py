@@ -7,6 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from helpers import json_lines
 from odqa.cli import app
 
 runner = CliRunner()
@@ -64,7 +65,7 @@ def test_mine_train_index_search(tmp_path: Path, small_corpus: Path, tiny_model:
     assert result.exit_code == 0, result.output
     result = odqa("search", index, "vitamin C", "--json", "-k", "3")
     assert result.exit_code == 0, result.output
-    assert len(json.loads(result.output)) == 3
+    assert len(json_lines(result.output)) == 3
 
 
 def test_train_dense_from_a_beir_folder(tmp_path: Path, small_corpus: Path, tiny_model: Path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from helpers import save_hand_set_reader, write_squad
+from helpers import json_lines, save_hand_set_reader, write_squad
 from odqa.cli import app
 from odqa.corpus import read_qrels, read_queries
 from odqa.errors import InputError, OdqaError
@@ -230,7 +230,7 @@ def test_command_line_flags_override_the_settings_file(index_dir: Path, tmp_path
     def hits(*extra: object) -> list[str]:
         result = odqa("search", index_dir, "vitamin deficiency", "-k", "4", "--json", *extra)
         assert result.exit_code == 0, result.output
-        return [(hit["doc_id"], hit["score"]) for hit in json.loads(result.output)]
+        return [(hit["doc_id"], hit["score"]) for hit in json_lines(result.output)]
 
     assert hits("--settings", path) == hits("--retriever", "dense")
     assert hits("--settings", path, "--retriever", "bm25") == hits("--retriever", "bm25")
