@@ -3,8 +3,9 @@
 Clones this repository's HEAD into a new folder, runs ``make demo`` there twice and times
 each run and each of its steps (a step runs from the command ``make`` echoes to the next):
 set-up (venv, torch, odqa), the indexes, the searches, the reader's training, ``ask`` and
-``eval-qa``. The eval-qa table of each run is kept as printed. Only committed work is
-measured (the record says whether the tree had other changes).
+``eval-qa``, and the peak memory of each run (its largest process's, by GNU time's ``%M``).
+The eval-qa table of each run is kept as printed. Only committed work is measured (the
+record says whether the tree had other changes).
 
 Run:  python bench/first_demo.py [--keep]
 """
@@ -32,21 +33,32 @@ STEPS = (  # the first matching pattern names a step; the first lines of a run a
 )
 
 
+PEAK = "first-demo-peak-kb"
+
+
 def step_of(line: str) -> str | None:
     """The step a command ``make`` echoes belongs to (None for any other line)."""
     return next((name for name, pattern in STEPS if re.search(pattern, line)), None)
 
 
 def timed_run(folder: Path) -> dict:
-    """``make demo`` in ``folder``: wall seconds in all and by step, and eval-qa's table."""
+    """``make demo`` in ``folder``: wall seconds in all and by step, the peak memory of its
+    largest process, and eval-qa's table."""
     started = time.perf_counter()
     steps: dict[str, float] = {}
     current, since = "setup", started
     table: list[str] = []
+    peak_mb = None
     process = subprocess.Popen(
-        ["make", "demo"], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ["/usr/bin/time", "-f", f"{PEAK} %M", "make", "demo"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     for line in process.stdout:
+        if line.startswith(PEAK):
+            peak_mb = round(int(line.split()[1]) / 1024)
         step = step_of(line)
         if step is not None and step != current:
             now = time.perf_counter()
@@ -58,7 +70,12 @@ def timed_run(folder: Path) -> dict:
         raise SystemExit(f"make demo failed in {folder}")
     ended = time.perf_counter()
     steps[current] = round(steps.get(current, 0.0) + ended - since, 1)
-    return {"seconds": round(ended - started, 1), "steps": steps, "eval_qa": table}
+    return {
+        "seconds": round(ended - started, 1),
+        "steps": steps,
+        "peak_rss_mb": peak_mb,
+        "eval_qa": table,
+    }
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ here when missing): EM/F1 and the training command's seconds. The settings run o
 the other (their seconds are comparable only on a quiet machine); the record is rewritten
 after each, so a cut run keeps what it measured.
 
-Run:  .venv/bin/python bench/reader_settings.py [--only defaults,former]
+Run:  .venv/bin/python bench/reader_settings.py [--only defaults,former] [--name NAME]
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def scores(table: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", help="comma list of settings (default: all)")
+    parser.add_argument("--name", default="reader_settings", help="bench/results/NAME.json")
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(SETTINGS)
     if not INDEX.exists():
@@ -77,7 +78,7 @@ def main() -> None:
         }
         figures["load_after"] = os.getloadavg()
         left = chosen[chosen.index(name) + 1 :]
-        report("reader_settings", {**figures, **({"not_yet_run": left} if left else {})})
+        report(args.name, {**figures, **({"not_yet_run": left} if left else {})})
 
 
 if __name__ == "__main__":

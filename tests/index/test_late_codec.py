@@ -266,3 +266,31 @@ def test_codes_are_stored_in_two_bytes_up_to_65536_centroids(centroids: int, dty
     codec = BucketCodec(torch.zeros(centroids, 8), 2, torch.zeros(3), torch.zeros(4))
     assert codec.code_dtype is dtype
     assert np.iinfo(codec.code_dtype).max >= centroids - 1
+
+
+@pytest.mark.parametrize("kind", ["product", "buckets"])
+def test_compression_takes_a_block_of_tokens_at_a_time(
+    tokens: torch.Tensor, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many tokens are compressed in blocks (memory stays that of one block: a demo's 150k
+    tokens at once held 1.4 GB), and the blocks give what one pass gives."""
+    import odqa.index.late.codec as codec_module
+
+    product = ProductCodec.train(tokens[:-500], nbits=2, num_centroids=64, seed=0)
+    codec = product if kind == "product" else BucketCodec(
+        product.from_index_space(product.centroids.float()), 2,
+        torch.tensor([-0.5, 0.0, 0.5]), torch.tensor([-1.0, -0.25, 0.25, 1.0]),
+    )  # fmt: skip
+    held = tokens[-500:]
+    whole = codec.compress(held)
+    seen: list[int] = []
+    real = type(codec).compress_block
+    monkeypatch.setattr(codec_module, "COMPRESS_BLOCK", 64)
+    monkeypatch.setattr(
+        type(codec),
+        "compress_block",
+        lambda self, block: seen.append(len(block)) or real(self, block),
+    )
+    blocked = codec.compress(held)
+    assert max(seen) == 64 and sum(seen) == 500
+    assert torch.equal(blocked[0], whole[0]) and torch.equal(blocked[1], whole[1])

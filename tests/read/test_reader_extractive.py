@@ -12,7 +12,7 @@ from transformers import AutoTokenizer, BertForQuestionAnswering
 from helpers import SCURVY, TOY, copy_tokenizer, save_hand_set_reader, write_squad
 from odqa.errors import InputError, OdqaError
 from odqa.read.answer import Evidence
-from odqa.read.extractive import ExtractiveReader
+from odqa.read.extractive import ExtractiveReader, load_qa_model
 from odqa.train.reader import (
     ReaderTrainConfig,
     TrainingQuestion,
@@ -171,6 +171,38 @@ def test_trained_reader_extracts_the_toy_answers(tmp_path: Path, tiny_model: Pat
     with pytest.raises(OdqaError, match="already exists"):
         train_reader(squad, out, base=tiny_model, epochs=1)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".reader")]
+
+
+def test_training_passes_stay_small_enough_for_a_laptop(
+    tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step of the default 8 windows of up to 384 tokens runs as forward passes of at most
+    768 tokens (8 x 384 at once held 3 GB training MiniLM), padded to a multiple of 64 (a
+    shape for every length grew the memory step after step); the step still sees all 8."""
+    import odqa.train.reader as reader_training
+
+    filler = " ".join(["word"] * 340)  # one window of about 350 tokens a question
+    items = [(f"T{n}", f"{filler} The answer is vitamin C.", f"Question {n}?", "vitamin C")
+             for n in range(8)]  # fmt: skip
+    passes: list[tuple[int, int]] = []
+
+    def watched(folder: Path, **options):
+        tokenizer, model = load_qa_model(folder, **options)
+        model.register_forward_pre_hook(
+            lambda _, args, kwargs: passes.append(tuple(kwargs["input_ids"].shape)),
+            with_kwargs=True,
+        )
+        return tokenizer, model
+
+    monkeypatch.setattr(reader_training, "load_qa_model", watched)
+    summary = train_reader(
+        write_squad(tmp_path / "long.json", items), tmp_path / "reader", base=tiny_model,
+        answer_windows_only=True, device="cpu",
+    )  # fmt: skip
+    assert summary["steps"] == 1 and summary["windows"] == 8
+    assert sum(rows for rows, _ in passes) == 8 and max(length for _, length in passes) > 300
+    assert max(rows * length for rows, length in passes) <= 768
+    assert all(length % 64 == 0 for _, length in passes)  # few shapes: few cached kernels
 
 
 def test_the_command_line_trains_with_the_configs_defaults() -> None:

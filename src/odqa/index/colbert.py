@@ -125,7 +125,7 @@ class ColBERTBuild(KindBuilder):
         sample = start.stage.sample(ColBERTKind.name, documents)
         self.truncated += sample.truncated
         tokens_per_document = len(sample.vectors) / max(1, len(documents))
-        vectors = torch.from_numpy(np.asarray(sample.vectors, np.float16)).float()
+        vectors = torch.from_numpy(np.asarray(sample.vectors, np.float16))
         self.writer.train(vectors, num_tokens=int(tokens_per_document * count))
         codec = Compress(self.writer.codec, self.writer.folder / CODEC_FOLDER)
         start.stage.then(ColBERTKind.name, codec)

@@ -88,7 +88,7 @@ class BucketCodec(ResidualCodec):
         """Bucket numbers, then the float16 scale if any."""
         return self.bucket_bytes + (SCALE_BYTES if self.token_scale else 0)
 
-    def compress(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def compress_block(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         vectors = embeddings.to(device=self.device, dtype=torch.float32)
         codes, residuals = self.nearest_centroids(vectors)
         if not self.token_scale:

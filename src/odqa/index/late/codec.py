@@ -31,6 +31,8 @@ MAX_TRAINING_POINTS = 1 << 22  # and at most 4M points (2 GiB float32 at dim 128
 MAX_CENTROIDS = 1 << 16  # codes stay uint16; PLAID would take 131,072 from 67M tokens
 TYPICAL_DOCLEN = 120  # ColBERTv2 sizes its passage sample as if passages had 120 tokens
 CODEC_FILE = "codec.json"
+COMPRESS_BLOCK = 8192
+"""Tokens compressed at once (a block holds about 10 KB a token at dim 384)."""
 
 
 def num_centroids(num_tokens: int) -> int:
@@ -68,8 +70,8 @@ def cluster_sample(
     seed: int,
     device: str | torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Float16 centroids of ``sample`` (tokens, dim) and the float32 residuals of a held-out
-    part of it, which the codec's residual coding learns from.
+    """Float16 centroids of ``sample`` (tokens, dim; float16 or float32) and the float32
+    residuals of a held-out part of it, which the codec's residual coding learns from.
 
     The centroid count is capped at the number of clustered tokens; k-means runs on at
     most 256 points per centroid and :data:`MAX_TRAINING_POINTS` in all.
@@ -77,11 +79,12 @@ def cluster_sample(
     if sample.ndim != 2 or sample.shape[0] < 2:
         raise OdqaError("the codec needs a sample of at least 2 token embeddings")
     generator = torch.Generator().manual_seed(seed)
-    sample = sample[torch.randperm(sample.shape[0], generator=generator)]
+    order = torch.randperm(sample.shape[0], generator=generator)
     heldout_size = max(1, min(int(HELDOUT_FRACTION * sample.shape[0]), HELDOUT_MAX))
+    k = min(num_centroids, sample.shape[0] - heldout_size)
+    taken = heldout_size + min(MAX_POINTS_PER_CENTROID * k, MAX_TRAINING_POINTS)
+    sample = sample[order[:taken]].float()  # only the tokens used are copied, as float32
     heldout, points = sample[:heldout_size], sample[heldout_size:]
-    k = min(num_centroids, points.shape[0])
-    points = points[: min(MAX_POINTS_PER_CENTROID * k, MAX_TRAINING_POINTS)]
     centroids = kmeans(points, k, niters=kmeans_niters, seed=seed, device=device).half()
     heldout = heldout.to(device=device, dtype=torch.float32)
     table = centroids.float()
@@ -202,10 +205,18 @@ class ResidualCodec(ABC):
         vectors = residuals + self._centroids32.index_select(0, codes.to(self.device).long())
         return vectors.div_(vectors.norm(dim=-1, keepdim=True).clamp_min_(1e-12))
 
-    @abstractmethod
     def compress(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes int32 (n,) and packed residuals uint8 (n, packed_dim) of ``embeddings``
-        (n, dim) given in the embedding space, on the codec's device."""
+        (n, dim) given in the embedding space, on the codec's device; taken
+        :data:`COMPRESS_BLOCK` tokens at a time, so that memory does not grow with ``n``."""
+        if len(embeddings) <= COMPRESS_BLOCK:
+            return self.compress_block(embeddings)
+        parts = [self.compress_block(block) for block in embeddings.split(COMPRESS_BLOCK)]
+        return torch.cat([codes for codes, _ in parts]), torch.cat([packed for _, packed in parts])
+
+    @abstractmethod
+    def compress_block(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`compress` of one block of tokens (it holds several float32 copies)."""
 
     @abstractmethod
     def decompress(self, codes: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:

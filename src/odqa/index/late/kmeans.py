@@ -25,7 +25,7 @@ from odqa.models.device import use_bf16
 
 INITS = ("random", "kmeans++")
 SCORE_BUDGET = 1 << 25  # floats in one (rows x centroids) score block: 128 MiB
-LLOYD_BLOCK = 65_536  # points per update block
+LLOYD_BLOCK = 16_384  # points per update block (a block is summed in float64: 48 MiB)
 FLAT_MAX = 1 << 14  # up to this many centroids every one is scored; past it, two levels
 PROBES = 4  # groups of centroids searched per point in two-level assignment
 GROUP_BLOCK = 65_536  # points per block in two-level assignment

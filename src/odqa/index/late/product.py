@@ -168,7 +168,7 @@ class ProductCodec(ResidualCodec):
         turned_centroids = (centroids.float() @ rotation.to(centroids.device)).half()
         return cls(turned_centroids, nbits, rotation, codebooks)
 
-    def compress(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def compress_block(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         turned = self.to_index_space(embeddings.to(device=self.device, dtype=torch.float32))
         codes, residuals = self.nearest_centroids(turned)
         found = nearest_codes(residuals / token_scales(residuals), self.codebooks)
