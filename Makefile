@@ -15,7 +15,7 @@ QA_QUESTION := What is the name of the process which confirms the primality of a
 QA_LIMIT := 100
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: setup demo demo-search demo-answers browser test test-fast lint bench clean
+.PHONY: setup demo demo-search demo-answers browser test test-fast lint docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,11 @@ test: $(DEV_STAMP) browser
 test-fast: $(DEV_STAMP)
 	$(PY) -m pytest -q -m "not slow and not browser"
 
+# the documentation site into site/, offline; a warning (broken link or anchor) fails it
+docs: $(DEV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	@echo "open site/index.html"
+
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -89,4 +94,4 @@ bench: $(DEV_STAMP)
 	$(PY) bench/speed.py
 
 clean:
-	rm -rf build $(VENV)
+	rm -rf build site $(VENV)

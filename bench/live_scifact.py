@@ -3,16 +3,20 @@ deletions, against SciFact's final collection built from scratch.
 
 The index starts as SciFact less 1,000 documents held back (seeded); each round adds 100 of
 them and deletes 50 documents of the index; then the final collection is built anew with the
-same settings. For SciFact's 300 test queries, BM25, dense and hybrid (z-score) top-10 lists
-are compared: the same documents in the same order, and the largest score difference. Both
-indexes encode in fp32, so that the same passage gives the same vector whatever batch it is
-encoded in (bf16 autocast does not promise that).
+same settings. For SciFact's 300 test queries, each retriever's top-10 lists (and hybrid's,
+z-score, with BM25 and dense) are compared: the same documents in the same order, the largest
+score difference, and the mean share of the rebuilt top 10 found (ColBERT keeps the centroids
+of its first build, so it is compared by that share). Both indexes encode in fp32, so that the
+same passage gives the same vector whatever batch it is encoded in (bf16 autocast does not
+promise that).
 
 Run: .venv/bin/python bench/live_scifact.py
+     .venv/bin/python bench/live_scifact.py --retrievers colbert --name live_scifact_colbert
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import shutil
@@ -25,7 +29,6 @@ from odqa.retrieve import Searcher
 
 SCIFACT = DATA / "beir-scifact"
 HELD_BACK, ROUNDS, ADDED, DELETED = 1_000, 10, 100, 50
-SETTINGS = {"retrievers": ["bm25", "dense"], "precision": "fp32", "overwrite": True}
 
 
 def write(path, documents) -> None:
@@ -41,8 +44,32 @@ def top10(index, queries, retriever: str) -> list[list[tuple[str, float]]]:
     return [[(hit.doc_id, hit.score) for hit in query_hits] for query_hits in hits]
 
 
+def compare(ours, theirs) -> dict:
+    """Identical top-10 lists, the largest score difference, the mean share of ``theirs``
+    found in ``ours``."""
+    pairs = list(zip(ours, theirs, strict=True))
+    return {
+        "queries": len(pairs),
+        "identical_top10": sum([d for d, _ in a] == [d for d, _ in b] for a, b in pairs),
+        "largest_score_difference": max(
+            (abs(x - y) for a, b in pairs for (_, x), (_, y) in zip(a, b, strict=False)),
+            default=0.0,
+        ),
+        "top10_overlap": sum(
+            len({d for d, _ in a} & {d for d, _ in b}) / max(len(b), 1) for a, b in pairs
+        )
+        / max(len(pairs), 1),
+    }
+
+
 def main() -> None:
-    folder = WORK / "live-scifact"
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--retrievers", default="bm25,dense")
+    parser.add_argument("--name", default="live_scifact", help="bench/results/NAME.json")
+    args = parser.parse_args()
+    retrievers = args.retrievers.split(",")
+    settings = {"retrievers": retrievers, "precision": "fp32", "overwrite": True}
+    folder = WORK / args.name.replace("_", "-")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     documents = list(read_documents(SCIFACT))
@@ -52,7 +79,7 @@ def main() -> None:
     waiting = [d for number, d in enumerate(documents) if number in held]
     write(folder / "start.jsonl", start)
     started = time.perf_counter()
-    index = build_index(folder / "start.jsonl", folder / "live", **SETTINGS)
+    index = build_index(folder / "start.jsonl", folder / "live", **settings)
     build_seconds = time.perf_counter() - started
     live = {d.id: d for d in start}
     rounds = []
@@ -77,28 +104,17 @@ def main() -> None:
     final = [d for d in documents if d.id in live]
     write(folder / "final.jsonl", final)
     started = time.perf_counter()
-    rebuilt = build_index(folder / "final.jsonl", folder / "rebuilt", **SETTINGS)
+    rebuilt = build_index(folder / "final.jsonl", folder / "rebuilt", **settings)
     rebuild_seconds = time.perf_counter() - started
     judged = read_qrels(SCIFACT / "qrels" / "test.tsv")
     queries = [query for query in read_queries(SCIFACT) if query.id in judged]
-    comparison = {}
-    for retriever in ("bm25", "dense", "hybrid"):
-        ours, theirs = top10(index, queries, retriever), top10(rebuilt, queries, retriever)
-        same = sum(
-            [d for d, _ in a] == [d for d, _ in b] for a, b in zip(ours, theirs, strict=True)
-        )
-        largest = max(
-            (abs(x - y) for a, b in zip(ours, theirs, strict=True)
-             for (_, x), (_, y) in zip(a, b, strict=False)),
-            default=0.0,
-        )  # fmt: skip
-        comparison[retriever] = {
-            "queries": len(queries),
-            "identical_top10": same,
-            "largest_score_difference": largest,
-        }
+    compared = retrievers + (["hybrid"] if {"bm25", "dense"} <= set(retrievers) else [])
+    comparison = {
+        retriever: compare(top10(index, queries, retriever), top10(rebuilt, queries, retriever))
+        for retriever in compared
+    }
     report(
-        "live_scifact",
+        args.name,
         {
             "documents_final": len(final),
             "build_seconds": round(build_seconds, 1),

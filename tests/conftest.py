@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,3 +78,52 @@ def small_corpus(tmp_path: Path) -> Path:
     path = tmp_path / "corpus.jsonl"
     path.write_text("".join(json.dumps(doc) + "\n" for doc in docs), encoding="utf-8")
     return path
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture()
+def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Headless Chromium through Debian's chromium and chromedriver (``make test`` installs
+    them; skipped without them, failed on CI, which must run the browser tests). Nothing
+    leaves the machine: the system chromedriver is given to selenium's Service, so Selenium
+    Manager is never asked (the test fails if it is), and SE_AVOID_STATS keeps its
+    statistics off."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        missing = (
+            "needs Debian's chromium and chromium-driver (/usr/bin/chromium, "
+            "/usr/bin/chromedriver); make test installs them"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(missing, pytrace=False)
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.selenium_manager import SeleniumManager
+
+    monkeypatch.setenv("SE_AVOID_STATS", "true")
+
+    def no_selenium_manager(*args: object, **kwargs: object) -> dict:
+        raise AssertionError("Selenium Manager was asked for a driver; use the system one")
+
+    monkeypatch.setattr(SeleniumManager, "binary_paths", no_selenium_manager)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1100,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    yield driver
+    driver.quit()

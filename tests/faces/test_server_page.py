@@ -6,7 +6,6 @@ Manager is never asked (the test fails if it is), and SE_AVOID_STATS keeps its s
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import threading
@@ -17,9 +16,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.selenium_manager import SeleniumManager
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -28,26 +25,9 @@ from helpers import ROOT, save_hand_set_reader
 from odqa.read.extractive import ExtractiveReader
 from odqa.server import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACT = ROOT / "build" / "test-artifacts" / "page.png"
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(autouse=True)
-def _needs_chromium() -> None:
-    """Skip (fail on CI, which must run this test) without Debian's chromium and chromedriver;
-    a fixture, not a module-level skip, so that ``-m "not browser"`` deselects quietly."""
-    if CHROMIUM.exists() and CHROMEDRIVER.exists():
-        return
-    missing = (
-        "needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
-        "make test installs them"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(missing, pytrace=False)
-    pytest.skip(missing)
 
 
 @pytest.fixture()
@@ -72,34 +52,6 @@ def server(tmp_path: Path, small_corpus: Path, tiny_model: Path) -> Iterator[str
     yield f"http://127.0.0.1:{port}"
     served.should_exit = True
     thread.join(30)
-
-
-@pytest.fixture()
-def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[webdriver.Chrome]:
-    monkeypatch.setenv("SE_AVOID_STATS", "true")
-
-    def no_selenium_manager(*args: object, **kwargs: object) -> dict:
-        raise AssertionError("Selenium Manager was asked for a driver; use the system one")
-
-    monkeypatch.setattr(SeleniumManager, "binary_paths", no_selenium_manager)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1100,900",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    yield driver
-    driver.quit()
 
 
 def test_the_page_answers_highlights_and_switches_retriever(
