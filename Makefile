@@ -60,7 +60,7 @@ $(QA_INDEX)/manifest.json: $(STAMP) $(QA_SAMPLE)/questions.json
 	$(ODQA) index $(QA_SAMPLE)/questions.json $(QA_INDEX) --retrievers bm25,dense --overwrite
 
 # the demo's reader: the embedded MiniLM fine-tuned on four SQuAD articles (2,047 questions)
-# with odqa train reader's defaults, one epoch of 259 steps of 8 windows, 2-3 minutes on
+# with odqa train reader's defaults, one epoch of 259 steps of 8 windows, about 3 minutes on
 # 2 cores, once: --reuse keeps it while the sample's sha256 and the settings stay the same
 $(DEMO_READER)/odqa_training.json: $(STAMP) $(QA_SAMPLE)/train.json
 	$(ODQA) train reader $(QA_SAMPLE)/train.json --out $(DEMO_READER) --reuse --overwrite
