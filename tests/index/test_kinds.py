@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import odqa
 from odqa.cli import app
 from odqa.encode import EncodedBatch
-from odqa.index import registry
+from odqa.index import catalog, registry
 from odqa.index.collection import Collection
 from odqa.index.kind import (
     BuildStart,
@@ -117,7 +117,7 @@ SETTINGS = f"{__name__}:OverlapSettings"
 @pytest.fixture()
 def overlap_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     """The one registry line a new kind needs."""
-    monkeypatch.setitem(registry.KINDS, "overlap", (f"{__name__}:OverlapKind", SETTINGS))
+    monkeypatch.setitem(catalog.KINDS, "overlap", (f"{__name__}:OverlapKind", SETTINGS))
 
 
 def corpus_with_metadata(tmp_path: Path) -> Path:
@@ -237,7 +237,7 @@ class KindWithAPlainBuilder(OverlapKind):
 def test_a_kind_lacking_a_verb_is_refused_when_registered_naming_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str, named: str
 ) -> None:
-    monkeypatch.setitem(registry.KINDS, "overlap", (f"{__name__}:{kind}", SETTINGS))
+    monkeypatch.setitem(catalog.KINDS, "overlap", (f"{__name__}:{kind}", SETTINGS))
     with pytest.raises(odqa.OdqaError, match=named):
         registry.kind_named("overlap")
     with pytest.raises(odqa.OdqaError, match=named):

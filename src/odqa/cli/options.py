@@ -503,7 +503,7 @@ class WithKindOptions:
     receives them as ``kind_settings``, a settings object by kind name.
 
     The options are read from the registry each time the command is built, so a kind
-    registered at run time (``odqa.index.registry.KINDS``) has its flags too. The command's
+    registered at run time (``odqa.index.catalog.KINDS``) has its flags too. The command's
     own parameters must carry evaluated annotations (as for :func:`option_group`).
     """
 
@@ -519,7 +519,7 @@ class WithKindOptions:
         """``(parameter, kind, field)`` of every kind's settings offered as an option."""
         from dataclasses import fields
 
-        from odqa.index.registry import kind_names, settings_class
+        from odqa.index.catalog import kind_names, settings_class
 
         return [
             (f"{kind}__{item.name}", kind, item)
@@ -537,7 +537,7 @@ class WithKindOptions:
         ]
         added = []
         for parameter, kind, item in self._fields():
-            from odqa.index.registry import settings_class
+            from odqa.index.catalog import settings_class
 
             kind_type = typing.get_type_hints(settings_class(kind))[item.name]
             option = typer.Option(
@@ -560,7 +560,7 @@ class WithKindOptions:
         return {p.name: p.annotation for p in self.__signature__.parameters.values()}
 
     def __call__(self, **values: Any) -> None:
-        from odqa.index.registry import kind_names, settings_class
+        from odqa.index.catalog import kind_names, settings_class
 
         given: dict[str, dict[str, Any]] = {kind: {} for kind in kind_names()}
         for parameter, kind, item in self._fields():

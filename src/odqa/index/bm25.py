@@ -17,6 +17,7 @@ are searched by bm25s as they were; their first addition writes their postings a
 from __future__ import annotations
 
 import shutil
+from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -91,19 +92,32 @@ class BM25Builder(KindBuilder):
         }
 
 
-class BM25Search(RowSearcher):
-    """BM25 over the segments of an index, scored with the live collection's statistics."""
+class AnalysedSearch(RowSearcher):
+    """A BM25 searcher: query texts are analysed as the corpus was, then searched as tokens
+    (``search_tokens``, each subclass's own)."""
 
-    def __init__(self, folder: Path, analyzer: Analyzer, settings: BM25Settings, deleted) -> None:
-        self.analyzer = analyzer
-        self.segments = store.SegmentSearch(folder, settings, deleted)
-        self.size = self.segments.size
+    analyzer: Analyzer
 
     def search(
         self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Rows and scores of query texts, analysed as the corpus was."""
         return self.search_tokens(self.analyzer.tokenize(queries), k, allowed)
+
+    @abstractmethod
+    def search_tokens(
+        self, queries: Sequence[Sequence[str]], k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and scores of analysed queries."""
+
+
+class BM25Search(AnalysedSearch):
+    """BM25 over the segments of an index, scored with the live collection's statistics."""
+
+    def __init__(self, folder: Path, analyzer: Analyzer, settings: BM25Settings, deleted) -> None:
+        self.analyzer = analyzer
+        self.segments = store.SegmentSearch(folder, settings, deleted)
+        self.size = self.segments.size
 
     def search_tokens(
         self, queries: Sequence[Sequence[str]], k: int, allowed: np.ndarray | None = None
@@ -120,19 +134,13 @@ class BM25Search(RowSearcher):
         return rows, scores
 
 
-class BM25Index(RowSearcher):
+class BM25Index(AnalysedSearch):
     """An index written before segments: bm25s's eager matrix, searched by bm25s."""
 
     def __init__(self, folder: Path, analyzer: Analyzer | None = None) -> None:
         self.model = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
         self.size = int(self.model.scores["num_docs"])
         self.analyzer = analyzer
-
-    def search(
-        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Rows and scores of query texts, analysed as the corpus was."""
-        return self.search_tokens(self.analyzer.tokenize(queries), k, allowed)
 
     def search_tokens(
         self, queries: Sequence[Sequence[str]], k: int, allowed: np.ndarray | None = None

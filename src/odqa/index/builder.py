@@ -31,13 +31,14 @@ from odqa.encode.precompute import batches, write_vectors
 from odqa.encode.vectors import SHARD_PASSAGES
 from odqa.errors import InputError, OdqaError
 from odqa.fs import LOG, atomic_directory, remove_leftovers, writer_lock
+from odqa.index.catalog import kind_names
 from odqa.index.collection import CollectionWriter
 from odqa.index.kind import BuildStart, KindBuilder
 from odqa.index.languages import choose_dense_model
 from odqa.index.manifest import Manifest, is_index
 from odqa.index.options import BuildOptions, build_options, precomputed_for
 from odqa.index.plan import FirstBatch, plan_line
-from odqa.index.registry import kind_named, kind_names
+from odqa.index.registry import kind_named
 from odqa.index.settings import KindSettings
 
 SKIPPED_IDS_KEPT = 100

@@ -15,7 +15,7 @@ refused when it is registered (:func:`odqa.index.registry.kind_named`), naming t
 Build (:mod:`odqa.index.builder`), update (:mod:`odqa.index.updates`) and search
 (:class:`odqa.retrieve.Searcher`) loop over the kinds an index holds and never branch on
 their names; adding a kind means adding one module and naming it in
-:mod:`odqa.index.registry`.
+:mod:`odqa.index.catalog`.
 """
 
 from __future__ import annotations

@@ -252,7 +252,8 @@ def retriever_folders(retrievers: dict[str, Any]) -> list[str]:
     """The folder of each retriever kind the manifest lists (names it does not know: none)."""
     if not retrievers:
         return []
-    from odqa.index.registry import KINDS, kind_named
+    from odqa.index.catalog import KINDS
+    from odqa.index.registry import kind_named
 
     return [kind_named(name).folder for name in retrievers if name in KINDS]
 

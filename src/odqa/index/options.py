@@ -9,7 +9,7 @@ from pathlib import Path
 from odqa.corpus import ChunkSpec
 from odqa.encode import RaySettings, VectorsFolder
 from odqa.errors import InputError, OdqaError
-from odqa.index.registry import kind_names, settings_class
+from odqa.index.catalog import kind_names, settings_class
 from odqa.index.settings import KindSettings
 
 

@@ -1,64 +1,28 @@
-"""The retriever kinds odqa knows, in the order an index lists (and a hybrid fuses) them.
-
-One line a kind: its name, the class of its kind (``module:class``) and the class of its
-settings. The settings class is read without importing the kind's engine, so that
-``odqa index --help`` can offer every kind's options; a kind's own module is imported when
-the kind is first asked for, so that a BM25-only build or search never loads torch,
-transformers or faiss. A kind is checked when it is first asked for: a class that lacks a
-verb of :mod:`odqa.index.kind` is refused, naming what it lacks.
+"""The retriever kinds, imported and checked: a kind's own module is imported when the kind
+is first asked for (the names and settings classes are :mod:`odqa.index.catalog`'s), and a
+class that lacks a verb of :mod:`odqa.index.kind` is refused then, naming what it lacks.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 from typing import Any
 
 from odqa.errors import OdqaError
+from odqa.index.catalog import imported, known, settings_class
 from odqa.index.kind import KindBuilder, RetrieverKind, RowSearcher
-from odqa.index.settings import KindSettings
-
-KINDS: dict[str, tuple[str, str]] = {  # name: ("module:kind class", "module:settings class")
-    "bm25": ("odqa.index.bm25:BM25Kind", "odqa.index.settings:BM25Settings"),
-    "dense": ("odqa.index.dense:DenseKind", "odqa.index.settings:DenseSettings"),
-    "colbert": ("odqa.index.colbert:ColBERTKind", "odqa.index.settings:ColBERTSettings"),
-}
-
-
-def kind_names() -> tuple[str, ...]:
-    """The known kinds' names, in index order."""
-    return tuple(KINDS)
-
-
-def _known(name: str) -> tuple[str, str]:
-    if name not in KINDS:
-        raise OdqaError(f"retrievers must be among {kind_names()}, got {name!r}")
-    return KINDS[name]
-
-
-def _imported(path: str) -> Any:
-    module, attribute = path.split(":")
-    return getattr(importlib.import_module(module), attribute)
-
-
-def settings_class(name: str) -> type[KindSettings]:
-    """The settings class of kind ``name`` (its engine not imported)."""
-    found = _imported(_known(name)[1])
-    if not (isinstance(found, type) and issubclass(found, KindSettings)):
-        raise OdqaError(f"kind {name!r}: {_known(name)[1]} is not a KindSettings dataclass")
-    return found
 
 
 def kind_named(name: str) -> RetrieverKind:
     """The kind called ``name`` (its module imported now, checked once); an error naming the
     known kinds, or what the kind lacks."""
-    return _checked(name, *_known(name))()
+    return _checked(name, *known(name))()
 
 
 @functools.cache
 def _checked(name: str, kind_path: str, settings_path: str) -> type[RetrieverKind]:
-    kind = _imported(kind_path)
+    kind = imported(kind_path)
     problems = missing_verbs(kind)
     if not problems and kind.name != name:
         problems = [f"its name is {kind.name!r}, registered as {name!r}"]
