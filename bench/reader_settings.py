@@ -5,9 +5,12 @@ Each setting trains a reader on ``examples/squad-sample/train.json`` (2,047 ques
 ``examples/squad-sample/questions.json`` (hybrid, top-k 1 and 3) over the demo's index (built
 here when missing): EM/F1 and the training command's seconds. The settings run one after
 the other (their seconds are comparable only on a quiet machine); the record is rewritten
-after each, so a cut run keeps what it measured.
+after each, so a cut run keeps what it measured. ``--seeds`` runs each setting once a seed;
+``--against SRC`` runs each also on another tree's code (e.g. a clone at an older commit),
+interleaved with this one, for a side-by-side comparison.
 
 Run:  .venv/bin/python bench/reader_settings.py [--only defaults,former] [--name NAME]
+      [--seeds 0,1,2] [--against /tmp/before/src]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from pathlib import Path
 
 from common import ROOT, WORK, report, run_odqa
 
@@ -39,9 +43,9 @@ SETTINGS = {
 }
 
 
-def odqa(*args: str) -> tuple[str, float]:
-    """``odqa ARGS`` on this tree: its stdout and wall seconds."""
-    return run_odqa(ROOT / "src", *args)
+def odqa(*args: str, src: Path = ROOT / "src") -> tuple[str, float]:
+    """``odqa ARGS`` on the code in ``src`` (this tree's): its stdout and wall seconds."""
+    return run_odqa(src, *args)
 
 
 def scores(table: str) -> dict:
@@ -56,28 +60,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", help="comma list of settings (default: all)")
     parser.add_argument("--name", default="reader_settings", help="bench/results/NAME.json")
+    parser.add_argument("--seeds", help="comma list of seeds, each setting run once a seed")
+    parser.add_argument("--against", type=Path, help="another tree's src/ to run alongside")
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else list(SETTINGS)
+    seeds = args.seeds.split(",") if args.seeds else [None]
+    trees = {"this": ROOT / "src", **({"against": args.against} if args.against else {})}
+    runs = [(name, seed, tree) for name in chosen for seed in seeds for tree in trees]
     if not INDEX.exists():
         odqa("index", str(SAMPLE / "questions.json"), str(INDEX), "--retrievers", "bm25,dense")
-    figures: dict = {"load_before": os.getloadavg(), "settings": {}}
-    for name in chosen:
-        out = WORK / "reader-settings" / name
+    figures: dict = {"load_before": os.getloadavg(), "trees": {k: str(v) for k, v in trees.items()}}
+    figures["settings"] = {}
+    for number, (name, seed, tree) in enumerate(runs):
+        options = SETTINGS[name] + (["--seed", seed] if seed is not None else [])
+        label = "/".join(part for part in (name, seed and f"seed-{seed}", tree) if part)
+        out = WORK / "reader-settings" / label.replace("/", "-")
         _, seconds = odqa(
             "train", "reader", str(SAMPLE / "train.json"), "--out", str(out), "--overwrite",
-            *SETTINGS[name],
+            *options, src=trees[tree],
         )  # fmt: skip
         table, _ = odqa(
             "eval-qa", str(INDEX), "--questions", str(SAMPLE / "questions.json"),
             "--reader-model", str(out), "--top-k", "1,3",
         )  # fmt: skip
-        figures["settings"][name] = {
-            "options": SETTINGS[name],
+        figures["settings"][label] = {
+            "options": options,
             "train_seconds": round(seconds, 1),
             **scores(table),
         }
         figures["load_after"] = os.getloadavg()
-        left = chosen[chosen.index(name) + 1 :]
+        left = ["/".join(str(p) for p in run if p) for run in runs[number + 1 :]]
         report(args.name, {**figures, **({"not_yet_run": left} if left else {})})
 
 

@@ -20,6 +20,7 @@ from odqa.train.reader import (
     spread_questions,
     train_reader,
     training_windows,
+    window_loss,
 )
 
 
@@ -203,6 +204,25 @@ def test_training_passes_stay_small_enough_for_a_laptop(
     assert sum(rows for rows, _ in passes) == 8 and max(length for _, length in passes) > 300
     assert max(rows * length for rows, length in passes) <= 768
     assert all(length % 64 == 0 for _, length in passes)  # few shapes: few cached kernels
+
+
+def test_padding_never_changes_the_training_loss(random_reader: Path) -> None:
+    """Batches are padded (to a multiple of 64 tokens); padding must not be an answer the
+    loss weighs, or the wider the padding the more the reader learns about nothing."""
+    tokenizer, model = load_qa_model(random_reader)
+    model.eval()
+    questions = [
+        TrainingQuestion("a", "What causes scurvy?", SCURVY, 0, 0),
+        TrainingQuestion("b", "What prevents it?", "Vitamin C prevents scurvy.", 0, 9),
+    ]
+    windows = training_windows(tokenizer, questions, 64, 16)
+    longest = max(len(window["input_ids"]) for window in windows)
+    losses = []
+    for width in (longest, longest + 64):
+        inputs = tokenizer.pad(windows, padding="max_length", max_length=width, return_tensors="pt")
+        with torch.no_grad():
+            losses.append(window_loss(model, dict(inputs)).item())
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
 
 def test_the_command_line_trains_with_the_configs_defaults() -> None:

@@ -1,4 +1,4 @@
-"""Training losses over a score matrix of queries against the texts of a batch."""
+"""Training losses: a score matrix of queries against a batch's texts, and answer spans."""
 
 from __future__ import annotations
 
@@ -30,3 +30,21 @@ def distillation_loss(
     """
     target = F.log_softmax(teacher / temperature, dim=-1)
     return F.kl_div(F.log_softmax(student, dim=-1), target, log_target=True, reduction="batchmean")
+
+
+def span_loss(
+    start_logits: torch.Tensor,
+    end_logits: torch.Tensor,
+    starts: torch.Tensor,
+    ends: torch.Tensor,
+    attention_mask: torch.Tensor,
+) -> torch.Tensor:
+    """The mean cross-entropy of the gold start and end tokens over each window's real tokens.
+
+    ``*_logits`` and ``attention_mask`` are (windows, tokens); ``starts``/``ends`` (windows,)
+    the gold positions. Padding tokens (mask 0) are left out of the softmax.
+    """
+    padding = attention_mask == 0
+    start = start_logits.float().masked_fill(padding, float("-inf"))
+    end = end_logits.float().masked_fill(padding, float("-inf"))
+    return (F.cross_entropy(start, starts) + F.cross_entropy(end, ends)) / 2

@@ -26,6 +26,7 @@ from odqa.evaluate.answering import evaluate_reader
 from odqa.models.checkpoint import resolve_model, sha256_of
 from odqa.read.extractive import ExtractiveReader, cut_question, encode_windows, load_qa_model
 from odqa.train.fitting import TRAINING_RECORD, FineTuneConfig, fine_tuning
+from odqa.train.losses import span_loss
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,16 @@ def training_windows(
     return windows
 
 
+def window_loss(model: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mean loss of pointing at each window's answer start and end (training ``inputs``
+    with ``start_positions``/``end_positions``); padding is never a candidate, so the loss
+    does not depend on how wide a batch is padded."""
+    starts, ends = inputs["start_positions"], inputs["end_positions"]
+    features = {name: value for name, value in inputs.items() if not name.endswith("_positions")}
+    output = model(**features)
+    return span_loss(output.start_logits, output.end_logits, starts, ends, inputs["attention_mask"])
+
+
 @dataclass(frozen=True)
 class ReaderTrainConfig(FineTuneConfig):
     """How an extractive reader is fine-tuned; ``doc_stride`` is the tokens consecutive
@@ -251,7 +262,7 @@ def train_reader(
         )
 
         def batch_loss(chosen: list[int]) -> torch.Tensor:
-            return run.model(**run.inputs([windows[i] for i in chosen])).loss
+            return window_loss(run.model, run.inputs([windows[i] for i in chosen]))
 
         losses, steps = run.fit(windows, batch_loss, "training reader", show_progress)
         counts = {"examples": len(questions), "windows": len(windows), "skipped": skipped}
