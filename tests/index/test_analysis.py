@@ -22,6 +22,7 @@ from odqa.index.analysis import (
     detect_language,
     make_analyzer,
 )
+from odqa.index.identify import identify_collection
 
 SENTENCES = [
     "The quick brown foxes were running over the lazy dogs!",
@@ -82,7 +83,7 @@ def test_korean_keeps_stems_foreign_words_and_numbers() -> None:
 def test_auto_picks_korean_for_korean_text() -> None:
     sample = ["서울은 대한민국의 수도이다.", "BM25 검색 엔진은 문서를 빠르게 찾는다."]
     assert detect_language(sample) == "ko"
-    assert make_analyzer("auto", sample).name == "ko"
+    assert make_analyzer(identify_collection(sample).analysis).name == "ko"
 
 
 def test_missing_kiwipiepy_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,20 +124,36 @@ def test_detect_language_rules() -> None:
     assert detect_language(["English " * 10, "한국어" * 10], sample_chars=80) == "en"
 
 
-@pytest.mark.parametrize("language", ["en", "ko", "generic"])
-def test_config_round_trip(language: str) -> None:
+@pytest.mark.parametrize(
+    ("language", "name"),
+    [("en", "en"), ("ko", "ko"), ("generic", "generic"), ("de", "language"),
+     ("tr", "language"), ("vi", "language")],
+)  # fmt: skip
+def test_config_round_trip(language: str, name: str) -> None:
     analyzer = make_analyzer(language)
     config = json.loads(json.dumps(analyzer.config()))
     again = analyzer_from_config(config)
-    assert type(again) is type(analyzer) and again.name == config["name"] == language
-    text = ["Python 검색 엔진 東京 searching engines"]
+    assert type(again) is type(analyzer) and again.name == config["name"] == name
+    text = ["Python 검색 엔진 東京 searching engines Häuser İstanbul'da của"]
     assert again.tokenize(text) == analyzer.tokenize(text)
 
 
+def test_a_languages_stopwords_are_kept_in_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Queries are analysed with the stopwords the index was built with, whatever list the
+    installed library ships later."""
+    config = make_analyzer("de").config()
+    assert "und" in config["stopwords"]
+    monkeypatch.setattr("bm25s.stopwords.STOPWORDS_GERMAN", ["haus"])
+    assert analyzer_from_config(config).tokenize(["und Haus"]) == [["haus"]]
+    assert make_analyzer("de").tokenize(["und Haus"]) == [["und"]]
+
+
 def test_bad_languages_are_refused() -> None:
-    with pytest.raises(OdqaError, match="en, ko, generic, auto"):
-        make_analyzer("fr")
-    with pytest.raises(OdqaError, match="sample"):
-        make_analyzer("auto")
+    with pytest.raises(OdqaError, match="auto, generic, af, ar"):
+        make_analyzer("xx")
+    with pytest.raises(IndexFormatError, match="damaged BM25 analyzer"):
+        analyzer_from_config({"name": "language", "language": "de"})
+    with pytest.raises(OdqaError, match="unknown language 'auto'"):
+        make_analyzer("auto")  # the build identifies the language first
     with pytest.raises(IndexFormatError):
         analyzer_from_config({"name": "klingon"})

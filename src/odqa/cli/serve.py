@@ -69,7 +69,7 @@ def serve(
             raise OdqaError(
                 f"--header-timeout takes a positive number of seconds, got {header_timeout}"
             )
-        chosen = reading.make(options.device)
+        chosen = reading.make(options.device, index_dir)
         app = create_app(
             index_dir,
             options,

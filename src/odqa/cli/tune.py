@@ -111,7 +111,7 @@ def tune(
                     f"{dev.source} (e.g. {sorted(overlap)[0]!r}); keep them apart"
                 )
         options = SearchOptions(device=device)
-        reader = reading.make(device) if reading.given else None
+        reader = reading.make(device, index_dir) if reading.given else None
         settings, result = run_tune(
             index_dir,
             dev,

@@ -1,17 +1,23 @@
 """Text analysis for BM25: turn texts into lists of string tokens.
 
-Three analyzers, recorded in an index by :meth:`Analyzer.config` and recreated at search time by
+Five analyzers, recorded in an index by :meth:`Analyzer.config` and recreated at search time by
 :func:`analyzer_from_config`:
 
 * ``en``: bm25s's own English pipeline (lowercase, ``(?u)\\b\\w\\w+\\b``, bm25s's English
   stopwords, Snowball English stemming), token for token.
 * ``ko``: Kiwi morphological analysis, keeping content morphemes.
 * ``generic``: any language; words, with character bigrams for scripts written without spaces.
+* a language's ISO 639-1 code (``de``, ``tr``, ``vi`` ...): the generic words, lowercased as
+  that language does, its stopwords removed and its Snowball stemmer applied, where it has
+  them (:func:`analysis_for`).
+* ``th``, ``zh``, ``ja`` with their segmenter installed: words cut by it (Chinese and
+  Japanese with the generic bigrams too; :mod:`odqa.index.segmenters`).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 import sys
 import unicodedata
@@ -23,8 +29,48 @@ from tqdm.auto import tqdm
 
 from odqa.errors import IndexFormatError, OdqaError
 from odqa.extras import require
+from odqa.fs import LOG
+from odqa.index.segmenters import SEGMENTERS, word_cutter
 
-LANGUAGES = ("en", "ko", "generic", "auto")
+SNOWBALL = {
+    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "cs": "czech",
+    "da": "danish", "nl": "dutch", "en": "english", "eo": "esperanto", "et": "estonian",
+    "fi": "finnish", "fr": "french", "de": "german", "el": "greek", "hi": "hindi",
+    "hu": "hungarian", "id": "indonesian", "ga": "irish", "it": "italian", "lt": "lithuanian",
+    "ne": "nepali", "no": "norwegian", "fa": "persian", "pl": "polish", "pt": "portuguese",
+    "ro": "romanian", "ru": "russian", "sr": "serbian", "st": "sesotho", "es": "spanish",
+    "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish",
+}  # fmt: skip
+"""PyStemmer's Snowball stemmer of each language (by ISO 639-1 code)."""
+BM25S_STOPWORDS = {
+    "da": "DANISH", "nl": "DUTCH", "fr": "FRENCH", "de": "GERMAN", "it": "ITALIAN",
+    "no": "NORWEGIAN", "pt": "PORTUGUESE", "ru": "RUSSIAN", "es": "SPANISH", "sv": "SWEDISH",
+    "tr": "TURKISH",
+}  # fmt: skip
+"""Languages whose stopwords come from bm25s (the Snowball project's short lists)."""
+ISO_STOPWORDS = frozenset({
+    "af", "ar", "bg", "bn", "br", "ca", "cs", "el", "eo", "et", "eu", "fa", "fi", "ga", "gl",
+    "gu", "ha", "he", "hi", "hr", "hu", "hy", "id", "la", "lt", "lv", "mr", "ms", "pl", "ro",
+    "sk", "sl", "so", "st", "sw", "tl", "uk", "ur", "vi", "yo", "zu"
+})  # fmt: skip
+"""Languages whose stopwords come from stopwords-iso (single words of its lists only). Not
+for scripts read as bigrams (Chinese, Japanese, Thai) or by Kiwi (Korean)."""
+NAMED_LANGUAGES = {
+    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "br": "Breton",
+    "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek", "en": "English",
+    "eo": "Esperanto", "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian",
+    "fi": "Finnish", "fr": "French", "ga": "Irish", "gl": "Galician", "gu": "Gujarati",
+    "ha": "Hausa", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian",
+    "hy": "Armenian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "ko": "Korean",
+    "la": "Latin", "lt": "Lithuanian", "lv": "Latvian", "mr": "Marathi", "ms": "Malay",
+    "ne": "Nepali", "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese",
+    "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian", "so": "Somali",
+    "sr": "Serbian", "st": "Sesotho", "sv": "Swedish", "sw": "Swahili", "ta": "Tamil",
+    "th": "Thai", "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu",
+    "vi": "Vietnamese", "yi": "Yiddish", "yo": "Yoruba", "zh": "Chinese", "zu": "Zulu",
+}  # fmt: skip
+LANGUAGES = ("auto", "generic", *sorted(NAMED_LANGUAGES))
+"""What ``--language`` accepts: ``auto`` (identified), ``generic``, or a language's code."""
 
 
 class Analyzer(Protocol):
@@ -180,6 +226,141 @@ class GenericAnalyzer(_TwoStep):
         return {"name": self.name, "normalization": "NFKC+casefold", "unspaced": "bigrams"}
 
 
+class LanguageAnalyzer(GenericAnalyzer):
+    """A language's analysis: the generic words (bigrams where unspaced), lowercased as the
+    language does (Turkish and Azerbaijani dotted and dotless i; a Turkish suffix after an
+    apostrophe dropped), its stopwords removed, then its Snowball stemmer, where it has them.
+    """
+
+    name = "language"
+
+    def __init__(self, language: str, stopwords: Iterable[str], stemmer: str | None) -> None:
+        self.language, self.stemmer_name = language, stemmer
+        self._stopwords = frozenset(stopwords)
+        self._stemmer = Stemmer.Stemmer(stemmer) if stemmer else None
+        self._turkic = language in ("tr", "az")
+
+    def split(self, texts: Iterable[str]) -> list[list[str]]:
+        """Word and bigram tokens of each text, lowercased as the language does."""
+        pattern = _generic_pattern()
+        return [_split(pattern, self._lower(text)) for text in texts]
+
+    def normalize(self, words: Sequence[str]) -> list[str | None]:
+        """The stem of each word; None for a stopword."""
+        stems = self._stemmer.stemWords(list(words)) if self._stemmer else words
+        stopwords = self._stopwords
+        return [
+            None if word in stopwords else stem for word, stem in zip(words, stems, strict=True)
+        ]
+
+    def config(self) -> dict[str, Any]:
+        """Settings of this analyzer, its stopwords listed (so that queries are analysed the
+        same way whatever list a later library version ships)."""
+        return {
+            "name": self.name,
+            "language": self.language,
+            "stemmer": self.stemmer_name,
+            "stopwords": sorted(self._stopwords),
+        }
+
+    def _lower(self, text: str) -> str:
+        text = unicodedata.normalize("NFKC", text)
+        if self._turkic:
+            text = _APOSTROPHE_SUFFIX.sub("", text.replace("I", "\u0131").replace("\u0130", "i"))
+        return text.casefold()
+
+
+class SegmentedAnalyzer(GenericAnalyzer):
+    """Thai, Chinese or Japanese cut into words by a segmenter
+    (:mod:`odqa.index.segmenters`), NFKC-normalised and case-folded; Chinese and Japanese
+    keep the generic tokens too (character bigrams, and the words of other scripts)."""
+
+    name = "segmented"
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.with_bigrams = SEGMENTERS[language].with_bigrams
+        self._cut, self.segmenter = word_cutter(language)
+
+    def split(self, texts: Iterable[str]) -> list[list[str]]:
+        """Segmenter words (bigrams and the generic words beside them for Chinese and
+        Japanese); whitespace and punctuation are no words."""
+        pattern, unspaced = _generic_pattern(), _unspaced_char()
+        out = []
+        for text in texts:
+            folded = unicodedata.normalize("NFKC", text).casefold()
+            words = [word for word in map(str.strip, self._cut(folded)) if _has_word(word)]
+            if self.with_bigrams:
+                words = [word for word in words if unspaced.search(word)]
+                words += _split(pattern, folded)
+            out.append(words)
+        return out
+
+    def config(self) -> dict[str, Any]:
+        """Settings of this analyzer: the language and the segmenter's name and version."""
+        return {"name": self.name, "language": self.language, "segmenter": self.segmenter}
+
+
+def _has_word(token: str) -> bool:
+    return any(character.isalnum() for character in token)
+
+
+@functools.lru_cache(maxsize=1)
+def _unspaced_char() -> re.Pattern[str]:
+    return re.compile(f"[{''.join(_UNSPACED)}]")
+
+
+_APOSTROPHE_SUFFIX = re.compile(r"(?<=\w)['\u2019]\w+")
+
+
+def analysis_for(language: str) -> str:
+    """The analysis of a language code: ``en`` and ``ko`` their own (``ko`` when kiwipiepy is
+    installed, else ``generic``), a language with a stemmer or stopwords its code
+    (:class:`LanguageAnalyzer`), else ``generic``."""
+    if language == "ko":
+        return "ko" if importlib.util.find_spec("kiwipiepy") is not None else "generic"
+    if language in SEGMENTERS:
+        return language if SEGMENTERS[language].installed() else "generic"
+    if language in ("en", "generic"):
+        return language
+    if language in SNOWBALL or language in BM25S_STOPWORDS or language in ISO_STOPWORDS:
+        return language
+    return "generic"
+
+
+def language_stopwords(language: str) -> tuple[str, list[str]]:
+    """Where a language's stopwords come from and the words (single words only)."""
+    if language in BM25S_STOPWORDS:
+        import bm25s.stopwords
+
+        return "bm25s", sorted(getattr(bm25s.stopwords, f"STOPWORDS_{BM25S_STOPWORDS[language]}"))
+    if language in ISO_STOPWORDS:
+        import stopwordsiso
+
+        words = stopwordsiso.stopwords(language)
+        return "stopwords-iso", sorted(word for word in words if len(word.split()) == 1)
+    return "none", []
+
+
+def analysis_parts(analysis: str) -> str:
+    """What an analysis does, in a few words."""
+    if analysis == "en":
+        return "English (bm25s's stopwords, Snowball English stemmer)"
+    if analysis == "ko":
+        return "Korean content morphemes (Kiwi)"
+    if analysis == "generic":
+        return "generic (words as written, character bigrams where unspaced; no stemming)"
+    if analysis in SEGMENTERS:
+        bigrams = " and character bigrams" if SEGMENTERS[analysis].with_bigrams else ""
+        module = SEGMENTERS[analysis].modules[0]
+        return f"{NAMED_LANGUAGES[analysis]} words ({module}){bigrams}"
+    source, words = language_stopwords(analysis)
+    stemmer = SNOWBALL.get(analysis)
+    parts = [f"{len(words)} stopwords ({source})" if words else "no stopwords"]
+    parts.append(f"Snowball {stemmer} stemmer" if stemmer else "no stemmer")
+    return f"{NAMED_LANGUAGES.get(analysis, analysis)} ({', '.join(parts)})"
+
+
 def _split(pattern: re.Pattern[str], text: str) -> list[str]:
     """Words of ``text``, with each unspaced run expanded into bigrams."""
     tokens: list[str] = []
@@ -256,30 +437,56 @@ def _sample(texts: Iterable[str], sample_chars: int) -> str:
     return "\n".join(parts)
 
 
-def make_analyzer(language: str, sample: Iterable[str] | None = None) -> Analyzer:
-    """The analyzer for ``"en"``, ``"ko"``, ``"generic"``, or ``"auto"``.
-
-    ``"auto"`` picks one with :func:`detect_language` over ``sample``, which it needs.
-    Raises :class:`~odqa.errors.OdqaError` for any other language.
+def make_analyzer(language: str) -> Analyzer:
+    """The analyzer of ``language``: ``en``, ``ko``, ``generic`` or another language's code
+    (:func:`analysis_for`); ``auto`` is resolved before, by
+    :func:`odqa.index.identify.identify_collection`. Raises
+    :class:`~odqa.errors.OdqaError` for anything else.
     """
-    if language == "auto":
-        if sample is None:
-            raise OdqaError("language 'auto' needs sample texts to detect the language from")
-        language = detect_language(sample)
-    if language == "en":
+    if language not in LANGUAGES or language == "auto":
+        raise OdqaError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
+    analysis = analysis_for(language)
+    if analysis == "en":
         return EnglishAnalyzer()
-    if language == "ko":
+    if analysis == "ko":
         return KoreanAnalyzer()
-    if language == "generic":
+    if analysis == "generic":
         return GenericAnalyzer()
-    raise OdqaError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
+    if analysis in SEGMENTERS:
+        return SegmentedAnalyzer(analysis)
+    return LanguageAnalyzer(analysis, language_stopwords(analysis)[1], SNOWBALL.get(analysis))
 
 
 def analyzer_from_config(config: dict[str, Any]) -> Analyzer:
     """Recreate the analyzer whose :meth:`Analyzer.config` gave ``config``."""
     name = config.get("name")
+    if name == "segmented":
+        return segmented_from_config(config)
+    if name == "language":
+        try:
+            stemmer = config["stemmer"]
+            return LanguageAnalyzer(config["language"], config["stopwords"], stemmer)
+        except (KeyError, TypeError) as exc:
+            raise IndexFormatError(f"a damaged BM25 analyzer record ({exc!r})") from exc
     if name not in ("en", "ko", "generic"):
         raise IndexFormatError(
             f"unknown BM25 analyzer {name!r} in the index; it may come from a newer odqa"
         )
     return make_analyzer(name)
+
+
+def segmented_from_config(config: dict[str, Any]) -> SegmentedAnalyzer:
+    """The segmented analyzer an index records; warns when the installed segmenter is not the
+    version the index was analysed with (queries may then be cut differently)."""
+    language = config.get("language")
+    if language not in SEGMENTERS:
+        raise IndexFormatError(f"a damaged BM25 analyzer record (language {language!r})")
+    analyzer = SegmentedAnalyzer(language)
+    if analyzer.segmenter != config.get("segmenter"):
+        LOG.warning(
+            "warning: this index was analysed with %s; %s is installed, and may cut queries "
+            "differently",
+            config.get("segmenter"),
+            analyzer.segmenter,
+        )
+    return analyzer

@@ -31,6 +31,7 @@ from odqa.index import bm25_scoring as scoring
 from odqa.index import bm25_store as store
 from odqa.index.analysis import Analyzer, analyzer_from_config, make_analyzer
 from odqa.index.collection import Collection, deleted_flags
+from odqa.index.identify import document_texts, identify_collection
 from odqa.index.kind import (
     BuildStart,
     Footprint,
@@ -61,10 +62,13 @@ class BM25Builder(KindBuilder):
         self.writer: store.SegmentWriter | None = None
 
     def start(self, start: BuildStart) -> None:
-        """Choose the analyzer from the first documents (language ``auto``). Analysis stays
-        with the build (never on Ray workers): it is cheap, and its vocabulary is one."""
-        texts = [f"{d.title} {d.text}" for d in start.first]
-        analyzer = make_analyzer(self.language, texts)
+        """Choose the analyzer: the collection's language (identified from the first documents
+        when ``auto``). Analysis stays with the build (never on Ray workers): it is cheap, and
+        its vocabulary is one."""
+        language = self.language
+        if language == "auto":
+            language = identify_collection(document_texts(list(start.first))).analysis
+        analyzer = make_analyzer(language)
         self.writer = store.SegmentWriter(store.next_segment(start.folder / FOLDER), analyzer)
 
     def add(self, batch: EncodedBatch) -> None:

@@ -4,8 +4,9 @@ The build owns the collection and the manifest; the encode stage (:mod:`odqa.enc
 the passages and encodes them for every kind that needs it; each kind's share (analysis,
 faiss, compression) is its builder's (:mod:`odqa.index.kind`), fed the same batches.
 
-The corpus is read once for the main pass. Before it, the first batch decides the dense
-model (:func:`odqa.index.languages.choose_dense_model`) from the same read; a progress bar
+The corpus is read once for the main pass. Before it, the first batch decides the language
+(:mod:`odqa.index.identify`) and the dense model
+(:func:`odqa.index.languages.choose_dense_model`) from the same read; a progress bar
 counts the corpus's lines first (fast: no parsing); a kind that trains on a sample of
 documents (ColBERT) has the corpus read twice more to draw it (counting the non-empty
 documents, then taking those chosen).
@@ -17,6 +18,7 @@ import functools
 import itertools
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from odqa.errors import InputError, OdqaError
 from odqa.fs import LOG, atomic_directory, remove_leftovers, writer_lock
 from odqa.index.catalog import kind_names
 from odqa.index.collection import CollectionWriter
+from odqa.index.identify import CollectionLanguage, document_texts, identify_collection
 from odqa.index.kind import BuildStart, KindBuilder
 from odqa.index.languages import choose_dense_model
 from odqa.index.manifest import Manifest, is_index
@@ -65,7 +68,10 @@ def build_index(
     first = list(itertools.islice(documents, options.batch_docs))
     if not first:
         raise InputError("the corpus holds no documents", path=corpus)
-    options, chosen = choose_dense_model(first, options)
+    language = identify_collection(document_texts(first), options.language)
+    options = replace(options, language=language.analysis)
+    LOG.warning("note: %s", language.describe())
+    options, chosen = choose_dense_model(first, options, language)
     if chosen:
         LOG.warning("note: %s", chosen)
     kinds = [kind_named(name) for name in names if name in options.retrievers]
@@ -74,7 +80,7 @@ def build_index(
     with writer_lock(index_dir):
         remove_leftovers(index_dir)
         with atomic_directory(index_dir, options.overwrite, is_index, "odqa index") as staging:
-            run = _BuildRun(corpus, options, builders, stage)
+            run = _BuildRun(corpus, options, builders, stage, language)
             counts, skipped_ids = run.fill(staging, first, documents)
             manifest = Manifest(
                 source=str(Path(corpus).resolve()),
@@ -83,6 +89,7 @@ def build_index(
                 retrievers={name: builder.finish() for name, builder in builders.items()},
                 skipped_ids=skipped_ids,
                 built_on=run.built_on,
+                language=language.record(),
             )
             manifest.write(staging)
     return Path(index_dir).resolve()
@@ -115,8 +122,10 @@ class _BuildRun:
         options: BuildOptions,
         builders: dict[str, KindBuilder],
         stage: EncodeStage,
+        language: CollectionLanguage,
     ) -> None:
         self.corpus, self.options, self.builders, self.stage = corpus, options, builders, stage
+        self.language = language
         self.built_on: dict[str, Any] = {}
 
     def sample(self, size: int, seed: int) -> tuple[dict[int, Document], int]:
@@ -143,7 +152,7 @@ class _BuildRun:
     ) -> tuple[dict[str, int], list[str]]:
         """Stream the corpus in (``first``, its first documents, then ``rest``); returns the
         counts and the first skipped (empty) ids."""
-        start = BuildStart(staging, first, self.stage, self.sample)
+        start = BuildStart(staging, first, self.stage, self.sample, self.language)
         for builder in self.builders.values():
             builder.start(start)
         total = None

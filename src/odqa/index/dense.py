@@ -10,7 +10,6 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from odqa.corpus import Document
 from odqa.encode import VECTORS, EncodedBatch, Encoder
 from odqa.encode.encoders import QueryEncoder, query_encoder, recorded_encoder
 from odqa.encode.vectors import read_npy_header
@@ -18,6 +17,7 @@ from odqa.errors import OdqaError
 from odqa.fs import LOG, NpyAppender
 from odqa.index import dense_segments as segments
 from odqa.index.dense_segments import INDEX_FILE, REFINE_FILE
+from odqa.index.identify import document_texts
 from odqa.index.kind import (
     BuildStart,
     Footprint,
@@ -28,7 +28,7 @@ from odqa.index.kind import (
     Runtime,
     SearchSettings,
 )
-from odqa.index.languages import document_texts, unreadable_warning
+from odqa.index.languages import language_unread, unreadable_warning
 from odqa.index.options import BuildOptions, precomputed_for
 from odqa.index.settings import DenseSettings, KindSettings
 
@@ -250,24 +250,29 @@ class DenseBuilder(KindBuilder):
 
     def start(self, start: BuildStart) -> None:
         self.store = DenseStore(start.folder, self.settings, self.encoder.dim)
-        self.readability = self.read_check(start.first)
+        self.readability = self.read_check(start)
 
     def add(self, batch: EncodedBatch) -> None:
         if batch.texts:
             self.store.add(batch.encoded[DenseKind.name])
 
-    def read_check(self, first: Sequence[Document]) -> dict:
-        """Whether the encoder reads the first documents (a WordPiece tokenizer's figures;
-        a multilingual model without one is taken as reading them); warns where it does not."""
+    def read_check(self, start: BuildStart) -> dict:
+        """Whether the encoder reads the collection: not where it is known not to read its
+        language (:func:`language_unread`), else by a WordPiece tokenizer's figures on the
+        first documents (a multilingual model without one is taken as reading them); warns
+        where it does not."""
         from odqa.models.readability import measure
 
         found = self.encoder.tokenizer()
+        name = found[1] if found else self.encoder.describe()["model"]
+        if why := language_unread(name, start.language):
+            LOG.warning("warning: %s", unreadable_warning(name, why))
+            return {"readable": False, "measured": False, "why": why}
         if found is None:
             return {"readable": True, "measured": False, "why": "multilingual model"}
-        tokenizer, name = found
-        reading = measure(tokenizer, document_texts(list(first)))
+        reading = measure(found[0], document_texts(list(start.first)))
         if not reading.readable:
-            LOG.warning("warning: %s", unreadable_warning(name, reading))
+            LOG.warning("warning: %s", unreadable_warning(name, reading.describe()))
         return {**reading.record(), "measured": True}
 
     def footprint(self, passages: int) -> Footprint:

@@ -33,6 +33,7 @@ from odqa.encode import EncodedBatch, Encoder, EncodeStage
 from odqa.index.settings import KindSettings
 
 if TYPE_CHECKING:
+    from odqa.index.identify import CollectionLanguage
     from odqa.index.late import PlaidSettings
     from odqa.index.options import BuildOptions
 
@@ -57,12 +58,14 @@ class BuildStart:
     corpus's first documents (as read, empty ones included), the encode stage (to add a step
     of the kind's own, :meth:`EncodeStage.then`, or encode a sample), and ``sample(size,
     seed)``: that many of the corpus's non-empty documents chosen by a seeded generator, with
-    their numbers, and how many non-empty documents the corpus holds."""
+    their numbers, and how many non-empty documents the corpus holds; the collection's
+    ``language`` (:mod:`odqa.index.identify`)."""
 
     folder: Path
     first: Sequence[Document]
     stage: EncodeStage
     sample: Callable[[int, int], tuple[dict[int, Document], int]]
+    language: CollectionLanguage | None = None
 
 
 class SearchSettings(Protocol):

@@ -15,6 +15,7 @@ import odqa.fs as fs
 from odqa._version import __version__
 from odqa.errors import IndexFormatError
 from odqa.index.collection import DOCUMENTS, DamagedIndexError
+from odqa.index.identify import CollectionLanguage
 
 FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
@@ -40,6 +41,9 @@ class Manifest:
     built_on: dict[str, Any] = field(default_factory=dict)
     """Where the build ran when not on this machine alone: ``{"ray": {nodes, cpus, gpus,
     workers, ...}}`` for a build on a Ray cluster (:mod:`odqa.encode.cluster`)."""
+    language: dict[str, Any] = field(default_factory=dict)
+    """The collection's language as the build found or was told it
+    (:class:`odqa.index.identify.CollectionLanguage`); empty in older manifests."""
     files: Inventory | None = None
     """Every file of the index but the manifest, with its size and sha256 (see
     :func:`inventory`); None in manifests written before odqa recorded it."""
@@ -211,6 +215,8 @@ class Manifest:
             f"  deleted: {counts.get('deleted_documents', 0):,}",
             f"chunking: {self.describe_chunking()}",
         ]
+        if found := CollectionLanguage.from_record(self.language):
+            lines.append(found.describe())
         for name, settings in self.retrievers.items():
             details = ", ".join(
                 f"{key}={value}" for key, value in settings.items() if key != READABILITY
@@ -238,7 +244,8 @@ def describe_readability(reading: dict[str, Any]) -> str:
     from odqa.models.readability import PIECES_PER_LETTER_MAX, UNK_RATE_MAX  # (loads torch)
 
     if not reading.get("measured", True):
-        return f"reads the collection: {reading.get('why', 'not measured')} (not measured)"
+        verdict = "reads" if reading.get("readable", True) else "CANNOT read"
+        return f"{verdict} the collection: {reading.get('why', 'not measured')} (not measured)"
     verdict = "reads the collection" if reading.get("readable") else "CANNOT read the collection"
     return (
         f"{verdict}: {reading.get('unk_rate', 0):.1%} [UNK] wordpieces, "

