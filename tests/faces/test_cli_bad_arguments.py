@@ -30,7 +30,7 @@ CASES: dict[str, list[list[str]]] = {
         ["{corpus}", "{out}", "--chunk-tokens", "2"],
         ["{corpus}", "{out}", "--chunk-overlap", "300"],
         ["{corpus}", "{out}", "--retrievers", "tfidf"],
-        ["{corpus}", "{out}", "--retrievers", "bm25", "--language", "fr"],
+        ["{corpus}", "{out}", "--retrievers", "bm25", "--language", "xx"],
         ["{corpus}", "{out}", "--k1", "high"],
         ["{corpus}", "{index}", "--retrievers", "bm25"],  # exists, no --overwrite
         ["{corpus}", "{out}", "--embeddings-from", "{plain}"],
