@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from odqa.corpus import Document
+from odqa.corpus.sample import spread_sample
 from odqa.errors import OdqaError
 from odqa.extras import install_command
 from odqa.index.analysis import (
@@ -104,7 +105,7 @@ def identify_collection(texts: Sequence[str], named: str = "auto") -> Collection
         if named not in LANGUAGES:
             raise OdqaError(f"unknown language {named!r}; choose one of {', '.join(LANGUAGES)}")
         return CollectionLanguage(named, analysis_for(named), "named")
-    sample = _spread(texts)
+    sample = spread_sample(texts, SAMPLE_PASSAGES, SAMPLE_CHARS)
     votes = Counter(label for text in sample if (label := identify_passage(text)) is not None)
     voted = sum(votes.values())
     if not voted:
@@ -141,12 +142,6 @@ def language_name(code: str) -> str:
     """``German (de)`` for ``de``; the code itself where no name is known."""
     name = NAMED_LANGUAGES.get(code)
     return f"{name} ({code})" if name else code
-
-
-def _spread(texts: Sequence[str]) -> list[str]:
-    """At most :data:`SAMPLE_PASSAGES` of ``texts``, evenly spread, each cut short."""
-    step = max(1, len(texts) // SAMPLE_PASSAGES)
-    return [text[:SAMPLE_CHARS] for text in texts[::step][:SAMPLE_PASSAGES]]
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from odqa.corpus.sample import spread_sample
+
 UNK_RATE_MAX = 0.01
 PIECES_PER_LETTER_MAX = 0.6
 SAMPLE_TEXTS = 200
@@ -50,18 +52,12 @@ class Readability:
         )
 
 
-def spread_sample(texts: Sequence[str], size: int = SAMPLE_TEXTS) -> list[str]:
-    """At most ``size`` of ``texts``, evenly spread, each cut to ``SAMPLE_CHARS``."""
-    step = max(1, len(texts) // size)
-    return [text[:SAMPLE_CHARS] for text in texts[::step][:size]]
-
-
 def measure(tokenizer: Any, texts: Sequence[str]) -> Readability:
     """Cut a spread sample of ``texts`` with a Hugging Face WordPiece ``tokenizer`` and judge.
 
     With no letters in the sample (numbers, symbols) there is nothing to judge: readable.
     """
-    sample = spread_sample(texts)
+    sample = spread_sample(texts, SAMPLE_TEXTS, SAMPLE_CHARS)
     unknown = tokenizer.unk_token_id
     pieces = unk = 0
     cut = tokenizer(sample, add_special_tokens=False, verbose=False)["input_ids"] if sample else []
