@@ -43,7 +43,7 @@ from scale_colbert_vectors import load
 
 CHUNK_PASSAGES = 2000
 SAMPLE_BLOCK = 1 << 18
-WIDER = [(2, 0.45, 1024), (4, 0.4, 4096)]  # (ncells, threshold, ndocs) beside the defaults
+WIDER = [(1, 0.5, 512), (2, 0.45, 512), (2, 0.45, 1024), (4, 0.4, 4096)]  # beside the defaults
 
 
 class Resampler:
@@ -90,31 +90,59 @@ def sample_tokens(passages: int, mean_doclen: float) -> int:
 
 
 def folder_bytes(folder) -> dict[str, int]:
-    return {p.name: p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+    """Bytes of each index file (the bench's own build.json left out)."""
+    files = [p for p in folder.rglob("*") if p.is_file() and p.name != "build.json"]
+    return {p.name: p.stat().st_size for p in files}
 
 
-def one_size(args: argparse.Namespace, passages: int) -> None:
-    """Build and measure one size in this process."""
-    torch.set_num_threads(args.build_threads)
-    data = Resampler(args.noise, args.seed)
-    folder = WORK / f"scale_colbert_{passages}"
+class ResampledSource:
+    """The resampled source as :func:`one_size` reads any source."""
+
+    def __init__(self, args: argparse.Namespace, passages: int) -> None:
+        self.data = Resampler(args.noise, args.seed)
+        self.passages_count, self.seed = passages, args.seed
+        self.mean_doclen = float(self.data.doclens.mean())
+        self.Q, self.qmask = self.data.Q, self.data.qmask
+
+    def training_sample(self) -> torch.Tensor:
+        return self.data.sample(sample_tokens(self.passages_count, self.mean_doclen), 1 << 30)
+
+    def chunk(self, stream: int, first: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data.passages(count, stream)
+
+    def probe(self, count: int) -> torch.Tensor:
+        return self.data.resampled(count, np.random.default_rng([self.seed, 1 << 31]))
+
+    def ndcg10(self, pids: np.ndarray) -> float | None:
+        return None
+
+
+def make_source(args: argparse.Namespace, passages: int):
+    if args.source == "realistic":
+        from realistic_collection import RealisticSource
+
+        return RealisticSource(passages, args.seed)
+    return ResampledSource(args, passages)
+
+
+def build_size(args: argparse.Namespace, data, folder) -> dict:
+    """Build the index of one size; its figures, also kept in the folder as ``build.json``."""
     shutil.rmtree(folder, ignore_errors=True)
-    mean_doclen = float(data.doclens.mean())
-    expected_tokens = int(passages * mean_doclen)
+    expected_tokens = int(data.passages_count * data.mean_doclen)
+    passages = data.passages_count
     times = {"generate_s": 0.0, "train_s": 0.0, "compress_s": 0.0, "finish_s": 0.0}
 
     started = time.perf_counter()
-    sample = data.sample(sample_tokens(passages, mean_doclen), 1 << 30)
+    sample = data.training_sample()
     times["generate_s"] += time.perf_counter() - started
     writer = LateIndexWriter(folder, nbits=args.nbits, seed=args.seed)
     started = time.perf_counter()
     writer.train(sample, num_tokens=expected_tokens, centroids=args.centroids)
     times["train_s"] = time.perf_counter() - started
-    codec = writer.codec
     del sample
     for stream, first in enumerate(range(0, passages, CHUNK_PASSAGES)):
         started = time.perf_counter()
-        embeddings, lens = data.passages(min(CHUNK_PASSAGES, passages - first), stream)
+        embeddings, lens = data.chunk(stream, first, min(CHUNK_PASSAGES, passages - first))
         times["generate_s"] += time.perf_counter() - started
         started = time.perf_counter()
         writer.add(embeddings, lens)
@@ -125,18 +153,36 @@ def one_size(args: argparse.Namespace, passages: int) -> None:
     writer.finish()
     times["finish_s"] = time.perf_counter() - started
     times["build_s"] = times["train_s"] + times["compress_s"] + times["finish_s"]
-    build_rss = peak_rss_mb()
+    figures = {
+        "build": {key: round(value, 1) for key, value in times.items()},
+        "compress_tokens_per_s": round(writer.meta["num_tokens"] / max(times["compress_s"], 1e-9)),
+        "build_peak_rss_mb": round(peak_rss_mb()),
+        "sample_tokens": writer.meta["sample_tokens"],
+    }
+    (folder / "build.json").write_text(json.dumps(figures), encoding="utf-8")
+    print(json.dumps(figures), file=sys.stderr, flush=True)
+    return figures
 
-    tokens = writer.meta["num_tokens"]
+
+def one_size(args: argparse.Namespace, passages: int) -> None:
+    """Build (or, with ``--reuse``, take the kept index) and measure one size here."""
+    torch.set_num_threads(args.build_threads)
+    data = make_source(args, passages)
+    folder = WORK / f"{args.name}_{passages}"
+    if args.reuse and (folder / "build.json").exists():
+        built = json.loads((folder / "build.json").read_text(encoding="utf-8"))
+    else:
+        built = build_size(args, data, folder)
+    index = LateIndex(folder)
+    codec = index.codec
+    tokens = index.meta["num_tokens"]
     files = folder_bytes(folder)
-    probe = data.resampled(20_000, np.random.default_rng([args.seed, 1 << 31]))
-    probe = codec.to_index_space(probe)
+    probe = codec.to_index_space(data.probe(20_000))
     nearest = assign(probe, codec._centroids32)
     found, _ = codec.nearest_centroids(probe)
     table = codec._centroids32
     score_gap = (probe * (table[nearest] - table[found])).sum(dim=1)
 
-    index = LateIndex(folder)
     Q, qmask = data.Q[: args.queries], data.qmask[: args.queries]
     search = {}
     for threads in (1, 2):
@@ -147,6 +193,9 @@ def one_size(args: argparse.Namespace, passages: int) -> None:
     expected = index.exhaustive(Q[: args.overlap_queries], qmask[: args.overlap_queries], 10)[0]
     exhaustive_s = time.perf_counter() - started
     found_pids = index.search(Q[: args.overlap_queries], qmask[: args.overlap_queries], 10)[0]
+    relevance = {}
+    if (ndcg := data.ndcg10(index.search(data.Q, data.qmask, 10)[0])) is not None:
+        relevance = {"scifact_ndcg10_planted": round(ndcg, 4), "scifact_queries": len(data.Q)}
     torch.set_num_threads(1)
     wider = {}
     for ncells, threshold, ndocs in WIDER:
@@ -159,17 +208,15 @@ def one_size(args: argparse.Namespace, passages: int) -> None:
     report(
         f"{args.name}_{passages}",
         {
+            "source": args.source,
             "passages": passages,
             "tokens": tokens,
             "dim": int(codec.dim),
             "nbits": args.nbits,
             "num_centroids": codec.num_centroids,
-            "noise": args.noise,
+            "noise": args.noise if args.source == "resampled" else None,
             "build_threads": args.build_threads,
-            "sample_tokens": writer.meta["sample_tokens"],
-            "build": {key: round(value, 1) for key, value in times.items()},
-            "compress_tokens_per_s": round(tokens / max(times["compress_s"], 1e-9)),
-            "build_peak_rss_mb": round(build_rss),
+            **built,
             "bytes_per_token": {
                 "all_files": round(sum(files.values()) / tokens, 2),
                 **{name: round(size / tokens, 3) for name, size in sorted(files.items())},
@@ -181,6 +228,7 @@ def one_size(args: argparse.Namespace, passages: int) -> None:
             "search_k10": search,
             "top10_overlap_vs_exhaustive": round(overlap(found_pids, expected), 4),
             "overlap_queries": int(expected.shape[0]),
+            **relevance,
             "wider_plaid_k10": wider,
             "exhaustive_s": round(exhaustive_s, 1),
             "peak_rss_mb": round(peak_rss_mb()),
@@ -230,7 +278,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--centroids", type=int, help="override the engine's centroid count")
-    parser.add_argument("--noise", type=float, default=0.3, help="norm of the added noise")
+    parser.add_argument(
+        "--source",
+        choices=("realistic", "resampled"),
+        default="realistic",
+        help="recombined real sentences (bench/realistic_collection.py) or resampled tokens",
+    )
+    parser.add_argument("--noise", type=float, default=0.3, help="resampled: noise norm")
     parser.add_argument("--nbits", type=int, default=2)
     parser.add_argument("--queries", type=int, default=100, help="queries timed")
     parser.add_argument("--overlap-queries", type=int, default=50, help="queries compared")
@@ -238,6 +292,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="scale_colbert", help="result file prefix")
     parser.add_argument("--keep", action="store_true", help="keep the index folders")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure a kept index (its build.json) again"
+    )
     parser.add_argument("--choices", action="store_true", help="compare assignment choices")
     parser.add_argument("--choice-tokens", type=int, default=20_000)
     args = parser.parse_args()

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "odqa"
 ROOMS = {
     "errors": 0,
     "_version": 0,
+    "threads": 0,
     "fs": 1,
     "extras": 1,
     "corpus": 2,

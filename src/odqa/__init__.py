@@ -80,8 +80,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from odqa._version import __version__
-from odqa.errors import IndexFormatError, InputError, ModelMismatchError, OdqaError
+from odqa.threads import set_worker_wait
+
+set_worker_wait()  # before anything loads torch: libgomp reads it once (see odqa.threads)
+
+from odqa._version import __version__  # noqa: E402
+from odqa.errors import IndexFormatError, InputError, ModelMismatchError, OdqaError  # noqa: E402
 
 if TYPE_CHECKING:
     from odqa.corpus import (

@@ -19,7 +19,7 @@ from odqa.index.late import (
     delete_passages,
     num_centroids,
 )
-from odqa.index.late.codec import MAX_CENTROIDS, cluster_sample
+from odqa.index.late.codec import MAX_CENTROIDS, cluster_sample, training_pids, training_size
 from odqa.index.late.kmeans import FLAT_MAX, assign, centroid_groups
 from odqa.index.late.product import nearest_codes
 from odqa.index.late.storage import ivf_width, pid_bytes, read_pids
@@ -41,6 +41,15 @@ def test_centroid_count_is_plaids_up_to_the_cap() -> None:
     assert num_centroids(16_777_216) == MAX_CENTROIDS == 65_536
     assert num_centroids(10**8) == MAX_CENTROIDS  # PLAID would take 131,072
     assert num_centroids(10**9) == MAX_CENTROIDS
+
+
+def test_the_training_sample_grows_with_the_collection_within_bounds() -> None:
+    """2,048 documents trained 65,536 centroids at a million passages (3 tokens each)."""
+    assert training_size(5_000) == 5_000  # ColBERTv2: 16 sqrt(120 * 5,000) = 12,395
+    assert training_size(31_000) == 30_860  # 16 sqrt(120 * 31,000)
+    assert training_size(1_000_000) == 32_768  # ColBERTv2 would take 175,272
+    pids = training_pids(50_000, seed=3)
+    assert len(pids) == 32_768 and np.all(np.diff(pids) > 0) and pids[-1] < 50_000
 
 
 def test_small_codebooks_are_scored_flat(tokens: torch.Tensor) -> None:
@@ -162,3 +171,30 @@ def test_version_one_inverted_files_still_search(version_one_index: Path, tmp_pa
     assert meta["format_version"] == 2
     assert np.load(version_one_index / meta["files"]["ivf"]).dtype == np.uint8
     assert 0 not in LateIndex(version_one_index).search(Q, qmask, 10)[0]
+
+
+def test_exhaustive_search_sizes_each_block_by_its_own_length(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One long passage among short ones used to shrink every block to its length's share."""
+    from odqa.index.late.exact import ExactStore
+
+    monkeypatch.setattr(importlib.import_module("odqa.index.late.exact"), "SCORE_BUDGET", 8000)
+    lens = torch.tensor([300] + [10] * 3000)
+    rng = torch.Generator().manual_seed(0)
+    vectors = torch.nn.functional.normalize(torch.randn(int(lens.sum()), 16, generator=rng), dim=1)
+    store = ExactStore(vectors, lens)
+    requested: list[int] = []
+    real = store.passages
+
+    def counted(pids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        D, mask = real(pids)
+        requested.append(D.shape[0] * D.shape[1])
+        return D, mask
+
+    store.passages = counted  # type: ignore[method-assign]
+    Q, qmask = vectors[:4][None].expand(2, -1, -1).contiguous(), torch.ones(2, 4, dtype=torch.bool)
+    pids, _ = store.search(Q, qmask, 3)
+    assert len(requested) < 100  # blocks of 3 passages as if each had 300 tokens: 1,001
+    brute = ExactStore(vectors, lens)
+    assert np.array_equal(pids, brute.search(Q, qmask, 3)[0])

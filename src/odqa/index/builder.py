@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import itertools
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -128,10 +128,14 @@ class _BuildRun:
         self.language = language
         self.built_on: dict[str, Any] = {}
 
-    def sample(self, size: int, seed: int) -> tuple[dict[int, Document], int]:
-        """``size`` of the corpus's non-empty documents drawn by a seeded generator, by
-        their number among them, and how many there are (the corpus read twice more)."""
+    def sample(
+        self, size: int | Callable[[int], int], seed: int
+    ) -> tuple[dict[int, Document], int]:
+        """``size`` (or ``size(count)``) of the corpus's ``count`` non-empty documents drawn
+        by a seeded generator, by their number among them, and ``count`` (the corpus read
+        twice more)."""
         count = sum(1 for document in self.read() if not is_empty(document))
+        size = size(count) if callable(size) else size
         rng = np.random.default_rng(seed)
         chosen = set(rng.choice(count, size=min(count, size), replace=False).tolist())
         numbered = enumerate(document for document in self.read() if not is_empty(document))

@@ -45,7 +45,7 @@ from odqa.index.late import (
     delete_passages,
     recluster,
 )
-from odqa.index.late.codec import ResidualCodec
+from odqa.index.late.codec import ResidualCodec, training_size
 from odqa.index.late.storage import check_passages, load_codec
 from odqa.index.options import BuildOptions, precomputed_for
 from odqa.index.settings import ColBERTSettings, KindSettings
@@ -121,7 +121,7 @@ class ColBERTBuild(KindBuilder):
         self.writer = LateIndexWriter(
             start.folder / FOLDER, nbits=self.settings.nbits, seed=self.seed, device=device
         )
-        documents, count = start.sample(self.settings.sample, self.seed)
+        documents, count = start.sample(self.settings.sample or training_size, self.seed)
         sample = start.stage.sample(ColBERTKind.name, documents)
         self.truncated += sample.truncated
         tokens_per_document = len(sample.vectors) / max(1, len(documents))

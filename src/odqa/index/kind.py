@@ -57,14 +57,14 @@ class BuildStart:
     """What a builder is given before the first batch: the index folder being written, the
     corpus's first documents (as read, empty ones included), the encode stage (to add a step
     of the kind's own, :meth:`EncodeStage.then`, or encode a sample), and ``sample(size,
-    seed)``: that many of the corpus's non-empty documents chosen by a seeded generator, with
-    their numbers, and how many non-empty documents the corpus holds; the collection's
+    seed)``: that many (or ``size(count)``) of the corpus's ``count`` non-empty documents
+    chosen by a seeded generator, with their numbers, and ``count``; the collection's
     ``language`` (:mod:`odqa.index.identify`)."""
 
     folder: Path
     first: Sequence[Document]
     stage: EncodeStage
-    sample: Callable[[int, int], tuple[dict[int, Document], int]]
+    sample: Callable[[int | Callable[[int], int], int], tuple[dict[int, Document], int]]
     language: CollectionLanguage | None = None
 
 

@@ -135,7 +135,12 @@ class ColBERTSettings(KindSettings):
         recorded=False,  # the encoder's description records the model it loaded
     )
     nbits: int = option(2, "--nbits", "ColBERT residual bits per dimension: 1, 2, 4, 8.")
-    sample: int = option(2048, "--colbert-sample", "Documents sampled to train ColBERT centroids.")
+    sample: int | None = option(
+        None,
+        "--colbert-sample",
+        "Documents sampled to train ColBERT centroids; default: ColBERTv2's 16*sqrt(120*n) "
+        "of n documents (all up to 30,720), at most 32,768.",
+    )
 
 
 def plaid_defaults(k: int) -> tuple[int, float, int]:

@@ -30,9 +30,12 @@ MAX_POINTS_PER_CENTROID = 256  # faiss's default sub-sampling of k-means trainin
 MAX_TRAINING_POINTS = 1 << 22  # and at most 4M points (2 GiB float32 at dim 128) in all
 MAX_CENTROIDS = 1 << 16  # codes stay uint16; PLAID would take 131,072 from 67M tokens
 TYPICAL_DOCLEN = 120  # ColBERTv2 sizes its passage sample as if passages had 120 tokens
+MAX_SAMPLE = 1 << 15  # passages that train the codec, at most
 CODEC_FILE = "codec.json"
-COMPRESS_BLOCK = 8192
-"""Tokens compressed at once (a block holds about 10 KB a token at dim 384)."""
+COMPRESS_BLOCK = 1 << 23
+"""Floats of tokens compressed at once (65,536 tokens at dim 128; a block holds several
+float32 copies). Smaller blocks cost more than they save: two-level assignment loops over
+some 256 groups of centroids per block, and 8,192-token blocks compressed 5x slower."""
 
 
 def num_centroids(num_tokens: int) -> int:
@@ -47,9 +50,17 @@ def num_centroids(num_tokens: int) -> int:
     return min(plaid, MAX_CENTROIDS)
 
 
+def training_size(num_passages: int) -> int:
+    """How many of ``num_passages`` train the codec: ColBERTv2's 16 sqrt(120 n) (all of
+    them up to 30,720), at most :data:`MAX_SAMPLE` (k-means takes at most
+    :data:`MAX_TRAINING_POINTS` tokens: about 32,768 passages of 128 tokens)."""
+    plaid = 1 + int(16 * math.sqrt(TYPICAL_DOCLEN * num_passages))
+    return min(num_passages, plaid, MAX_SAMPLE)
+
+
 def training_pids(num_passages: int, seed: int = 0) -> np.ndarray:
-    """The passages whose tokens train the codec, sorted: ColBERTv2's 16 sqrt(120 n) of them."""
-    size = min(num_passages, 1 + int(16 * math.sqrt(TYPICAL_DOCLEN * num_passages)))
+    """The passages whose tokens train the codec (:func:`training_size` of them), sorted."""
+    size = training_size(num_passages)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(num_passages, size=size, replace=False))
 
@@ -208,10 +219,11 @@ class ResidualCodec(ABC):
     def compress(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Codes int32 (n,) and packed residuals uint8 (n, packed_dim) of ``embeddings``
         (n, dim) given in the embedding space, on the codec's device; taken
-        :data:`COMPRESS_BLOCK` tokens at a time, so that memory does not grow with ``n``."""
-        if len(embeddings) <= COMPRESS_BLOCK:
+        :data:`COMPRESS_BLOCK` floats at a time, so that memory does not grow with ``n``."""
+        block = max(1, COMPRESS_BLOCK // self.dim)
+        if len(embeddings) <= block:
             return self.compress_block(embeddings)
-        parts = [self.compress_block(block) for block in embeddings.split(COMPRESS_BLOCK)]
+        parts = [self.compress_block(part) for part in embeddings.split(block)]
         return torch.cat([codes for codes, _ in parts]), torch.cat([packed for _, packed in parts])
 
     @abstractmethod
