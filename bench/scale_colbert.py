@@ -1,20 +1,27 @@
 """The late-interaction engine at growing sizes, without encoding: build, disk, memory, search.
 
-Passages are resampled from real SciFact token vectors (``bench/scale_colbert_vectors.py``,
-the embedded MiniLM turned down to dim 128): a passage takes the length of a random real
-passage, and each of its tokens is a random real token plus Gaussian noise of norm about
-``--noise``, re-normalised (seeded, generated chunk by chunk: nothing but the index is kept).
-Queries are the real SciFact test queries from the same encoder.
+Two sources of passages (``--source``):
 
-Each size runs in its own process (so peak RSS is per size) and prints one JSON line, kept
-as ``bench/results/scale_colbert_<passages>.json``: build time split into centroid training,
+- ``realistic`` (the default): runs of real sentences with SciFact's documents planted
+  (``bench/realistic_collection.py``, encoded once by a ColBERT trained here, dim 128); the
+  SciFact test queries also give nDCG@10 of the planted documents.
+- ``resampled``: tokens resampled from real SciFact token vectors
+  (``bench/scale_colbert_vectors.py``, the embedded MiniLM turned down to dim 128): a
+  passage takes the length of a random real passage, each token a random real token plus
+  Gaussian noise of norm about ``--noise``, re-normalised.
+
+Passages are generated chunk by chunk (nothing but the index is kept). Each size runs in its
+own process (so peak RSS is per size) and prints one JSON line, kept as
+``bench/results/<name>_<passages>.json``: build time split into centroid training,
 compression and finishing (inverted file, arrays), peak RSS, bytes per token of all index
 files, PLAID search p50/p95 at k=10 with 1 and 2 torch threads, top-10 overlap with
-exhaustive MaxSim over the same compressed index, and how often two-level assignment found
-the nearest centroid.
+exhaustive MaxSim over the same compressed index at the defaults and wider settings, and how
+often two-level assignment found the nearest centroid. ``--keep`` keeps each index (with its
+build figures in ``build.json``); ``--reuse`` measures a kept one again without building.
 
-    python bench/scale_colbert_vectors.py            # once: encode and cache the vectors
-    python bench/scale_colbert.py --sizes 10000 100000 [--centroids 16384] [--name NAME]
+    python bench/realistic_collection.py             # once: encode and cache the sentences
+    python bench/scale_colbert.py --sizes 10000 100000 1000000 --name realistic_colbert --keep
+    python bench/scale_colbert.py --source resampled --sizes 10000 [--centroids 16384]
     python bench/scale_colbert.py --choices    # assignment cost per centroid count, one line
 
 With ``--choices`` the centroids are random resampled tokens (k-means' starting point), and
