@@ -171,30 +171,3 @@ def test_version_one_inverted_files_still_search(version_one_index: Path, tmp_pa
     assert meta["format_version"] == 2
     assert np.load(version_one_index / meta["files"]["ivf"]).dtype == np.uint8
     assert 0 not in LateIndex(version_one_index).search(Q, qmask, 10)[0]
-
-
-def test_exhaustive_search_sizes_each_block_by_its_own_length(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """One long passage among short ones used to shrink every block to its length's share."""
-    from odqa.index.late.exact import ExactStore
-
-    monkeypatch.setattr(importlib.import_module("odqa.index.late.exact"), "SCORE_BUDGET", 8000)
-    lens = torch.tensor([300] + [10] * 3000)
-    rng = torch.Generator().manual_seed(0)
-    vectors = torch.nn.functional.normalize(torch.randn(int(lens.sum()), 16, generator=rng), dim=1)
-    store = ExactStore(vectors, lens)
-    requested: list[int] = []
-    real = store.passages
-
-    def counted(pids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        D, mask = real(pids)
-        requested.append(D.shape[0] * D.shape[1])
-        return D, mask
-
-    store.passages = counted  # type: ignore[method-assign]
-    Q, qmask = vectors[:4][None].expand(2, -1, -1).contiguous(), torch.ones(2, 4, dtype=torch.bool)
-    pids, _ = store.search(Q, qmask, 3)
-    assert len(requested) < 100  # blocks of 3 passages as if each had 300 tokens: 1,001
-    brute = ExactStore(vectors, lens)
-    assert np.array_equal(pids, brute.search(Q, qmask, 3)[0])

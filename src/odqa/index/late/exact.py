@@ -92,36 +92,24 @@ def exhaustive_topk(
     doclens: np.ndarray,
     passages: Passages,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top ``k`` of ``pids`` for each query, scoring blocks of ``passages(pids)``.
-
-    Passages are taken shortest first and each block is sized by its own longest passage
-    (sized by the longest of all, blocks of short passages were needlessly small and many).
-    """
+    """Exact top ``k`` of ``pids`` for each query, scoring blocks of ``passages(pids)``."""
     nq, length = qmask.shape
     best_scores = torch.full((nq, 0), float("-inf"), device=Q.device)
     best_pids = torch.zeros((nq, 0), dtype=torch.long, device=Q.device)
-    order = pids[np.argsort(doclens[pids], kind="stable")]
-    start = 0
-    while start < len(order):
-        block = order[start : start + _block_size(order[start:], doclens, nq * length)]
-        start += len(block)
+    width = max(1, int(doclens[pids].max(initial=0)))
+    step = max(1, SCORE_BUDGET // max(1, nq * length * width))
+    for start in range(0, len(pids), step):
+        block = pids[start : start + step]
         D, dmask = passages(block)
         scores = torch.cat([best_scores, maxsim(Q, qmask, D, dmask)], dim=1)
         candidates = torch.cat(
             [best_pids, torch.from_numpy(block).to(Q.device).expand(nq, -1)], dim=1
         )
-        best_scores, order_k = scores.topk(min(k, scores.shape[1]), dim=1)
-        best_pids = candidates.gather(1, order_k)
+        best_scores, order = scores.topk(min(k, scores.shape[1]), dim=1)
+        best_pids = candidates.gather(1, order)
     empty = ~qmask.any(dim=1)
     best_scores[empty] = float("-inf")
     return to_results(best_pids, best_scores, k)
-
-
-def _block_size(pids: np.ndarray, doclens: np.ndarray, query_tokens: int) -> int:
-    """How many of ``pids`` (sorted by length) make a block of at most SCORE_BUDGET scores."""
-    step = max(1, SCORE_BUDGET // max(1, query_tokens * max(1, int(doclens[pids[0]]))))
-    widest = max(1, int(doclens[pids[min(step, len(pids)) - 1]]))
-    return max(1, SCORE_BUDGET // (query_tokens * widest))
 
 
 class ExactStore:
