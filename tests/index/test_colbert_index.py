@@ -160,8 +160,10 @@ def test_plaid_settings_reach_the_index_and_wide_ones_equal_exhaustive(
     found = plaid.search(queries, 5, retriever="colbert", unit="passage")
     expected = exact.search(queries, 5, retriever="colbert", unit="passage")
     for hits, reference in zip(found, expected, strict=True):
-        assert [h.row for h in hits] == [h.row for h in reference]
         assert [h.score for h in hits] == pytest.approx([h.score for h in reference], abs=1e-5)
+        for hit, ref in zip(hits, reference, strict=True):  # rows differ only within a tie
+            tied = {r.row for r in reference if abs(r.score - ref.score) <= 1e-5}
+            assert hit.row == ref.row or hit.row in tied, (hit, ref)
 
 
 def test_cli_plaid_options_are_checked(colbert_index: Path) -> None:

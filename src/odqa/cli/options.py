@@ -184,8 +184,9 @@ Ncells = Annotated[
 Ndocs = Annotated[
     int | None,
     typer.Option(
-        help="ColBERT/PLAID: passages kept by centroid scores; a quarter get exact MaxSim "
-        "(default by k: 256, 1024, 4096). Raise it for closer agreement with --exhaustive."
+        help="ColBERT/PLAID: passages kept by centroid scores for the decompressed stages "
+        "(default by k, 256 at k=10, grown by sqrt(passages)/64: 4,000 at 1M). Raise it for "
+        "closer agreement with --exhaustive."
     ),
 ]
 CentroidScoreThreshold = Annotated[

@@ -30,6 +30,7 @@ __all__ = [
 
 
 ABSENT = object()
+NDOCS_GROWTH = 64  # PLAID's ndocs default grows by sqrt(passages) / NDOCS_GROWTH past 4,096
 
 
 def option(
@@ -143,20 +144,30 @@ class ColBERTSettings(KindSettings):
     )
 
 
-def plaid_defaults(k: int) -> tuple[int, float, int]:
-    """(ncells, centroid_score_threshold, ndocs) for ``k``, as ColBERTv2's searcher sets them."""
+def plaid_defaults(k: int, num_passages: int = 0) -> tuple[int, float, int]:
+    """(ncells, centroid_score_threshold, ndocs) for ``k`` over ``num_passages``.
+
+    ColBERTv2's searcher's, by ``k``, with ``ndocs`` grown by ``sqrt(num_passages) / 64``
+    past 4,096 passages: PLAID's top-10 agreement with exhaustive MaxSim fell from 0.95 to
+    0.85 from 10k to 1M passages at a fixed ``ndocs`` (docs/figures.md, "A realistic
+    million"), and ``4 * sqrt(n)`` at k=10 held it at 0.95 or more.
+    """
     if k <= 10:
-        return 1, 0.5, 256
-    if k <= 100:
-        return 2, 0.45, 1024
-    return 4, 0.4, max(4 * k, 4096)
+        cells, threshold, ndocs = 1, 0.5, 256
+    elif k <= 100:
+        cells, threshold, ndocs = 2, 0.45, 1024
+    else:
+        cells, threshold, ndocs = 4, 0.4, max(4 * k, 4096)
+    return cells, threshold, max(ndocs, round(ndocs * math.sqrt(num_passages) / NDOCS_GROWTH))
 
 
 @dataclass(frozen=True)
 class PlaidSettings:
-    """PLAID's three knobs; each one left ``None`` takes :func:`plaid_defaults` of ``k``.
+    """PLAID's three knobs; each one left ``None`` takes :func:`plaid_defaults` of ``k``
+    and the index's size.
 
-    ``ndocs`` matters most: stage 3 keeps ``ndocs / 4`` passages for exact scoring.
+    ``ndocs`` matters most: the passages scored on centroids that go on to the
+    decompressed stages (:mod:`odqa.index.late.search`).
     """
 
     ncells: int | None = None
@@ -172,9 +183,10 @@ class PlaidSettings:
         if threshold is not None and math.isnan(threshold):
             raise InputError("centroid_score_threshold must be a number, got nan")
 
-    def resolve(self, k: int) -> tuple[int, float, int]:
-        """(ncells, centroid_score_threshold, ndocs) for ``k``, defaults filled in."""
-        cells, threshold, ndocs = plaid_defaults(k)
+    def resolve(self, k: int, num_passages: int = 0) -> tuple[int, float, int]:
+        """(ncells, centroid_score_threshold, ndocs) for ``k`` over ``num_passages``,
+        defaults filled in."""
+        cells, threshold, ndocs = plaid_defaults(k, num_passages)
         if self.centroid_score_threshold is not None:
             threshold = self.centroid_score_threshold
         return self.ncells or cells, threshold, self.ndocs or ndocs

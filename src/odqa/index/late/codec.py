@@ -212,8 +212,9 @@ class ResidualCodec(ABC):
         return codes, vectors - self._centroids32[codes]
 
     def with_centroids(self, codes: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:
-        """Unit vectors (n, dim): centroid + decoded float32 ``residuals``, re-normalised."""
-        vectors = residuals + self._centroids32.index_select(0, codes.to(self.device).long())
+        """Unit vectors (n, dim): centroid + decoded float32 ``residuals`` (overwritten),
+        re-normalised."""
+        vectors = residuals.add_(self._centroids32.index_select(0, codes.to(self.device).long()))
         return vectors.div_(vectors.norm(dim=-1, keepdim=True).clamp_min_(1e-12))
 
     def compress(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,7 +6,7 @@ product. A query with no tokens scores 0; a passage with no tokens scores -inf.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -44,14 +44,6 @@ def padded(embeddings: torch.Tensor, doclens: torch.Tensor) -> tuple[torch.Tenso
     dmask = torch.from_numpy(np.arange(width)[None, :] < lens[:, None])
     D[dmask] = embeddings
     return D, dmask
-
-
-def aligned_maxsim(
-    Q: torch.Tensor, qmask: torch.Tensor, D: torch.Tensor, dmask: torch.Tensor
-) -> torch.Tensor:
-    """Scores (m,) of query i against passage i, for m aligned (query, passage) pairs."""
-    sim = torch.bmm(Q, D.transpose(1, 2)).masked_fill(~dmask[:, None, :], float("-inf"))
-    return torch.where(qmask, sim.amax(dim=-1), 0).sum(dim=-1)
 
 
 def check_queries(
@@ -94,16 +86,26 @@ def exhaustive_topk(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``k`` of ``pids`` for each query, scoring blocks of ``passages(pids)``."""
     nq, length = qmask.shape
-    best_scores = torch.full((nq, 0), float("-inf"), device=Q.device)
-    best_pids = torch.zeros((nq, 0), dtype=torch.long, device=Q.device)
     width = max(1, int(doclens[pids].max(initial=0)))
     step = max(1, SCORE_BUDGET // max(1, nq * length * width))
-    for start in range(0, len(pids), step):
-        block = pids[start : start + step]
-        D, dmask = passages(block)
-        scores = torch.cat([best_scores, maxsim(Q, qmask, D, dmask)], dim=1)
+    blocks = (
+        (block, maxsim(Q, qmask, *passages(block)))
+        for block in (pids[start : start + step] for start in range(0, len(pids), step))
+    )
+    return running_topk(blocks, qmask, k)
+
+
+def running_topk(
+    blocks: Iterable[tuple[np.ndarray, torch.Tensor]], qmask: torch.Tensor, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` of blocks of (pids, their scores (nq, len(pids))) for each query."""
+    nq = qmask.shape[0]
+    best_scores = torch.full((nq, 0), float("-inf"), device=qmask.device)
+    best_pids = torch.zeros((nq, 0), dtype=torch.long, device=qmask.device)
+    for block, block_scores in blocks:
+        scores = torch.cat([best_scores, block_scores], dim=1)
         candidates = torch.cat(
-            [best_pids, torch.from_numpy(block).to(Q.device).expand(nq, -1)], dim=1
+            [best_pids, torch.from_numpy(block).to(qmask.device).expand(nq, -1)], dim=1
         )
         best_scores, order = scores.topk(min(k, scores.shape[1]), dim=1)
         best_pids = candidates.gather(1, order)

@@ -123,7 +123,7 @@ class ProductCodec(ResidualCodec):
                 f"{tuple(self.codebooks.shape)} do not fit dim {self.dim} and nbits {self.nbits}"
             )
         self._flat_codebooks = self.codebooks.reshape(subspaces * codes, width)
-        self._code_base = codes * torch.arange(subspaces, device=device)
+        self._code_base = codes * torch.arange(subspaces, device=device, dtype=torch.int32)
 
     @property
     def subspaces(self) -> int:
@@ -178,7 +178,7 @@ class ProductCodec(ResidualCodec):
 
     def _decode(self, found: torch.Tensor) -> torch.Tensor:
         """(n, dim) code vectors of (n, subspaces) code numbers."""
-        rows = (found.long() + self._code_base).flatten()
+        rows = found.to(torch.int32, copy=True).add_(self._code_base).flatten()
         return self._flat_codebooks.index_select(0, rows).view(-1, self.dim)
 
     def decompress(self, codes: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:

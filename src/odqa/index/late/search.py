@@ -1,11 +1,15 @@
 """PLAID search over a compressed late-interaction index.
 
-Four stages per query: (1) each query token's top ``ncells`` centroids name the candidate
-passages (the union of their inverted lists); (2) candidates are scored from centroid
-scores alone, with centroids no query token scores ``centroid_score_threshold`` on set to
-0, and the best ``ndocs`` kept; (3) the same without pruning keeps ``ndocs / 4``; (4) exact
-MaxSim on the decompressed residuals ranks the survivors. Queries are processed together:
-every stage scores a flat list of (query, passage) pairs, in blocks of bounded memory.
+Four stages per query, each on fewer passages and closer to exact MaxSim:
+(1) each query token's top ``ncells`` centroids name the candidate passages (the union of
+their inverted lists); each candidate's votes are the centroid scores of the query tokens
+whose cells list it, and the best-voted ``4 * ndocs`` go on; (2) MaxSim with every token
+replaced by its centroid, centroids no query token scores ``centroid_score_threshold`` on
+counted as 0 (only the few per cent of tokens that survive are looked up), keeps ``ndocs``;
+(3) MaxSim on the decompressed vectors of the tokens whose centroids score at least
+``centroid_score_threshold - 0.1``, the others counted as 0, keeps ``min(ndocs / 4, 4k)``;
+(4) exact MaxSim on all their decompressed tokens ranks them. Queries are processed
+together: every stage scores a flat list of (query, passage) pairs, a block at a time.
 """
 
 from __future__ import annotations
@@ -18,18 +22,15 @@ import numpy as np
 import torch
 
 from odqa.errors import InputError
-from odqa.index.late.exact import (
-    aligned_maxsim,
-    check_pids,
-    check_queries,
-    exhaustive_topk,
-    to_results,
-)
+from odqa.index.late.exact import check_pids, check_queries, running_topk, to_results
+from odqa.index.late.flat import centroid_scorer, exact_scorer, exact_scores, pair_scores
 from odqa.index.late.storage import LateStore
 from odqa.index.settings import PlaidSettings
 
 QUERY_GROUP = 32  # queries whose (centroids x tokens) score tables are held at once
-PAIR_BLOCK = 1 << 20  # floats per block of (query, passage) pairs: 4 MiB stays in cache
+EXACT_MARGIN = 0.1  # stage 3 scores exactly the tokens of centroids this far below the threshold
+CANDIDATES_PER_NDOC = 4  # stage 1 keeps the best-voted 4 * ndocs candidates of each query
+EXACT_PER_RESULT = 4  # stage 3 keeps at most this many passages per result for stage 4
 
 
 class LateIndex:
@@ -65,7 +66,8 @@ class LateIndex:
         _check_k(k)
         Q, qmask = self._queries(Q, qmask)
         pids = self._live(subset)
-        return exhaustive_topk(Q, qmask, k, pids, self.store.doclens, self.store.decompressed)
+        scored = exact_scores(self.store, Q, qmask, pids)
+        return running_topk(((pids[a:b], scores) for a, b, scores in scored), qmask, k)
 
     def search(
         self,
@@ -81,7 +83,8 @@ class LateIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """PLAID top ``k``: pids (nq, k) int64 padded with -1, scores (nq, k) padded with -inf.
 
-        Unset parameters take :func:`plaid_defaults` of ``k`` (see :class:`PlaidSettings`).
+        Unset parameters take :func:`plaid_defaults` of ``k`` and the passage count
+        (see :class:`PlaidSettings`).
         With ``subset``, its live pids replace stage 1's candidates (as ColBERTv2's ``pids=``
         does) and go through 2-4. With ``allowed`` (a boolean per pid: a filter), stage 1's
         candidates are cut to the allowed ones; where that leaves a query fewer than ``k``,
@@ -89,7 +92,7 @@ class LateIndex:
         """
         _check_k(k)
         settings = PlaidSettings(ncells, centroid_score_threshold, ndocs)
-        ncells, threshold, ndocs = settings.resolve(k)
+        ncells, threshold, ndocs = settings.resolve(k, self.num_passages)
         ncells = min(ncells, self.codec.num_centroids)
         Q, qmask = self._queries(Q, qmask)
         candidates = None if subset is None else self._live(subset)
@@ -139,31 +142,26 @@ class LateIndex:
         within: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         nq = Q.shape[0]
-        scores = self.codec.centroid_scores(Q).transpose(1, 2)  # (nq, C, L)
-        scores = scores.masked_fill(~qmask[:, None, :], 0)
-        asking = torch.nonzero(qmask.any(dim=1)).flatten().cpu().numpy()
-        if allowed is None:
-            query, pids = self._candidates(scores, qmask, ncells)
-            if within is not None:
-                mask, allowed = within
-                kept = mask[pids]
-                query, pids = query[kept], pids[kept]
-                short = np.bincount(query, minlength=nq)[asking] < min(k, len(allowed))
-                if not short.any():
-                    allowed = None
-        if allowed is not None:
-            query = np.repeat(asking, len(allowed))
-            pids = np.tile(allowed, len(asking))
+        per_token = self.codec.centroid_scores(Q)  # (nq, L, C)
+        scores = per_token.masked_fill(~qmask[..., None], 0).transpose(1, 2).contiguous()
+        query, pids, votes = self._pairs(per_token, qmask, k, ncells, allowed, within)
         query_t = torch.from_numpy(query).to(self.device)
-        best = scores.masked_fill(~qmask[:, None, :], float("-inf")).amax(dim=2)
-        full = _with_padding_row(scores)
-        pruned = _with_padding_row(scores.masked_fill((best < threshold)[..., None], 0))
-        for table, keep in ((pruned, max(ndocs, k)), (full, max(ndocs // 4, k))):
+        cap = CANDIDATES_PER_NDOC * max(ndocs, k)
+        if votes is not None and _most_per_query(query_t, nq) > cap:
+            kept = _top_per_query(query_t, torch.from_numpy(votes).to(self.device), nq, cap)
+            query_t, pids = query_t[kept], pids[kept.cpu().numpy()]
+        best = per_token.masked_fill(~qmask[..., None], float("-inf")).amax(dim=1)  # (nq, C)
+        exact_tokens = exact_scorer(self.store, Q, qmask)
+        stages = (
+            (centroid_scorer(scores), threshold, max(ndocs, k)),
+            (exact_tokens, threshold - EXACT_MARGIN, max(min(ndocs // 4, EXACT_PER_RESULT * k), k)),
+        )
+        for scorer, cutoff, keep in stages:
             if _most_per_query(query_t, nq) > keep:
-                approx = self._centroid_scores(table, query_t, pids)
+                approx = pair_scores(self.store, scorer, query_t, pids, best >= cutoff)
                 kept = _top_per_query(query_t, approx, nq, keep)
                 query_t, pids = query_t[kept], pids[kept.cpu().numpy()]
-        exact = self._exact_scores(Q, qmask, query_t, pids)
+        exact = pair_scores(self.store, exact_tokens, query_t, pids)
         chosen = _top_per_query(query_t, exact, nq, k)
         table = torch.full((nq, k), float("-inf"), device=self.device)
         pid_table = torch.full((nq, k), -1, dtype=torch.long, device=self.device)
@@ -172,60 +170,52 @@ class LateIndex:
         pid_table[query_t[chosen], rank] = torch.from_numpy(pids).to(self.device)[chosen]
         return to_results(pid_table, table, k)
 
+    def _pairs(
+        self,
+        per_token: torch.Tensor,
+        qmask: torch.Tensor,
+        k: int,
+        ncells: int,
+        allowed: np.ndarray | None,
+        within: tuple[np.ndarray, np.ndarray] | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The (query, pid) pairs stages 2-4 score, grouped by query, and their stage-1
+        votes (None where the pairs are every allowed pid of each query)."""
+        nq = per_token.shape[0]
+        asking = torch.nonzero(qmask.any(dim=1)).flatten().cpu().numpy()
+        if allowed is None:
+            query, pids, votes = self._candidates(per_token, qmask, ncells)
+            if within is None:
+                return query, pids, votes
+            mask, allowed = within
+            kept = mask[pids]
+            query, pids, votes = query[kept], pids[kept], votes[kept]
+            if not (np.bincount(query, minlength=nq)[asking] < min(k, len(allowed))).any():
+                return query, pids, votes
+        return np.repeat(asking, len(allowed)), np.tile(allowed, len(asking)), None
+
     def _candidates(
-        self, scores: torch.Tensor, qmask: torch.Tensor, ncells: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Stage 1: distinct (query, pid) pairs, sorted, from each token's top cells."""
-        count, centroids = self.num_passages, scores.shape[1]
-        cells = scores.topk(ncells, dim=1).indices  # (nq, ncells, L)
-        query = torch.arange(scores.shape[0], device=self.device)[:, None, None]
-        keys = (query * centroids + cells)[qmask[:, None, :].expand_as(cells)]
-        keys = torch.unique(keys).cpu().numpy()
+        self, per_token: torch.Tensor, qmask: torch.Tensor, ncells: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stage 1: distinct (query, pid) pairs, sorted, from each token's top cells, and
+        each pair's votes: the centroid scores of the query tokens whose cells list it."""
+        count, centroids = self.num_passages, per_token.shape[2]
+        top = per_token.topk(ncells, dim=2)  # (nq, L, ncells)
+        query = torch.arange(per_token.shape[0], device=self.device)[:, None, None]
+        active = qmask[..., None].expand_as(top.indices)
+        keys, where = torch.unique((query * centroids + top.indices)[active], return_inverse=True)
+        weights = torch.zeros(len(keys), device=self.device)
+        weights.index_add_(0, where, top.values[active])
+        keys, weights = keys.cpu().numpy(), weights.cpu().numpy()
         pids, owner = self.store.ivf_lists(keys % centroids)
-        pairs = np.unique((keys // centroids)[owner] * count + pids)
-        return pairs // count, pairs % count
-
-    def _centroid_scores(
-        self, table: torch.Tensor, query: torch.Tensor, pids: np.ndarray
-    ) -> torch.Tensor:
-        """Stages 2-3: MaxSim with each token replaced by its centroid's row in ``table``."""
-        nq, rows, length = table.shape
-        flat = table.reshape(nq * rows, length)
-        width = max(1, int(self.store.doclens[pids].max(initial=0)))
-        step = max(1, PAIR_BLOCK // (width * length))
-        out = []
-        for start in range(0, len(pids), step):
-            codes = self.store.codes_padded(pids[start : start + step], pad=rows - 1)
-            index = query[start : start + step, None] * rows + torch.from_numpy(codes).to(
-                self.device
-            )
-            gathered = flat.index_select(0, index.flatten()).view(*index.shape, length)
-            out.append(gathered.amax(dim=1).sum(dim=-1))
-        return torch.cat(out) if out else torch.zeros(0, device=self.device)
-
-    def _exact_scores(
-        self, Q: torch.Tensor, qmask: torch.Tensor, query: torch.Tensor, pids: np.ndarray
-    ) -> torch.Tensor:
-        """Stage 4: MaxSim of each (query, pid) pair on decompressed residuals."""
-        width = max(1, int(self.store.doclens[pids].max(initial=0)))
-        step = max(1, PAIR_BLOCK // (width * max(Q.shape[1], self.codec.dim)))
-        out = []
-        for start in range(0, len(pids), step):
-            D, dmask = self.store.decompressed(pids[start : start + step])
-            block = query[start : start + step]
-            out.append(aligned_maxsim(Q[block], qmask[block], D, dmask))
-        return torch.cat(out) if out else torch.zeros(0, device=self.device)
+        pairs, which = np.unique((keys // centroids)[owner] * count + pids, return_inverse=True)
+        votes = np.bincount(which, weights=weights[owner], minlength=len(pairs))
+        return pairs // count, pairs % count, votes.astype(np.float32)
 
 
 def _check_k(k: int) -> None:
     if k < 1:
         raise InputError(f"k must be at least 1, got {k}")
-
-
-def _with_padding_row(scores: torch.Tensor) -> torch.Tensor:
-    """(nq, C+1, L): a last row of -inf that padded token positions look up."""
-    padding = scores.new_full((scores.shape[0], 1, scores.shape[2]), float("-inf"))
-    return torch.cat([scores, padding], dim=1)
 
 
 def _most_per_query(query: torch.Tensor, nq: int) -> int:

@@ -450,17 +450,12 @@ class LateStore:
         mask = columns < lens[:, None]
         return np.where(mask, self.offsets[pids][:, None] + columns, 0), mask
 
-    def codes_padded(self, pids: np.ndarray, pad: int) -> np.ndarray:
-        """(len(pids), max doclen) int64 centroid ids; ``pad`` past each passage's end."""
-        rows, mask = self.token_rows(pids)
-        return np.where(mask, self.codes[rows], np.int64(pad))
-
-    def decompress_rows(self, rows: np.ndarray) -> torch.Tensor:
-        """Float32 (len(rows), dim) unit vectors of the given token rows, on the device."""
-        return self.codec.decompress(
-            torch.from_numpy(np.asarray(self.codes[rows], dtype=np.int64)),
-            torch.from_numpy(np.asarray(self.residuals[rows])),
-        )
+    def decompress_rows(self, rows: np.ndarray, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """Float32 (len(rows), dim) unit vectors of the given token rows, on the device
+        (``codes``: their centroid ids, where the caller has read them already)."""
+        if codes is None:
+            codes = torch.from_numpy(np.asarray(self.codes[rows], dtype=np.int64))
+        return self.codec.decompress(codes, torch.from_numpy(np.take(self.residuals, rows, axis=0)))
 
     def decompressed(self, pids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Decompressed passages (len(pids), max doclen, dim) on the device, and the token mask.
