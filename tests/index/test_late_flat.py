@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import numpy as np
 import pytest
 import torch
@@ -153,3 +155,23 @@ def test_ndocs_default_grows_with_the_index_and_settings_still_win() -> None:
     assert plaid_defaults(100, 1_000_000) == (2, 0.45, 16000)
     assert PlaidSettings(ndocs=512).resolve(10, 1_000_000) == (1, 0.5, 512)
     assert PlaidSettings().resolve(10, 1_000_000) == (1, 0.5, 4000)
+
+
+def test_a_forked_child_starts_its_own_thread_pool(
+    index: LateIndex, queries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Q, qmask = queries
+    monkeypatch.setattr(flat, "CODE_BLOCK", 300)  # several blocks: the thread pool runs them
+    torch.set_num_threads(2)
+    index.search(index.codec.from_index_space(Q), qmask, 5, ndocs=4096)
+    assert flat._pool.cache_info().currsize == 1
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=pools_into, args=(results,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0 and results.get(timeout=5) == 0  # the parent's threads are gone
+
+
+def pools_into(results) -> None:
+    results.put(flat._pool.cache_info().currsize)

@@ -18,6 +18,7 @@ from odqa.index.late import (
     recluster,
 )
 from odqa.index.late import updates as updates_module
+from odqa.index.late.storage import build_ivf
 from odqa.index.late.synthetic import make_collection, make_queries
 
 
@@ -78,6 +79,30 @@ def test_add_advises_reclustering_past_twice_the_trained_tokens(index_dir: Path,
     embeddings, doclens = corpus
     assert not add_passages(index_dir, embeddings[:500], torch.tensor([200, 300])).recluster_advised
     assert add_passages(index_dir, embeddings, doclens).recluster_advised
+
+
+def rebuilt_ivf(folder: Path, scratch: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The inverted file and its lengths built from scratch from ``folder``'s codes."""
+    store = LateIndex(folder).store
+    live = ~np.asarray(store.deleted) & (np.asarray(store.doclens) > 0)
+    scratch.mkdir()
+    lengths = build_ivf(scratch, 0, store.codes, store.doclens, live, store.codec.num_centroids)
+    return np.load(scratch / "ivf.npy"), lengths
+
+
+@pytest.mark.parametrize("added", [80, 140])  # 240 passages: pids still 1 byte; 300: 2 bytes
+def test_added_entries_extend_the_inverted_file_as_a_rebuild_would(
+    index_dir: Path, corpus, tmp_path: Path, added: int
+) -> None:
+    embeddings, doclens = corpus
+    more = torch.cat([doclens[160:], doclens[:60]])[:added]
+    vectors = torch.cat([embeddings[int(doclens[:160].sum()) :], embeddings])[: int(more.sum())]
+    delete_passages(index_dir, [3, 50, 51])  # deleted pids stay out of the lists
+    add_passages(index_dir, vectors, more)
+    store = LateIndex(index_dir).store
+    ivf, lengths = rebuilt_ivf(index_dir, tmp_path / "scratch")
+    assert store.ivf.shape == ivf.shape and ivf.shape[1] == (1 if added == 80 else 2)
+    assert np.array_equal(store.ivf, ivf) and np.array_equal(store.ivf_lengths, lengths)
 
 
 def test_deleted_pids_are_never_returned(index_dir: Path, corpus) -> None:
@@ -162,7 +187,8 @@ def test_interrupted_update_keeps_the_previous_index(
     def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(updates_module, "build_ivf", crash)
+    # add extends the inverted file (writing pid bytes), the others rebuild it
+    monkeypatch.setattr(updates_module, "pid_bytes" if update == "add" else "build_ivf", crash)
     with pytest.raises(KeyboardInterrupt):
         if update == "add":
             add_passages(index_dir, embeddings, doclens)

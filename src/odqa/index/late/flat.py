@@ -10,6 +10,7 @@ allocation is large enough to go back to the system (which would fault its pages
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -98,6 +99,9 @@ def pair_scores(
 @functools.cache
 def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="odqa-maxsim")
+
+
+os.register_at_fork(after_in_child=_pool.cache_clear)  # a forked child has none of the threads
 
 
 def _maxsim(

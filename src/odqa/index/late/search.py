@@ -149,6 +149,7 @@ class LateIndex:
         cap = CANDIDATES_PER_NDOC * max(ndocs, k)
         if votes is not None and _most_per_query(query_t, nq) > cap:
             kept = _top_per_query(query_t, torch.from_numpy(votes).to(self.device), nq, cap)
+            kept = kept.sort().values  # pid order: passages read in the order they are stored
             query_t, pids = query_t[kept], pids[kept.cpu().numpy()]
         best = per_token.masked_fill(~qmask[..., None], float("-inf")).amax(dim=1)  # (nq, C)
         exact_tokens = exact_scorer(self.store, Q, qmask)
@@ -159,7 +160,7 @@ class LateIndex:
         for scorer, cutoff, keep in stages:
             if _most_per_query(query_t, nq) > keep:
                 approx = pair_scores(self.store, scorer, query_t, pids, best >= cutoff)
-                kept = _top_per_query(query_t, approx, nq, keep)
+                kept = _top_per_query(query_t, approx, nq, keep).sort().values
                 query_t, pids = query_t[kept], pids[kept.cpu().numpy()]
         exact = pair_scores(self.store, exact_tokens, query_t, pids)
         chosen = _top_per_query(query_t, exact, nq, k)

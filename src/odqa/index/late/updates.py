@@ -1,8 +1,9 @@
 """Changing a saved index: add passages, delete passages, re-cluster.
 
 Each update writes the arrays it changes under new names, then replaces ``late.json``; if
-it fails midway the new files are removed and the index keeps its previous contents. Every
-update rewrites the inverted file, and ``add`` rewrites the token arrays too: for bulk
+it fails midway the new files are removed and the index keeps its previous contents.
+``add`` copies the token arrays and the inverted file with the added passages' entries at
+the end of each list; ``delete`` rebuilds the inverted file from the codes. For bulk
 loading, use :class:`~odqa.index.late.storage.LateIndexWriter`.
 """
 
@@ -29,7 +30,9 @@ from odqa.index.late.storage import (
     build_ivf,
     check_passages,
     commit,
+    ivf_width,
     new_array,
+    pid_bytes,
     ranges,
     remove_unreferenced,
     save_array,
@@ -93,7 +96,10 @@ def add_passages(
         save_array(store.folder, "offsets", generation, np.cumsum(all_lens) - all_lens)
         save_array(store.folder, "deleted", generation, deleted)
         _set_files(meta, "codes", "residuals", "doclens", "offsets", "deleted")
-        _write_ivf(store.folder, meta, all_lens, ~deleted)
+        if _appendable(store, len(all_lens)):
+            _append_ivf(store, meta, first, lens, codes.cpu().numpy())
+        else:
+            _write_ivf(store.folder, meta, all_lens, ~deleted)
         meta["num_passages"] += len(lens)
         meta["num_tokens"] = tokens
         meta["max_doclen"] = max(meta["max_doclen"], int(lens.max(initial=0)))
@@ -186,6 +192,45 @@ def _write_ivf(folder: Path, meta: dict[str, Any], doclens: np.ndarray, live: np
     save_array(folder, "ivf_lengths", meta["generation"], lengths)
     _set_files(meta, "ivf", "ivf_lengths")
     meta["format_version"] = FORMAT_VERSION  # the inverted file is now written as it says
+
+
+def _appendable(store: LateStore, num_passages: int) -> bool:
+    """Whether added passages' entries can extend the inverted file as it is written."""
+    return store.ivf.ndim == 2 and store.ivf.shape[1] == ivf_width(num_passages)
+
+
+def _append_ivf(
+    store: LateStore, meta: dict[str, Any], first: int, lens: np.ndarray, codes: np.ndarray
+) -> None:
+    """The inverted file with the added passages' (centroid, pid) entries at the end of each
+    list (their pids are above every listed one, so lists stay ascending); the old entries
+    are copied in runs, not rebuilt from the codes."""
+    centroids, width = meta["num_centroids"], store.ivf.shape[1]
+    count = first + len(lens)
+    pids = np.repeat(np.arange(first, count), lens)
+    keys = np.unique(codes.astype(np.int64) * count + pids)
+    added_codes, added_pids = keys // count, keys % count
+    added = np.bincount(added_codes, minlength=centroids)
+    old_lengths = np.asarray(store.ivf_lengths, dtype=np.int64)
+    lengths = old_lengths + added
+    starts = np.cumsum(lengths) - lengths
+    old_starts = store.ivf_starts
+    grown = np.flatnonzero(added)
+    firsts = np.searchsorted(added_codes, grown)
+    with new_array(
+        store.folder, "ivf", meta["generation"], np.uint8, (int(lengths.sum()), width)
+    ) as ivf:
+        run = 0  # first centroid whose old entries are not copied yet
+        for centroid, entry in zip(grown, firsts, strict=True):
+            _copy(store.ivf[old_starts[run] : old_starts[centroid + 1]], ivf[starts[run] :])
+            end = starts[centroid] + old_lengths[centroid]
+            ivf[end : end + added[centroid]] = pid_bytes(
+                added_pids[entry : entry + added[centroid]], width
+            )
+            run = centroid + 1
+        _copy(store.ivf[old_starts[run] :], ivf[starts[run] if run < centroids else len(ivf) :])
+    save_array(store.folder, "ivf_lengths", meta["generation"], lengths)
+    _set_files(meta, "ivf", "ivf_lengths")
 
 
 def _copy(source: np.ndarray, target: np.ndarray) -> None:
