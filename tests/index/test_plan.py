@@ -26,6 +26,18 @@ def test_the_plan_scales_the_first_batch_to_the_corpus(tmp_path: Path) -> None:
     assert f"{disk / plan.GIB:.1f} GiB of disk" in line
     assert "fixed 0.1 GiB disk / 14 MiB RAM" in line
     assert warnings == []
+    assert "pace" not in line  # no time measured, none said
+
+
+def test_the_plan_says_how_long_the_rest_takes_at_the_first_batch_pace(tmp_path: Path) -> None:
+    first = plan.FirstBatch(documents=100, passages=150, stored_bytes=50_000, seconds=2.0)
+    line, _ = plan.plan_line(1_000_000, first, {"fixed": Fixed()}, tmp_path / "idx")
+    assert line.endswith("; about 5 h 33 min more at the first batch's pace")  # 19,998 s
+    whole = plan.FirstBatch(documents=100, passages=150, stored_bytes=50_000, seconds=2.0)
+    assert plan.plan_line(100, whole, {}, tmp_path / "idx")[0].endswith(
+        "about 0 s more at the first batch's pace"
+    )
+    assert [plan.duration(s) for s in (40, 719, 3600)] == ["40 s", "12 min", "1 h 00 min"]
 
 
 def test_a_build_too_big_for_the_disk_or_memory_is_warned_about(
@@ -53,3 +65,4 @@ def test_odqa_index_says_its_plan_before_the_bar_moves(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "about 1,200 documents, 1,200 passages: needs about" in result.stderr
+    assert "more at the first batch's pace" in result.stderr

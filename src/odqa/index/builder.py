@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import itertools
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -174,6 +175,7 @@ class _BuildRun:
                 self.built_on = shape_record(self.stage.shape)
                 progress.set_postfix_str(f"{self.stage.shape.workers} Ray workers", refresh=False)
             read = batches(itertools.chain(first, rest), self.options.batch_docs)
+            started = time.perf_counter()
             for batch, encoded in encoded_batches(read):
                 empty = [document.id for document in batch if is_empty(document)]
                 skipped += len(empty)
@@ -184,7 +186,12 @@ class _BuildRun:
                     builder.add(encoded)
                 if progress.n == 0 and total and encoded.passages:
                     stored = collection.stored_bytes
-                    first_batch = FirstBatch(len(encoded.documents), len(encoded.passages), stored)
+                    first_batch = FirstBatch(
+                        len(encoded.documents),
+                        len(encoded.passages),
+                        stored,
+                        time.perf_counter() - started,
+                    )
                     self.say_plan(total, first_batch, staging, progress)
                 progress.update(len(batch))
         progress.close()

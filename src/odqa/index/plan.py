@@ -1,9 +1,11 @@
-"""What a build will take, said once its first batch is in: documents, disk and memory.
+"""What a build will take, said once its first batch is in: documents, disk, memory, time.
 
 The figures are extrapolated from the first batch (its documents' size, its passages, what
 each kind made of them) to the corpus's document count, counted fast from its lines
 (:func:`odqa.corpus.readers.count_documents`). A build that will not fit the free disk or
-the available memory is warned about then, not at 90 %.
+the available memory is warned about then, not at 90 %. The time is the first batch's pace
+(reading, cutting, encoding and indexing it) kept up for the rest of the corpus; the
+progress bar's ETA refines it as the build goes.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ GIB = 1 << 30
 
 @dataclass(frozen=True)
 class FirstBatch:
-    """What the first batch showed: documents read (kept) and their passages and bytes."""
+    """What the first batch showed: documents read (kept), their passages and bytes, and the
+    seconds the batch took."""
 
     documents: int
     passages: int
     stored_bytes: int
+    seconds: float = 0.0
 
 
 def plan_line(
@@ -52,6 +56,9 @@ def plan_line(
         f"{gib(disk)} of disk and {gib(memory)} of memory ({details}; collection "
         f"{gib(collection.disk)})"
     )
+    if first.seconds > 0:
+        rest = first.seconds * max(0.0, scale - 1)
+        line += f"; about {duration(rest)} more at the first batch's pace"
     warnings = []
     free = free_disk(target)
     if disk > free:
@@ -66,6 +73,14 @@ def plan_line(
             "available: it may be killed; see README 'Indexing millions of passages'"
         )
     return line, warnings
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as people say it: "40 s", "12 min", "3 h 05 min"."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def gib(size: int) -> str:
