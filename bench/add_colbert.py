@@ -8,7 +8,12 @@ tie with the first (a passage made of the same sentences scores the same; each s
 in about 14 passages at 1M). Prints
 one JSON line, kept as ``bench/results/add_colbert_<size>.json``.
 
+With ``--recluster`` the copy is then re-clustered (:func:`odqa.index.late.recluster`: new
+centroids trained on a sample of the stored tokens, every token re-encoded), timed: what
+``odqa add`` advises once an index holds twice the tokens its centroids were trained on.
+
     python bench/add_colbert.py --size 1000000 --add 1000
+    python bench/add_colbert.py --size 100000 --add 1000 --recluster
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 import torch
 
 from common import WORK, peak_rss_mb, report
-from odqa.index.late import LateIndex, add_passages
+from odqa.index.late import LateIndex, add_passages, recluster
 from realistic_collection import RealisticCollection
 
 
@@ -47,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--add", type=int, default=1000)
+    parser.add_argument("--recluster", action="store_true", help="then time a re-clustering")
     args = parser.parse_args()
     torch.set_num_threads(2)
     kept = WORK / f"realistic_colbert_{args.size}"
@@ -61,8 +67,17 @@ def main() -> None:
     result = add_passages(folder, embeddings, doclens)
     add_s = time.perf_counter() - started
     files = {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file()}
+    reclustered = {}
+    if args.recluster:
+        started = time.perf_counter()
+        codec = recluster(folder)
+        reclustered = {
+            "recluster_s": round(time.perf_counter() - started, 1),
+            "recluster_centroids": codec.num_centroids,
+            "recluster_found_first": found_first(folder, embeddings, doclens, result.pids),
+        }
     report(
-        f"add_colbert_{args.size}",
+        f"add_colbert_{args.size}" + ("_recluster" if args.recluster else ""),
         {
             "passages_before": args.size,
             "added": args.add,
@@ -72,6 +87,7 @@ def main() -> None:
             "recluster_advised": bool(result.recluster_advised),
             "added_found_first": found_first(folder, embeddings, doclens, result.pids),
             "index_bytes_after": sum(files.values()),
+            **reclustered,
             "peak_rss_mb": round(peak_rss_mb()),
         },
     )
