@@ -32,6 +32,7 @@ import torch
 
 from common import DATA, RESULTS
 from odqa.corpus import read_qrels, read_queries
+from odqa.evaluate.ir import evaluate_run
 from odqa.index.late import training_pids
 
 CACHE = RESULTS / "cache" / "realistic"
@@ -237,17 +238,18 @@ class RealisticCollection:
             parts.append(self.vectors([composed[i] for i in within])[0].half())
         return torch.cat(parts)
 
-    def ndcg10(self, pids: np.ndarray) -> float:
-        """Mean nDCG@10 over the test queries of search results ``pids`` (nq, >=10)."""
-        scores = []
-        for qid, row in zip(self.query_ids, pids, strict=True):
-            relevant = self.qrels[qid]
-            gains = [relevant.get(self.doc_id(int(pid)), 0) if pid >= 0 else 0 for pid in row[:10]]
-            dcg = sum(g / np.log2(rank + 2) for rank, g in enumerate(gains))
-            ideal = sorted(relevant.values(), reverse=True)[:10]
-            idcg = sum(g / np.log2(rank + 2) for rank, g in enumerate(ideal))
-            scores.append(dcg / idcg if idcg else 0.0)
-        return float(np.mean(scores))
+    def ndcg10(self, pids: np.ndarray, scores: np.ndarray) -> float:
+        """Mean nDCG@10 (``odqa.evaluate``) over the test queries of search results ``pids``
+        and their ``scores`` (nq, >=10); a recombined passage is an unjudged document."""
+        run = {
+            qid: {
+                self.doc_id(int(pid)) or f"passage-{pid}": float(score)
+                for pid, score in zip(row, row_scores, strict=True)
+                if pid >= 0
+            }
+            for qid, row, row_scores in zip(self.query_ids, pids, scores, strict=True)
+        }
+        return float(evaluate_run(run, self.qrels)["ndcg@10"])
 
 
 class RealisticSource(RealisticCollection):

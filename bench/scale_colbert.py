@@ -125,7 +125,7 @@ class ResampledSource:
     def probe(self, count: int) -> torch.Tensor:
         return self.data.resampled(count, np.random.default_rng([self.seed, 1 << 31]))
 
-    def ndcg10(self, pids: np.ndarray) -> float | None:
+    def ndcg10(self, pids: np.ndarray, scores: np.ndarray) -> float | None:
         return None
 
 
@@ -209,7 +209,7 @@ def one_size(args: argparse.Namespace, passages: int) -> None:
         Q[: args.overlap_queries], qmask[: args.overlap_queries], 10
     )
     relevance = {}
-    if (ndcg := data.ndcg10(index.search(data.Q, data.qmask, 10)[0])) is not None:
+    if (ndcg := data.ndcg10(*index.search(data.Q, data.qmask, 10))) is not None:
         relevance = {"scifact_ndcg10_planted": round(ndcg, 4), "scifact_queries": len(data.Q)}
     torch.set_num_threads(1)
     wider = {}
