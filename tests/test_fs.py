@@ -186,3 +186,21 @@ def test_the_next_run_removes_what_killed_runs_left_and_says_so(
     (tmp_path / ".idx.partial-4e5f").mkdir()
     bm25_index(small_corpus, index, overwrite=True)
     assert listing(tmp_path) == ["corpus.jsonl", "idx"]
+
+
+def test_opening_an_index_says_what_a_killed_run_left_beside_it(
+    tmp_path: Path, small_corpus: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A killed 1M ColBERT build leaves gigabytes hidden beside the index until the next
+    write: opening it to search says so; a live writer's staging is not called a leftover."""
+    index = bm25_index(small_corpus, tmp_path / "idx")
+    (tmp_path / ".idx.partial-0a1b").mkdir()
+    (tmp_path / ".idx.partial-0a1b" / "residuals.npy").write_bytes(b"x" * (3 << 20))
+    with caplog.at_level("WARNING", logger="odqa"):
+        odqa.Searcher(index)
+    assert "1 leftover(s) of interrupted runs (3 MiB) beside" in caplog.text
+    assert ".idx.partial-0a1b" in caplog.text
+    caplog.clear()
+    with fs.writer_lock(index), caplog.at_level("WARNING", logger="odqa"):
+        odqa.Searcher(index)
+    assert "leftover" not in caplog.text

@@ -271,6 +271,17 @@ LEGACY = ("building", "updating")
 """Purposes of temporaries that odqa 0.1's first releases named by another rule."""
 
 
+def leftovers(target: str | Path) -> list[Path]:
+    """The temporaries of interrupted runs beside ``target`` (and of a live writer's run:
+    see :func:`writer_active`)."""
+    target = Path(target)
+    return [
+        entry
+        for purpose in (PARTIAL, RETIRED, *LEGACY)
+        for entry in sorted(target.parent.glob(f".{target.name}.{purpose}-*"))
+    ]
+
+
 def remove_leftovers(target: str | Path) -> list[str]:
     """Delete the temporaries of interrupted runs beside ``target`` (after a cut swap is
     recovered), saying so as a warning of the ``odqa`` logger (the CLI shows it); returns
@@ -279,19 +290,42 @@ def remove_leftovers(target: str | Path) -> list[str]:
     target = Path(target)
     recover_directory(target, locked=True)
     removed = []
-    for purpose in (PARTIAL, RETIRED, *LEGACY):
-        for entry in sorted(target.parent.glob(f".{target.name}.{purpose}-*")):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed.append(entry.name)
+    for entry in leftovers(target):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry.name)
     if removed:
         shown = ", ".join(removed[:3]) + (", …" if len(removed) > 3 else "")
         LOG.warning(
             "removed %d leftover(s) of interrupted runs beside %s: %s", len(removed), target, shown
         )
     return removed
+
+
+def warn_of_leftovers(target: str | Path) -> None:
+    """Say (a warning of the ``odqa`` logger) what interrupted runs left beside ``target``
+    and how much disk it holds, unless a live writer is at work there."""
+    target = Path(target)
+    found = leftovers(target)
+    if not found or writer_active(target):
+        return
+    size = sum(
+        path.stat().st_size
+        for entry in found
+        for path in ([entry] if entry.is_file() else entry.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    )
+    shown = ", ".join(entry.name for entry in found[:3]) + (", …" if len(found) > 3 else "")
+    LOG.warning(
+        "warning: %d leftover(s) of interrupted runs (%d MiB) beside %s: %s; the next build "
+        "or update of it removes them",
+        len(found),
+        size >> 20,
+        target,
+        shown,
+    )
 
 
 def recover_directory(target: str | Path, locked: bool = False) -> bool:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -14,6 +17,7 @@ from helpers import json_lines
 from odqa.cli import app
 from odqa.corpus import ChunkSpec
 from odqa.errors import InputError, ModelMismatchError
+from odqa.index.colbert import ColBERTBuild
 from odqa.models.colbert import ColBERTEncoder
 from odqa.retrieve.rerank import rerank
 
@@ -178,3 +182,31 @@ def test_cli_plaid_options_are_checked(colbert_index: Path) -> None:
         app, ["search", str(colbert_index), "thiamine", "-r", "colbert", "--ndocs", "0"]
     )
     assert bad.exit_code != 0 and "ndocs must be at least 1, got 0" in bad.output
+
+
+def test_the_codec_training_is_announced_with_its_memory_before_it_runs(
+    tmp_path: Path, small_corpus: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="odqa"):
+        index = build(small_corpus, tmp_path / "idx", tiny_model, retrievers=["colbert"])
+    notes = [r.getMessage() for r in caplog.records if "training the codec" in r.getMessage()]
+    meta = json.loads((index / "colbert" / "late.json").read_text())
+    assert len(notes) == 1
+    assert f"{meta['num_centroids']:,} centroids" in notes[0]
+    assert f"{meta['sample_tokens']:,} sampled tokens" in notes[0]
+    assert re.search(r"about \d+ MiB of memory", notes[0])
+
+
+def test_the_plan_counts_the_codec_training_in_memory() -> None:
+    """The plan's memory covers the training sample held as float16 with its float32 copy
+    (a 100k-passage build peaked at 6.8 GB while its plan said 1.0 GiB)."""
+    build = ColBERTBuild.__new__(ColBERTBuild)  # only its writer's record is read
+    meta = {"num_tokens": 1000, "num_passages": 10, "dim": 128, "nbits": 2}
+    small, large = (
+        {**meta, "num_centroids": 1024, "sample_tokens": tokens} for tokens in (1000, 3_000_000)
+    )
+    build.writer = SimpleNamespace(meta=large)
+    memory = build.footprint(1_000_000).memory
+    assert memory >= 3_000_000 * 128 * (2 + 4)
+    build.writer = SimpleNamespace(meta=small)
+    assert build.footprint(1_000_000).memory < memory - 3_000_000 * 128 * 5

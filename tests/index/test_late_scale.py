@@ -171,3 +171,20 @@ def test_version_one_inverted_files_still_search(version_one_index: Path, tmp_pa
     assert meta["format_version"] == 2
     assert np.load(version_one_index / meta["files"]["ivf"]).dtype == np.uint8
     assert 0 not in LateIndex(version_one_index).search(Q, qmask, 10)[0]
+
+
+def test_finishing_a_build_does_not_copy_the_token_arrays(tmp_path: Path) -> None:
+    """The token arrays are written where they stay: finishing only writes their headers
+    (a copy doubled the disk a 1M-passage build needs at its end)."""
+    embeddings, doclens, _ = make_collection(200, 32, min_len=10, max_len=30, seed=3)
+    folder = tmp_path / "index"
+    with build_late_index(folder, nbits=2) as writer:
+        writer.train(embeddings)
+        writer.add(embeddings[: int(doclens[:100].sum())], doclens[:100])
+        staging = writer.folder
+        written = {name: (staging / f"{name}.npy").stat().st_ino for name in ("codes", "residuals")}
+        writer.add(embeddings[int(doclens[:100].sum()) :], doclens[100:])
+    for name, inode in written.items():
+        assert (folder / f"{name}.npy").stat().st_ino == inode
+    assert np.load(folder / "codes.npy", mmap_mode="r").shape == (int(doclens.sum()),)
+    assert LateIndex(folder).num_passages == 200

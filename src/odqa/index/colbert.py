@@ -27,6 +27,7 @@ import torch
 from odqa.encode import TOKENS, EncodedBatch, Encoder, TokenVectors
 from odqa.encode.encoders import QueryEncoder, query_encoder, recorded_encoder
 from odqa.errors import OdqaError
+from odqa.fs import LOG
 from odqa.index.kind import (
     BuildStart,
     Footprint,
@@ -45,9 +46,17 @@ from odqa.index.late import (
     delete_passages,
     recluster,
 )
-from odqa.index.late.codec import ResidualCodec, training_size
+from odqa.index.late.codec import (
+    COMPRESS_BLOCK,
+    ResidualCodec,
+    centroids_trained,
+    num_centroids,
+    training_memory,
+    training_size,
+)
 from odqa.index.late.storage import check_passages, load_codec
 from odqa.index.options import BuildOptions, precomputed_for
+from odqa.index.plan import gib
 from odqa.index.settings import ColBERTSettings, KindSettings
 from odqa.models.checkpoint import EMBEDDED_NAME
 from odqa.models.device import pick_device
@@ -126,7 +135,18 @@ class ColBERTBuild(KindBuilder):
         self.truncated += sample.truncated
         tokens_per_document = len(sample.vectors) / max(1, len(documents))
         vectors = torch.from_numpy(np.asarray(sample.vectors, np.float16))
-        self.writer.train(vectors, num_tokens=int(tokens_per_document * count))
+        del sample  # a float32 sample would otherwise be held through training
+        total = int(tokens_per_document * count)
+        centroids = centroids_trained(num_centroids(total), len(vectors))
+        LOG.warning(
+            "note: colbert: training the codec: %s centroids on %s sampled tokens of %s "
+            "documents, about %s of memory; the plan follows the first batch",
+            f"{centroids:,}",
+            f"{len(vectors):,}",
+            f"{len(documents):,}",
+            gib(training_memory(len(vectors), vectors.shape[1])),
+        )
+        self.writer.train(vectors, num_tokens=total)
         codec = Compress(self.writer.codec, self.writer.folder / CODEC_FOLDER)
         start.stage.then(ColBERTKind.name, codec)
 
@@ -140,12 +160,15 @@ class ColBERTBuild(KindBuilder):
 
     def footprint(self, passages: int) -> Footprint:
         """Per token: its code (2 or 4 bytes), residual (dim x nbits / 8), inverted-file
-        entry (4); memory: the model and a batch (about 1 GiB), the centroids twice."""
+        entry (4); memory: the model and a batch (about 1 GiB), the centroids twice, and
+        the larger of the codec's training (:func:`training_memory`, over by the time the
+        plan is said) and a compression block."""
         meta = self.writer.meta
         tokens = int(meta["num_tokens"] / max(1, meta["num_passages"]) * passages)
         per_token = 4 + meta["dim"] * meta["nbits"] // 8 + 4
         centroids = 2 * meta["num_centroids"] * meta["dim"] * 4
-        return Footprint(disk=tokens * per_token, memory=centroids + (1 << 30))
+        working = max(training_memory(meta["sample_tokens"], meta["dim"]), COMPRESS_BLOCK * 16)
+        return Footprint(disk=tokens * per_token, memory=centroids + working + (1 << 30))
 
     def finish(self) -> Record:
         """Close the index; returns what the manifest records about it."""

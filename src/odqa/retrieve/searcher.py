@@ -71,6 +71,7 @@ class Searcher:
         self.path = Path(index_dir).resolve()
         self.options = search_options(options, settings)
         self.manifest, self.collection = _open(self.path)
+        fs.warn_of_leftovers(self.path)
         self._retrievers: dict[str, Retriever] = {}
         self._masks: OrderedDict[str, np.ndarray] = OrderedDict()
 

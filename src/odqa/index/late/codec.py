@@ -65,6 +65,24 @@ def training_pids(num_passages: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(num_passages, size=size, replace=False))
 
 
+def heldout_tokens(sample_tokens: int) -> int:
+    """How many of the sample's tokens are held out of k-means to learn the residuals."""
+    return max(1, min(int(HELDOUT_FRACTION * sample_tokens), HELDOUT_MAX))
+
+
+def centroids_trained(num_centroids: int, sample_tokens: int) -> int:
+    """The centroids k-means finds: ``num_centroids``, at most one per clustered token."""
+    return min(num_centroids, sample_tokens - heldout_tokens(sample_tokens))
+
+
+def training_memory(sample_tokens: int, dim: int) -> int:
+    """Bytes training a codec on ``sample_tokens`` holds at its peak: the sample in float16,
+    the float32 copy k-means clusters (at most :data:`MAX_TRAINING_POINTS` and the
+    held-out tokens) and k-means' working blocks (measured: about a fifth of that copy)."""
+    clustered = min(sample_tokens, MAX_TRAINING_POINTS + HELDOUT_MAX)
+    return sample_tokens * dim * 2 + clustered * dim * 5
+
+
 def check_settings(nbits: int, dim: int) -> None:
     """Refuse an ``nbits`` the codecs cannot pack or a dimension that is not a multiple of 8."""
     if nbits not in NBITS:
@@ -91,8 +109,8 @@ def cluster_sample(
         raise OdqaError("the codec needs a sample of at least 2 token embeddings")
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(sample.shape[0], generator=generator)
-    heldout_size = max(1, min(int(HELDOUT_FRACTION * sample.shape[0]), HELDOUT_MAX))
-    k = min(num_centroids, sample.shape[0] - heldout_size)
+    heldout_size = heldout_tokens(sample.shape[0])
+    k = centroids_trained(num_centroids, sample.shape[0])
     taken = heldout_size + min(MAX_POINTS_PER_CENTROID * k, MAX_TRAINING_POINTS)
     sample = sample[order[:taken]].float()  # only the tokens used are copied, as float32
     heldout, points = sample[:heldout_size], sample[heldout_size:]

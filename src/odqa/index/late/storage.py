@@ -29,7 +29,7 @@ import torch
 
 import odqa.fs as fs
 from odqa.errors import IndexFormatError, InputError, OdqaError
-from odqa.fs import atomic_directory
+from odqa.fs import NpyAppender, atomic_directory
 from odqa.index.late.buckets import BucketCodec
 from odqa.index.late.codec import CODEC_FILE, ResidualCodec, num_centroids
 from odqa.index.late.product import ProductCodec
@@ -233,8 +233,9 @@ def check_passages(embeddings: torch.Tensor, doclens: torch.Tensor, dim: int) ->
 class LateIndexWriter:
     """Streams passages into a new index folder: ``train``, then ``add`` chunks, then ``finish``.
 
-    Memory is bounded by one chunk: chunks are compressed and appended to raw files, which
-    ``finish`` turns into ``.npy`` arrays before building the inverted file.
+    Memory is bounded by one chunk: chunks are compressed and appended to the ``.npy``
+    arrays where they stay (:class:`~odqa.fs.NpyAppender`: ``finish`` writes their headers,
+    then builds the inverted file), so the disk a build needs never holds them twice.
     """
 
     def __init__(
@@ -254,6 +255,7 @@ class LateIndexWriter:
         self.codec: ResidualCodec | None = None
         self.meta: dict[str, Any] = {}
         self._doclens: list[np.ndarray] = []
+        self._tokens: tuple[NpyAppender, NpyAppender] | None = None
 
     def train(
         self,
@@ -307,10 +309,13 @@ class LateIndexWriter:
                 f"{len(codes)} codes and residuals {residuals.shape} for passages of "
                 f"{int(lens.sum())} tokens ({self.codec.packed_dim} bytes a residual)"
             )
-        with open(self.folder / "codes.raw", "ab") as handle:
-            codes.astype(self.codec.code_dtype).tofile(handle)
-        with open(self.folder / "residuals.raw", "ab") as handle:
-            residuals.astype(np.uint8, copy=False).tofile(handle)
+        if self._tokens is None:
+            self._tokens = (
+                NpyAppender(self.folder / "codes.npy", self.codec.code_dtype),
+                NpyAppender(self.folder / "residuals.npy", np.uint8, (self.codec.packed_dim,)),
+            )
+        self._tokens[0].append(codes)
+        self._tokens[1].append(residuals)
         first = self.meta["num_passages"]
         self._doclens.append(lens)
         self.meta["num_passages"] += len(lens)
@@ -323,15 +328,14 @@ class LateIndexWriter:
         if self.codec is None:
             raise OdqaError("call train() before finish()")
         tokens = self.meta["num_tokens"]
-        _raw_to_npy(
-            self.folder / "codes.raw", self.folder / "codes.npy", self.codec.code_dtype, (tokens,)
-        )
-        _raw_to_npy(
-            self.folder / "residuals.raw",
-            self.folder / "residuals.npy",
-            np.uint8,
-            (tokens, self.codec.packed_dim),
-        )
+        if self._tokens is None:
+            self.add_compressed(
+                np.zeros(0, self.codec.code_dtype),
+                np.zeros((0, self.codec.packed_dim), np.uint8),
+                np.zeros(0, np.int64),
+            )
+        for array in self._tokens:
+            array.close(expected=tokens)
         doclens = np.concatenate([np.zeros(0, dtype=np.int64), *self._doclens])
         save_array(self.folder, "doclens", 0, doclens)
         save_array(self.folder, "offsets", 0, np.cumsum(doclens) - doclens)
@@ -342,17 +346,6 @@ class LateIndexWriter:
         save_array(self.folder, "ivf_lengths", 0, lengths)
         self.meta["tokens_at_training"] = max(self.meta["tokens_at_training"], tokens)
         commit(self.folder, self.meta)
-
-
-def _raw_to_npy(raw: Path, target: Path, dtype: type, shape: tuple[int, ...]) -> None:
-    """Prefix the raw bytes with a ``.npy`` header, copying in bounded blocks."""
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
-    with open(target, "wb") as out:
-        np.lib.format.write_array_header_1_0(out, {**header, "shape": shape})
-        if raw.exists():
-            with open(raw, "rb") as source:
-                shutil.copyfileobj(source, out, 1 << 24)
-    raw.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
