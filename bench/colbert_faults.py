@@ -168,7 +168,8 @@ def folder_bytes(folder: Path) -> int:
 
 
 def leftovers(index: Path) -> list[str]:
-    return sorted(path.name for path in index.parent.glob(f".{index.name}.*"))
+    """What runs left beside ``index`` but its lock file (every run makes it again)."""
+    return sorted(path.name for path in index.parent.glob(f".{index.name}.*-*"))
 
 
 def kills(folder: Path, index: Path, window: int, fractions: list[float]) -> list:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -263,3 +265,27 @@ def test_every_json_output_is_json_lines(index_dir: Path, tmp_path: Path) -> Non
         assert lines and all(isinstance(json.loads(line), dict) for line in lines), name
     assert len(outputs["search"].stdout.splitlines()) == 3
     assert all(len(outputs[name].stdout.splitlines()) == 1 for name in ("eval", "info"))
+
+
+def test_a_note_said_while_a_progress_bar_runs_gets_a_line_of_its_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The plan's disk warning came out glued to the end of the bar's line."""
+    from tqdm import tqdm
+
+    from odqa.cli.errors import NotesAboveBars
+
+    logger = logging.getLogger("odqa.test-notes")
+    handler = NotesAboveBars()
+    logger.addHandler(handler)
+    try:
+        with tqdm(total=10, desc="indexing", file=sys.stderr) as bar:
+            bar.update(1)
+            logger.warning("warning: the index will need about 0.5 GiB")
+        logger.warning("note: after the bar")
+    finally:
+        logger.removeHandler(handler)
+    err = capsys.readouterr().err
+    before = err[: err.index("warning: the index")]
+    assert before.endswith("\r")  # the bar's line was cleared first
+    assert "\nnote: after the bar\n" in err or err.startswith("note: after the bar\n")

@@ -12,12 +12,13 @@ that ``odqa --help`` starts at once.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
 
 from odqa.cli import ask, encode, fetch, index, search, serve, tune, update
-from odqa.cli.errors import OneLineUsage
+from odqa.cli.errors import NotesAboveBars, OneLineUsage
 from odqa.cli.train import MINE_EPILOG, mine, train_app
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ app.add_typer(train_app, name="train")
 
 
 def main() -> None:
+    logging.getLogger("odqa").addHandler(NotesAboveBars())
     app(prog_name="odqa")
 
 

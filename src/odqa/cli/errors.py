@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,6 +78,19 @@ def close_progress_bars() -> None:
     for bar in list(getattr(std.tqdm, "_instances", ())):
         with contextlib.suppress(Exception):
             bar.close()
+
+
+class NotesAboveBars(logging.Handler):
+    """Prints odqa's notes and warnings on stderr, each on a line of its own: through
+    tqdm while a progress bar is on screen (it clears the bar, prints, draws it again)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        std = sys.modules.get("tqdm.std")  # no tqdm imported, no bar on screen
+        if std is not None and getattr(std.tqdm, "_instances", None):
+            std.tqdm.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
 
 def fail(line: str, code: int) -> typer.Exit:
