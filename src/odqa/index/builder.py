@@ -41,7 +41,7 @@ from odqa.index.kind import BuildStart, KindBuilder
 from odqa.index.languages import choose_dense_model
 from odqa.index.manifest import Manifest, is_index
 from odqa.index.options import BuildOptions, build_options, precomputed_for
-from odqa.index.plan import FirstBatch, plan_line
+from odqa.index.plan import BuildSoFar, plan_line
 from odqa.index.registry import kind_named
 from odqa.index.settings import KindSettings
 
@@ -145,9 +145,9 @@ class _BuildRun:
     def read(self) -> Iterator[Document]:
         return read_documents(self.corpus, self.options.input_format)
 
-    def say_plan(self, total: int, first: FirstBatch, staging: Path, progress: tqdm) -> None:
+    def say_plan(self, total: int, so_far: BuildSoFar, staging: Path, progress: tqdm) -> None:
         """Say what the whole build will need; warn where it will not fit."""
-        line, warnings = plan_line(total, first, self.builders, staging.parent)
+        line, warnings = plan_line(total, so_far, self.builders, staging.parent)
         progress.write(line, file=sys.stderr)
         for warning in warnings:
             LOG.warning("warning: %s", warning)
@@ -175,8 +175,10 @@ class _BuildRun:
                 self.built_on = shape_record(self.stage.shape)
                 progress.set_postfix_str(f"{self.stage.shape.workers} Ray workers", refresh=False)
             read = batches(itertools.chain(first, rest), self.options.batch_docs)
+            plan_after = 2 if total and total > 2 * self.options.batch_docs else 1
             started = time.perf_counter()
-            for batch, encoded in encoded_batches(read):
+            documents = passages = 0
+            for batches_in, (batch, encoded) in enumerate(encoded_batches(read), start=1):
                 empty = [document.id for document in batch if is_empty(document)]
                 skipped += len(empty)
                 skipped_ids += empty[: SKIPPED_IDS_KEPT - len(skipped_ids)]
@@ -184,15 +186,18 @@ class _BuildRun:
                 collection.add_passages(encoded.passages)
                 for builder in self.builders.values():
                     builder.add(encoded)
-                if progress.n == 0 and total and encoded.passages:
-                    stored = collection.stored_bytes
-                    first_batch = FirstBatch(
-                        len(encoded.documents),
-                        len(encoded.passages),
-                        stored,
+                documents += len(encoded.documents)
+                passages += len(encoded.passages)
+                if total and passages and batches_in == plan_after:
+                    so_far = BuildSoFar(
+                        documents,
+                        passages,
+                        collection.stored_bytes,
                         time.perf_counter() - started,
+                        len(encoded.documents),
                     )
-                    self.say_plan(total, first_batch, staging, progress)
+                    self.say_plan(total, so_far, staging, progress)
+                started = time.perf_counter()
                 progress.update(len(batch))
         progress.close()
         num_documents, num_passages = collection.close()

@@ -140,7 +140,7 @@ class ColBERTBuild(KindBuilder):
         centroids = centroids_trained(num_centroids(total), len(vectors))
         LOG.warning(
             "note: colbert: training the codec: %s centroids on %s sampled tokens of %s "
-            "documents, about %s of memory; the plan follows the first batch",
+            "documents, about %s of memory; the plan follows the first batches",
             f"{centroids:,}",
             f"{len(vectors):,}",
             f"{len(documents):,}",

@@ -1,11 +1,13 @@
-"""What a build will take, said once its first batch is in: documents, disk, memory, time.
+"""What a build will take, said once its first batches are in: documents, disk, memory, time.
 
-The figures are extrapolated from the first batch (its documents' size, its passages, what
-each kind made of them) to the corpus's document count, counted fast from its lines
+The figures are extrapolated from the batches so far (the first, or the first two where the
+corpus has more than two: their documents' size, their passages, what each kind made of
+them) to the corpus's document count, counted fast from its lines
 (:func:`odqa.corpus.readers.count_documents`). A build that will not fit the free disk or
-the available memory is warned about then, not at 90 %. The time is the first batch's pace
-(reading, cutting, encoding and indexing it) kept up for the rest of the corpus; the
-progress bar's ETA refines it as the build goes.
+the available memory is warned about then, not at 90 %. The time is the last of those
+batches' pace (reading, cutting, encoding and indexing it; the first batch also pays for
+warming up, 1.5 times the second's at 1M ColBERT passages) kept up for the rest of the
+corpus; the progress bar's ETA refines it as the build goes.
 """
 
 from __future__ import annotations
@@ -23,19 +25,21 @@ GIB = 1 << 30
 
 
 @dataclass(frozen=True)
-class FirstBatch:
-    """What the first batch showed: documents read (kept), their passages and bytes, and the
-    seconds the batch took."""
+class BuildSoFar:
+    """What the batches before the plan showed: documents read (kept), their passages and
+    bytes stored; and the seconds the last of them took for its ``timed_documents`` (all of
+    them when not given)."""
 
     documents: int
     passages: int
     stored_bytes: int
     seconds: float = 0.0
+    timed_documents: int = 0
 
 
 def plan_line(
     total_documents: int,
-    first: FirstBatch,
+    first: BuildSoFar,
     builders: Mapping[str, KindBuilder],
     target: Path,
 ) -> tuple[str, list[str]]:
@@ -57,8 +61,9 @@ def plan_line(
         f"{gib(collection.disk)})"
     )
     if first.seconds > 0:
-        rest = first.seconds * max(0.0, scale - 1)
-        line += f"; about {duration(rest)} more at the first batch's pace"
+        per_document = first.seconds / max(1, first.timed_documents or first.documents)
+        rest = per_document * max(0, total_documents - first.documents)
+        line += f"; about {duration(rest)} more at the current pace"
     warnings = []
     free = free_disk(target)
     if disk > free:
