@@ -210,3 +210,20 @@ def test_the_plan_counts_the_codec_training_in_memory() -> None:
     assert memory >= 3_000_000 * 128 * (2 + 4)
     build.writer = SimpleNamespace(meta=small)
     assert build.footprint(1_000_000).memory < memory - 3_000_000 * 128 * 5
+
+
+def test_an_add_that_re_clusters_says_so_before_it_starts(
+    tmp_path: Path, small_corpus: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Re-clustering re-encodes every token (about 45 min at 1M passages): an add that
+    triggers it says so first, not only in its report."""
+    index = build(small_corpus, tmp_path / "idx", tiny_model, retrievers=["colbert"])
+    trained = json.loads((index / "colbert" / "late.json").read_text())["num_tokens"]
+    texts = [f"Vitamin {n} deficiency is studied in cohort {n} of patients." for n in range(80)]
+    with caplog.at_level(logging.WARNING, logger="odqa"):
+        odqa.add_documents(index, [odqa.Document(f"n{n}", text) for n, text in enumerate(texts)])
+    meta = json.loads((index / "colbert" / "late.json").read_text())
+    assert meta["tokens_at_training"] == meta["num_tokens"] > 2 * trained
+    notes = [r.getMessage() for r in caplog.records if "re-clustering" in r.getMessage()]
+    assert len(notes) == 1
+    assert f"{meta['num_tokens']:,} tokens" in notes[0]

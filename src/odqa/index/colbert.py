@@ -270,6 +270,14 @@ class ColBERTKind(RetrieverKind):
         vectors, doclens = torch.from_numpy(encoded.vectors), torch.from_numpy(encoded.doclens)
         result = add_passages(index / FOLDER, vectors, doclens, device=device)
         if result.recluster_advised:
+            meta = LateIndex(index / FOLDER).meta
+            LOG.warning(
+                "note: colbert: the index holds %s tokens, over twice the %s its centroids "
+                "were trained on: re-clustering (new centroids, every token re-encoded: about "
+                "as long as a build's training and compression)",
+                f"{meta['num_tokens']:,}",
+                f"{meta['tokens_at_training']:,}",
+            )
             recluster(index / FOLDER, device=device)
         return {"reclustered": result.recluster_advised}
 
