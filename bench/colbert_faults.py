@@ -233,6 +233,7 @@ def main() -> None:
     parser.add_argument("--disk-full", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="keep an index built before")
     parser.add_argument("--prepare-only", action="store_true", help="write corpus and vectors")
+    parser.add_argument("--tag", default="", help="appended to the result's name")
     args = parser.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     folder = WORK / f"colbert_user_{args.size}"
@@ -259,7 +260,7 @@ def main() -> None:
         figures["kills"] = kills(folder, index, window, args.kills)
     if args.disk_full:
         figures["disk_full"] = disk_full(folder, index, window)
-    report(f"colbert_faults_{args.size}", figures)
+    report(f"colbert_faults_{args.size}{'_' + args.tag if args.tag else ''}", figures)
 
 
 if __name__ == "__main__":
