@@ -204,3 +204,23 @@ def test_opening_an_index_says_what_a_killed_run_left_beside_it(
     with fs.writer_lock(index), caplog.at_level("WARNING", logger="odqa"):
         odqa.Searcher(index)
     assert "leftover" not in caplog.text
+
+
+def test_a_leftover_removed_while_it_is_measured_does_not_fail_the_open(
+    tmp_path: Path, small_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build starting beside a reader removes the leftovers the reader is measuring."""
+    index = bm25_index(small_corpus, tmp_path / "idx")
+    partial = tmp_path / ".idx.partial-0a1b"
+    partial.mkdir()
+    (partial / "codes.npy").write_bytes(b"x")
+    real_is_file = Path.is_file
+
+    def removed_once_seen(self: Path) -> bool:
+        seen = real_is_file(self)
+        if seen and partial in self.parents:
+            self.unlink()  # gone between the check and the measure
+        return seen
+
+    monkeypatch.setattr(Path, "is_file", removed_once_seen)
+    assert odqa.Searcher(index).search(["vitamin"], k=1)

@@ -304,6 +304,19 @@ def remove_leftovers(target: str | Path) -> list[str]:
     return removed
 
 
+def _bytes_under(entries: list[Path]) -> int:
+    """Bytes of the files ``entries`` are or hold; what a writer starting beside the
+    reader removes meanwhile counts 0."""
+    total = 0
+    for entry in entries:
+        try:
+            paths = [entry] if entry.is_file() else list(entry.rglob("*"))
+            total += sum(p.stat().st_size for p in paths if p.is_file() and not p.is_symlink())
+        except OSError:
+            continue
+    return total
+
+
 def warn_of_leftovers(target: str | Path) -> None:
     """Say (a warning of the ``odqa`` logger) what interrupted runs left beside ``target``
     and how much disk it holds, unless a live writer is at work there."""
@@ -311,12 +324,7 @@ def warn_of_leftovers(target: str | Path) -> None:
     found = leftovers(target)
     if not found or writer_active(target):
         return
-    size = sum(
-        path.stat().st_size
-        for entry in found
-        for path in ([entry] if entry.is_file() else entry.rglob("*"))
-        if path.is_file() and not path.is_symlink()
-    )
+    size = _bytes_under(found)
     shown = ", ".join(entry.name for entry in found[:3]) + (", …" if len(found) > 3 else "")
     LOG.warning(
         "warning: %d leftover(s) of interrupted runs (%d MiB) beside %s: %s; the next build "
