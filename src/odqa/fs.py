@@ -232,7 +232,7 @@ def check_replaceable(
         raise OdqaError(f"{target} is a file, not an {what}; refusing to replace it")
     if replaceable is not None and any(target.iterdir()) and not replaceable(target):
         names = sorted(entry.name for entry in target.iterdir())
-        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        shown = first_three(names)
         raise OdqaError(
             f"{target} holds {len(names)} entries ({shown}) and is not an {what}; "
             "--overwrite replaces only an existing one or an empty folder"
@@ -271,6 +271,11 @@ LEGACY = ("building", "updating")
 """Purposes of temporaries that odqa 0.1's first releases named by another rule."""
 
 
+def first_three(names: list[str]) -> str:
+    """``names`` as a message shows them: the first three, then "…" if there are more."""
+    return ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+
+
 def leftovers(target: str | Path) -> list[Path]:
     """The temporaries of interrupted runs beside ``target`` (and of a live writer's run:
     see :func:`writer_active`)."""
@@ -297,7 +302,7 @@ def remove_leftovers(target: str | Path) -> list[str]:
             entry.unlink(missing_ok=True)
         removed.append(entry.name)
     if removed:
-        shown = ", ".join(removed[:3]) + (", …" if len(removed) > 3 else "")
+        shown = first_three(removed)
         LOG.warning(
             "removed %d leftover(s) of interrupted runs beside %s: %s", len(removed), target, shown
         )
@@ -325,7 +330,7 @@ def warn_of_leftovers(target: str | Path) -> None:
     if not found or writer_active(target):
         return
     size = _bytes_under(found)
-    shown = ", ".join(entry.name for entry in found[:3]) + (", …" if len(found) > 3 else "")
+    shown = first_three([entry.name for entry in found])
     LOG.warning(
         "warning: %d leftover(s) of interrupted runs (%d MiB) beside %s: %s; the next build "
         "or update of it removes them",
