@@ -128,7 +128,7 @@ def main() -> None:
                 "float16": 2 * args.dim,
             },
             "ivf_bytes": stored["ivf"] + stored["ivf_lengths"],
-            "ivf_entries_per_token": round(index.store.ivf.shape[0] / tokens, 3),
+            "ivf_entries_per_token": round(int(index.store.ivf_lengths.sum()) / tokens, 3),
             "agreement": agreement,
             "latency_per_query": latencies,
             "peak_rss_mb": round(peak_rss_mb(), 1),

@@ -1,11 +1,10 @@
 """What keeps big late-interaction indexes cheap: the centroid cap, two-level assignment,
-the capped k-means sample, faiss's product quantiser for residual codes, and narrow
-inverted-file entries (with version 1's int32 ones still read)."""
+the capped k-means sample, faiss's product quantiser for residual codes, and token arrays
+written where they stay."""
 
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +15,12 @@ from odqa.index.late import (
     LateIndex,
     ProductCodec,
     build_late_index,
-    delete_passages,
     num_centroids,
 )
 from odqa.index.late.codec import MAX_CENTROIDS, cluster_sample, training_pids, training_size
 from odqa.index.late.kmeans import FLAT_MAX, assign, centroid_groups
 from odqa.index.late.product import nearest_codes
-from odqa.index.late.storage import ivf_width, pid_bytes, read_pids
-from odqa.index.late.synthetic import make_collection, make_queries
+from odqa.index.late.synthetic import make_collection
 
 # the package exports a function named kmeans, which hides the module of that name
 kmeans_module = importlib.import_module("odqa.index.late.kmeans")
@@ -131,46 +128,6 @@ def test_full_codebooks_match_brute_force() -> None:
         distances = torch.cdist(points[:, 2 * subspace : 2 * subspace + 2], books[subspace])
         chosen = distances.gather(1, found[:, subspace : subspace + 1]).flatten()
         assert torch.allclose(chosen, distances.min(dim=1).values, atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    ("passages", "width"), [(1, 1), (256, 1), (257, 2), (65_536, 2), (65_537, 3), (2**24 + 1, 4)]
-)
-def test_inverted_file_entries_are_as_narrow_as_the_pids(passages: int, width: int) -> None:
-    assert ivf_width(passages) == width
-    pids = np.array([0, passages - 1, passages // 2], dtype=np.int64)
-    assert read_pids(pid_bytes(pids, width)).tolist() == pids.tolist()
-
-
-@pytest.fixture
-def version_one_index(tmp_path: Path) -> Path:
-    """An index as format version 1 wrote it: int32 inverted file."""
-    embeddings, doclens, _ = make_collection(300, 32, min_len=10, max_len=30, seed=8)
-    with build_late_index(tmp_path / "index", nbits=2) as writer:
-        writer.train(embeddings)
-        writer.add(embeddings, doclens)
-    folder = tmp_path / "index"
-    ivf = np.load(folder / "ivf.npy")
-    assert ivf.dtype == np.uint8 and ivf.shape[1] == 2  # 300 passages: two bytes
-    np.save(folder / "ivf.npy", read_pids(ivf).astype(np.int32))
-    meta = json.loads((folder / "late.json").read_text())
-    (folder / "late.json").write_text(json.dumps({**meta, "format_version": 1}))
-    return folder
-
-
-def test_version_one_inverted_files_still_search(version_one_index: Path, tmp_path: Path) -> None:
-    embeddings, doclens, _ = make_collection(300, 32, min_len=10, max_len=30, seed=8)
-    with build_late_index(tmp_path / "again", nbits=2) as writer:
-        writer.train(embeddings)
-        writer.add(embeddings, doclens)
-    Q, qmask, _ = make_queries(embeddings, doclens, 12, seed=2)
-    old, new = LateIndex(version_one_index), LateIndex(tmp_path / "again")
-    assert np.array_equal(old.search(Q, qmask, 10)[0], new.search(Q, qmask, 10)[0])
-    delete_passages(version_one_index, [0])  # an update writes the narrow inverted file
-    meta = json.loads((version_one_index / "late.json").read_text())
-    assert meta["format_version"] == 2
-    assert np.load(version_one_index / meta["files"]["ivf"]).dtype == np.uint8
-    assert 0 not in LateIndex(version_one_index).search(Q, qmask, 10)[0]
 
 
 def test_finishing_a_build_does_not_copy_the_token_arrays(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from odqa.index.late import (
     recluster,
 )
 from odqa.index.late import updates as updates_module
-from odqa.index.late.storage import build_ivf
+from odqa.index.late.storage import LIST_ARRAYS, build_ivf
 from odqa.index.late.synthetic import make_collection, make_queries
 
 
@@ -81,16 +81,16 @@ def test_add_advises_reclustering_past_twice_the_trained_tokens(index_dir: Path,
     assert add_passages(index_dir, embeddings, doclens).recluster_advised
 
 
-def rebuilt_ivf(folder: Path, scratch: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The inverted file and its lengths built from scratch from ``folder``'s codes."""
+def rebuilt_ivf(folder: Path, scratch: Path) -> dict[str, np.ndarray]:
+    """The inverted file's four arrays built from scratch from ``folder``'s codes."""
     store = LateIndex(folder).store
     live = ~np.asarray(store.deleted) & (np.asarray(store.doclens) > 0)
     scratch.mkdir()
-    lengths = build_ivf(scratch, 0, store.codes, store.doclens, live, store.codec.num_centroids)
-    return np.load(scratch / "ivf.npy"), lengths
+    build_ivf(scratch, 0, store.codes, store.doclens, live, store.codec.num_centroids)
+    return {name: np.load(scratch / f"{name}.npy") for name in LIST_ARRAYS}
 
 
-@pytest.mark.parametrize("added", [80, 140])  # 240 passages: pids still 1 byte; 300: 2 bytes
+@pytest.mark.parametrize("added", [80, 140])  # 240 passages, then 300: pids past one byte
 def test_added_entries_extend_the_inverted_file_as_a_rebuild_would(
     index_dir: Path, corpus, tmp_path: Path, added: int
 ) -> None:
@@ -100,9 +100,16 @@ def test_added_entries_extend_the_inverted_file_as_a_rebuild_would(
     delete_passages(index_dir, [3, 50, 51])  # deleted pids stay out of the lists
     add_passages(index_dir, vectors, more)
     store = LateIndex(index_dir).store
-    ivf, lengths = rebuilt_ivf(index_dir, tmp_path / "scratch")
-    assert store.ivf.shape == ivf.shape and ivf.shape[1] == (1 if added == 80 else 2)
-    assert np.array_equal(store.ivf, ivf) and np.array_equal(store.ivf_lengths, lengths)
+    rebuilt = rebuilt_ivf(index_dir, tmp_path / "scratch")
+    stored = {
+        "ivf": store.lists.data,
+        "ivf_lengths": store.ivf_lengths,
+        "ivf_offsets": store.lists.starts,
+        "ivf_widths": store.lists.widths,
+    }
+    for name, array in rebuilt.items():
+        assert np.array_equal(stored[name], array), name
+    assert 3 not in store.ivf_lists(np.arange(store.codec.num_centroids))[0]
 
 
 def test_deleted_pids_are_never_returned(index_dir: Path, corpus) -> None:
@@ -187,8 +194,8 @@ def test_interrupted_update_keeps_the_previous_index(
     def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    # add extends the inverted file (writing pid bytes), the others rebuild it
-    monkeypatch.setattr(updates_module, "pid_bytes" if update == "add" else "build_ivf", crash)
+    # add codes the inverted file's lists again with the new entries, the others rebuild it
+    monkeypatch.setattr(updates_module, "write_lists" if update == "add" else "build_ivf", crash)
     with pytest.raises(KeyboardInterrupt):
         if update == "add":
             add_passages(index_dir, embeddings, doclens)

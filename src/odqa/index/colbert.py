@@ -159,13 +159,15 @@ class ColBERTBuild(KindBuilder):
         self.truncated += done.truncated
 
     def footprint(self, passages: int) -> Footprint:
-        """Per token: its code (2 or 4 bytes), residual (dim x nbits / 8), inverted-file
-        entry (4); memory: the model and a batch (about 1 GiB), the centroids twice, and
+        """Per token: its code (2 or 4 bytes), residual (dim x nbits / 8) and scale level (1
+        at most), and 4 for the inverted file (pids placed in a scratch file before they are
+        coded in about 1); memory: the model and a batch (about 1 GiB), the centroids twice, and
         the larger of the codec's training (:func:`training_memory`, over by the time the
         plan is said) and a compression block."""
         meta = self.writer.meta
         tokens = int(meta["num_tokens"] / max(1, meta["num_passages"]) * passages)
-        per_token = 4 + meta["dim"] * meta["nbits"] // 8 + 4
+        code = 2 if meta["num_centroids"] <= 1 << 16 else 4
+        per_token = code + meta["dim"] * meta["nbits"] // 8 + 1 + 4
         centroids = 2 * meta["num_centroids"] * meta["dim"] * 4
         working = max(training_memory(meta["sample_tokens"], meta["dim"]), COMPRESS_BLOCK * 16)
         return Footprint(disk=tokens * per_token, memory=centroids + working + (1 << 30))

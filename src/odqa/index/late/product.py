@@ -1,12 +1,14 @@
 """Residual product quantisation in a rotated space: the codec of new indexes.
 
 A token is stored as its nearest centroid, one byte per subspace of ``8 / nbits`` dimensions
-(``dim * nbits / 8`` bytes, the budget of ColBERTv2's ``nbits`` per dimension) and a float16
-scale. The space is first turned by an orthogonal matrix whose axes are the principal axes
-of held-out residuals, dealt round-robin to the subspaces so that each holds a share of the
+(``dim * nbits / 8`` bytes, the budget of ColBERTv2's ``nbits`` per dimension) and a scale:
+one of 16 levels learned from the held-out tokens (a float16 in codecs written before them).
+The space is first turned by an orthogonal matrix whose axes are the principal axes of
+held-out residuals, dealt round-robin to the subspaces so that each holds a share of the
 strong and the weak ones; each residual is divided by its root mean square, and each
 subspace has up to 256 code vectors learned by k-means on the held-out residuals. The scale
-kept is the one that points the re-normalised token closest to the true one.
+kept is the level nearest the one that points the re-normalised token closest to the true
+one.
 
 Centroids are stored turned, and the index lives in the turned space: queries are turned
 once by :meth:`ProductCodec.to_index_space`, which leaves every inner product as it was.
@@ -15,7 +17,7 @@ once by :meth:`ProductCodec.to_index_space`, which leaves every inner product as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import faiss
 import numpy as np
@@ -27,8 +29,10 @@ from odqa.index.late.codec import (
     ResidualCodec,
     check_settings,
     cluster_sample,
+    fit_scale_levels,
     fitted_scale_bytes,
     read_scales,
+    scale_level_bytes,
     token_scales,
 )
 
@@ -99,20 +103,24 @@ def train_codebooks(
 
 @dataclass
 class ProductCodec(ResidualCodec):
-    """Centroids (C, dim) float16 in the turned space, the rotation (dim, dim) float32 and
-    the code vectors (dim * nbits / 8, codes, 8 / nbits) float32."""
+    """Centroids (C, dim) float16 in the turned space, the rotation (dim, dim) float32, the
+    code vectors (dim * nbits / 8, codes, 8 / nbits) float32 and the scale levels (16,)
+    float32 (None: a float16 scale per token, as codecs written before them)."""
 
     KIND: ClassVar[str] = "product"
     ARRAYS: ClassVar[tuple[str, ...]] = ("rotation", "codebooks")
 
     rotation: torch.Tensor
     codebooks: torch.Tensor
+    scale_levels: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         device = self.device
         self.rotation = self.rotation.to(device=device, dtype=torch.float32)
         self.codebooks = self.codebooks.to(device=device, dtype=torch.float32)
+        if self.scale_levels is not None:
+            self.scale_levels = self.scale_levels.to(device=device, dtype=torch.float32)
         subspaces, codes, width = self.codebooks.shape
         if self.rotation.shape != (self.dim, self.dim) or (subspaces, width) != (
             self.subspaces,
@@ -131,8 +139,22 @@ class ProductCodec(ResidualCodec):
 
     @property
     def packed_dim(self) -> int:
-        """One byte per subspace, then the float16 scale."""
-        return self.subspaces + SCALE_BYTES
+        """One byte per subspace, then the scale: its level's byte, or a float16's two."""
+        return self.subspaces + (1 if self.scale_nibble else SCALE_BYTES)
+
+    @property
+    def scale_nibble(self) -> bool:
+        return self.scale_levels is not None
+
+    def options(self) -> dict[str, Any]:
+        if self.scale_levels is None:
+            return {}
+        return {"scale_levels": [float(level) for level in self.scale_levels.cpu()]}
+
+    @classmethod
+    def read_options(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        levels = meta.get("scale_levels")
+        return {} if levels is None else {"scale_levels": torch.tensor(levels)}
 
     def to_index_space(self, vectors: torch.Tensor) -> torch.Tensor:
         return vectors @ self.rotation
@@ -151,10 +173,10 @@ class ProductCodec(ResidualCodec):
         seed: int = 0,
         device: str | torch.device = "cpu",
     ) -> ProductCodec:
-        """Cluster ``sample`` (tokens, dim); learn the rotation and the code vectors from the
-        residuals of a held-out part of it."""
+        """Cluster ``sample`` (tokens, dim); learn the rotation, the code vectors and the
+        scale levels from the residuals of a held-out part of it."""
         check_settings(nbits, sample.shape[-1])
-        centroids, residuals = cluster_sample(
+        centroids, residuals, heldout = cluster_sample(
             sample,
             num_centroids=num_centroids,
             kmeans_niters=kmeans_niters,
@@ -166,13 +188,19 @@ class ProductCodec(ResidualCodec):
         turned = residuals @ rotation
         codebooks = train_codebooks(turned / token_scales(turned), 8 // nbits, seed=seed)
         turned_centroids = (centroids.float() @ rotation.to(centroids.device)).half()
-        return cls(turned_centroids, nbits, rotation, codebooks)
+        codec = cls(turned_centroids, nbits, rotation, codebooks)
+        decoded = codec._decode(nearest_codes(turned / token_scales(turned), codebooks))
+        fitted = fitted_scale_bytes(decoded, turned, heldout.cpu() @ rotation)
+        codec.scale_levels = fit_scale_levels(read_scales(fitted)[:, 0]).to(codec.device)
+        return codec
 
     def compress_block(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         turned = self.to_index_space(embeddings.to(device=self.device, dtype=torch.float32))
         codes, residuals = self.nearest_centroids(turned)
         found = nearest_codes(residuals / token_scales(residuals), self.codebooks)
         scale = fitted_scale_bytes(self._decode(found), residuals, turned)
+        if self.scale_levels is not None:
+            scale = scale_level_bytes(scale, self.scale_levels)
         packed = torch.cat([found.to(torch.uint8), scale], dim=1)
         return codes.to(torch.int32), packed
 
@@ -184,5 +212,8 @@ class ProductCodec(ResidualCodec):
     def decompress(self, codes: torch.Tensor, residuals: torch.Tensor) -> torch.Tensor:
         residuals = residuals.to(device=self.device)
         decoded = self._decode(residuals[:, : self.subspaces])
-        decoded *= read_scales(residuals[:, self.subspaces :])
+        if self.scale_levels is None:
+            decoded *= read_scales(residuals[:, self.subspaces :])
+        else:
+            decoded *= self.scale_levels[residuals[:, self.subspaces].long()][:, None]
         return self.with_centroids(codes, decoded)

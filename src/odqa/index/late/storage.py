@@ -1,16 +1,19 @@
 """The on-disk layout of a late-interaction index, its streaming writer, and its loader.
 
-A folder holds, per token, ``codes.npy`` (centroid id: uint16, int32 past 65,536 centroids)
-and ``residuals.npy`` (uint8, the codec's ``packed_dim`` per token); per passage
-``doclens.npy``, ``offsets.npy`` (first token) and ``deleted.npy``; the inverted file
-``ivf.npy`` (pids grouped by centroid, each pid once per centroid it uses, ascending) with
-``ivf_lengths.npy``; the codec in ``codec/``; and ``late.json``, which names the
-current file of each array. Updates write new files under new names and replace
-``late.json`` last, so a reader sees one whole state or the other.
+A folder holds, per token, ``codes.npy`` (centroid id: uint16, int32 past 65,536 centroids),
+``residuals.npy`` (uint8, the codec's residual bytes) and, where the codec's scale is a
+level, ``scales.npy`` (two tokens to a byte, :mod:`~odqa.index.late.nibbles`); per passage
+``doclens.npy``, ``offsets.npy`` (first token) and ``deleted.npy``; the inverted file (per
+centroid the pids using it, once each, ascending): ``ivf.npy`` (the lists' bytes,
+:mod:`~odqa.index.late.postings`), ``ivf_lengths.npy`` (entries), ``ivf_offsets.npy`` (byte
+starts, one more than the lists) and ``ivf_widths.npy`` (low-part widths); the codec in
+``codec/``; and ``late.json``, which names the current file of each array. Updates write new
+files under new names and replace ``late.json`` last, so a reader sees one whole state or
+the other.
 
-Since format version 2 an inverted-file entry is a pid in as few little-endian bytes as the
-passage count needs (``(entries, width)`` uint8, 3 bytes up to 16.7M passages), about one
-byte a token less than int32; version 1's int32 ``ivf.npy`` still reads.
+Older versions still read: version 2 lists a pid in as few little-endian bytes as the
+passage count needs (``(entries, width)`` uint8), version 1 as int32, both with a float16
+scale in each residual row. The first update of such an index writes its inverted file anew.
 """
 
 from __future__ import annotations
@@ -30,15 +33,21 @@ import torch
 import odqa.fs as fs
 from odqa.errors import IndexFormatError, InputError, OdqaError
 from odqa.fs import NpyAppender, atomic_directory
+from odqa.index.late import nibbles, postings
 from odqa.index.late.buckets import BucketCodec
 from odqa.index.late.codec import CODEC_FILE, ResidualCodec, num_centroids
+from odqa.index.late.nibbles import NibbleAppender
+from odqa.index.late.postings import PostingLists, ranges
 from odqa.index.late.product import ProductCodec
 
 FORMAT = "odqa-late"
-FORMAT_VERSION = 2  # 2: inverted file of narrow pids
+FORMAT_VERSION = 3  # 2: inverted file of narrow pids; 3: Elias-Fano lists, scale levels
 META_FILE = "late.json"
-ARRAYS = ("codes", "residuals", "doclens", "offsets", "deleted", "ivf", "ivf_lengths")
+TOKEN_ARRAYS = ("codes", "residuals", "scales")
+LIST_ARRAYS = ("ivf", "ivf_lengths", "ivf_offsets", "ivf_widths")
+ARRAYS = (*TOKEN_ARRAYS, "doclens", "offsets", "deleted", *LIST_ARRAYS)
 BLOCK_TOKENS = 1 << 20  # tokens handled at once when streaming over the stored arrays
+LIST_BLOCK = 1 << 22  # inverted-file entries coded at once
 _OWNED = re.compile(
     rf"^(?:(?:{'|'.join(ARRAYS)})(?:\.\d+)?\.npy|codec(?:\.\d+)?|\..*\.partial-[0-9a-f]+)$"
 )
@@ -119,16 +128,6 @@ def pid_blocks(doclens: np.ndarray, budget: int = BLOCK_TOKENS) -> Iterator[tupl
         start = stop
 
 
-def ivf_width(num_passages: int) -> int:
-    """Bytes per inverted-file entry: the fewest that hold every pid below ``num_passages``."""
-    return min(4, max(1, (max(0, num_passages - 1).bit_length() + 7) // 8))
-
-
-def pid_bytes(pids: np.ndarray, width: int) -> np.ndarray:
-    """(n, width) uint8: the low ``width`` little-endian bytes of each pid."""
-    return pids.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :width]
-
-
 def read_pids(entries: np.ndarray) -> np.ndarray:
     """int64 pids of inverted-file entries: version 2 bytes (n, width) or version 1 int32."""
     if entries.ndim == 1:
@@ -145,23 +144,66 @@ def build_ivf(
     doclens: np.ndarray,
     live: np.ndarray,
     centroids: int,
-) -> np.ndarray:
-    """Write the inverted file of the ``live`` pids (entries :func:`ivf_width` bytes wide);
-    returns its per-centroid lengths.
+) -> None:
+    """Write the inverted file of the ``live`` pids (its four arrays).
 
-    Two streaming passes over ``codes``: count the (centroid, pid) pairs, then place them.
+    Two streaming passes over ``codes`` (count the (centroid, pid) pairs, then place the
+    pids in a scratch file beside the index), then the lists are coded a block at a time.
     """
     lengths = np.zeros(centroids, dtype=np.int64)
     for pair_codes, _ in _unique_pairs(codes, doclens, live):
         lengths += np.bincount(pair_codes, minlength=centroids)
     cursor = np.cumsum(lengths) - lengths
-    width = ivf_width(len(doclens))
-    with new_array(folder, "ivf", generation, np.uint8, (int(lengths.sum()), width)) as ivf:
+    scratch = fs.temporary_sibling(folder / array_filename("ivf", generation))
+    try:
+        placed = np.lib.format.open_memmap(
+            scratch, mode="w+", dtype=np.uint32, shape=(int(lengths.sum()),)
+        )
         for pair_codes, pair_pids in _unique_pairs(codes, doclens, live):
             rank = np.arange(len(pair_codes)) - np.searchsorted(pair_codes, pair_codes)
-            ivf[cursor[pair_codes] + rank] = pid_bytes(pair_pids, width)
+            placed[cursor[pair_codes] + rank] = pair_pids
             cursor += np.bincount(pair_codes, minlength=centroids)
-    return lengths
+        starts = np.cumsum(lengths) - lengths
+        blocks = (
+            (placed[starts[first] : starts[stop - 1] + lengths[stop - 1]], lengths[first:stop])
+            for first, stop in pid_blocks(lengths, LIST_BLOCK)
+        )
+        write_lists(folder, generation, blocks, centroids)
+        del placed
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def write_lists(
+    folder: Path,
+    generation: int,
+    blocks: Iterator[tuple[np.ndarray, np.ndarray]],
+    centroids: int,
+) -> None:
+    """Code the inverted file from ``blocks`` of consecutive lists (their pids end to end
+    and their lengths, all ``centroids`` lists in order); save its four arrays."""
+    lengths = np.zeros(centroids, dtype=np.int64)
+    sizes = np.zeros(centroids, dtype=np.int64)
+    widths = np.zeros(centroids, dtype=np.uint8)
+    done = 0
+    with fs.atomic_file(folder / array_filename("ivf", generation)) as partial:
+        data = NpyAppender(partial, np.uint8)
+        for pids, block_lengths in blocks:
+            coded, block_sizes, block_widths = postings.encode(pids, block_lengths)
+            data.append(coded)
+            stop = done + len(block_lengths)
+            lengths[done:stop], sizes[done:stop], widths[done:stop] = (
+                block_lengths,
+                block_sizes,
+                block_widths,
+            )
+            done = stop
+        data.close(expected=int(sizes.sum()))
+    if done != centroids:
+        raise OdqaError(f"{folder}: {done} inverted lists coded, {centroids} expected")
+    save_array(folder, "ivf_lengths", generation, lengths)
+    save_array(folder, "ivf_offsets", generation, np.concatenate([[0], np.cumsum(sizes)]))
+    save_array(folder, "ivf_widths", generation, widths)
 
 
 def _unique_pairs(
@@ -197,6 +239,24 @@ def load_codec(folder: Path, device: str | torch.device = "cpu") -> ResidualCode
         raise IndexFormatError(f"{folder}: missing or damaged codec: {exc}") from exc
 
 
+def array_names(codec: ResidualCodec) -> tuple[str, ...]:
+    """The arrays of an index written with ``codec``: ``scales`` only for scale levels."""
+    return tuple(name for name in ARRAYS if name != "scales" or codec.scale_nibble)
+
+
+def split_packed(codec: ResidualCodec, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A compressed block's rows as stored: the residual bytes, and the scale levels where
+    the codec keeps them apart (else None)."""
+    if not codec.scale_nibble:
+        return packed, None
+    return packed[:, :-1], packed[:, -1]
+
+
+def first_files(codec: ResidualCodec) -> dict[str, str]:
+    """``late.json``'s ``files`` of a new index written with ``codec``."""
+    return {"codec": "codec", **{name: array_filename(name, 0) for name in array_names(codec)}}
+
+
 def base_meta(codec: ResidualCodec, **params: Any) -> dict[str, Any]:
     """The metadata of an empty index made with ``codec``."""
     return {
@@ -211,7 +271,7 @@ def base_meta(codec: ResidualCodec, **params: Any) -> dict[str, Any]:
         "num_deleted": 0,
         "max_doclen": 0,
         **params,
-        "files": {"codec": "codec", **{name: array_filename(name, 0) for name in ARRAYS}},
+        "files": first_files(codec),
     }
 
 
@@ -256,6 +316,7 @@ class LateIndexWriter:
         self.meta: dict[str, Any] = {}
         self._doclens: list[np.ndarray] = []
         self._tokens: tuple[NpyAppender, NpyAppender] | None = None
+        self._scales: NibbleAppender | None = None
 
     def train(
         self,
@@ -309,13 +370,18 @@ class LateIndexWriter:
                 f"{len(codes)} codes and residuals {residuals.shape} for passages of "
                 f"{int(lens.sum())} tokens ({self.codec.packed_dim} bytes a residual)"
             )
+        stored, levels = split_packed(self.codec, residuals)
         if self._tokens is None:
             self._tokens = (
                 NpyAppender(self.folder / "codes.npy", self.codec.code_dtype),
-                NpyAppender(self.folder / "residuals.npy", np.uint8, (self.codec.packed_dim,)),
+                NpyAppender(self.folder / "residuals.npy", np.uint8, stored.shape[1:]),
             )
+            if levels is not None:
+                self._scales = NibbleAppender(self.folder / "scales.npy")
         self._tokens[0].append(codes)
-        self._tokens[1].append(residuals)
+        self._tokens[1].append(stored)
+        if self._scales is not None:
+            self._scales.append(levels)
         first = self.meta["num_passages"]
         self._doclens.append(lens)
         self.meta["num_passages"] += len(lens)
@@ -336,15 +402,17 @@ class LateIndexWriter:
             )
         for array in self._tokens:
             array.close(expected=tokens)
+        if self._scales is not None:
+            self._scales.close(expected_tokens=tokens)
         doclens = np.concatenate([np.zeros(0, dtype=np.int64), *self._doclens])
         save_array(self.folder, "doclens", 0, doclens)
         save_array(self.folder, "offsets", 0, np.cumsum(doclens) - doclens)
         save_array(self.folder, "deleted", 0, np.zeros(len(doclens), dtype=bool))
         codes = np.load(self.folder / "codes.npy", mmap_mode="r")
         live = np.ones(len(doclens), dtype=bool)
-        lengths = build_ivf(self.folder, 0, codes, doclens, live, self.codec.num_centroids)
-        save_array(self.folder, "ivf_lengths", 0, lengths)
+        build_ivf(self.folder, 0, codes, doclens, live, self.codec.num_centroids)
         self.meta["tokens_at_training"] = max(self.meta["tokens_at_training"], tokens)
+        self.meta["files"] = first_files(self.codec)
         commit(self.folder, self.meta)
 
 
@@ -371,23 +439,38 @@ def build_late_index(
 
 
 @dataclass
+class NarrowLists:
+    """The inverted file of format versions 1 and 2: pids as int32, or as ``(entries,
+    width)`` little-endian bytes, list after list."""
+
+    data: np.ndarray
+    lengths: np.ndarray
+    starts: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)])
+
+    def read(self, lists: np.ndarray) -> np.ndarray:
+        """int64 pids of the given lists, end to end."""
+        return read_pids(self.data[ranges(self.starts[lists], self.lengths[lists])])
+
+
+@dataclass
 class LateStore:
-    """A loaded index: metadata, codec on the device, arrays memory-mapped from disk."""
+    """A loaded index: metadata, codec on the device, arrays memory-mapped from disk
+    (``scales`` is None where the residual rows hold the scale)."""
 
     folder: Path
     meta: dict[str, Any]
     codec: ResidualCodec
     codes: np.ndarray
     residuals: np.ndarray
+    scales: np.ndarray | None
     doclens: np.ndarray
     offsets: np.ndarray
     deleted: np.ndarray
-    ivf: np.ndarray
     ivf_lengths: np.ndarray
-    ivf_starts: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.ivf_starts = np.concatenate([[0], np.cumsum(self.ivf_lengths)])
+    lists: PostingLists | NarrowLists
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> LateStore:
@@ -395,29 +478,56 @@ class LateStore:
         meta = read_meta(folder)
         files = meta["files"]
         codec = load_codec(folder / files["codec"], device)
+        names = [name for name in ARRAYS if name in files]
         try:
-            arrays = {name: np.load(folder / files[name], mmap_mode="r") for name in ARRAYS}
-        except (OSError, ValueError, KeyError) as exc:
+            arrays = {name: np.load(folder / files[name], mmap_mode="r") for name in names}
+        except (OSError, ValueError) as exc:
             raise IndexFormatError(f"{folder}: missing or damaged array: {exc}") from exc
-        store = cls(folder, meta, codec, **arrays)
+        required = [name for name in array_names(codec) if name not in LIST_ARRAYS[2:]]
+        missing = [name for name in required if name not in arrays]
+        coded = "ivf_offsets" in arrays and "ivf_widths" in arrays
+        if missing or (meta["format_version"] >= 3 and not coded):
+            raise IndexFormatError(f"{folder}: {META_FILE} names no file for {missing or 'ivf'}")
+        lengths = arrays["ivf_lengths"]
+        lists: PostingLists | NarrowLists = (
+            PostingLists(arrays["ivf"], arrays["ivf_offsets"], arrays["ivf_widths"], lengths)
+            if coded
+            else NarrowLists(arrays["ivf"], lengths)
+        )
+        store = cls(
+            folder,
+            meta,
+            codec,
+            **{name: arrays[name] for name in ("codes", "residuals", "doclens", "offsets")},
+            scales=arrays.get("scales"),
+            deleted=arrays["deleted"],
+            ivf_lengths=lengths,
+            lists=lists,
+        )
         store._check()
         return store
 
     def _check(self) -> None:
         passages, tokens = self.meta["num_passages"], self.meta["num_tokens"]
-        shapes = {
-            "codes": (tokens,),
-            "residuals": (tokens, self.codec.packed_dim),
-            "doclens": (passages,),
-            "offsets": (passages,),
-            "deleted": (passages,),
-            "ivf_lengths": (self.codec.num_centroids,),
-        }
-        for name, shape in shapes.items():
-            if getattr(self, name).shape != shape:
+        stored = self.codec.packed_dim - (1 if self.codec.scale_nibble else 0)
+        centroids = self.codec.num_centroids
+        checks = [
+            ("codes", self.codes, (tokens,)),
+            ("residuals", self.residuals, (tokens, stored)),
+            ("doclens", self.doclens, (passages,)),
+            ("offsets", self.offsets, (passages,)),
+            ("deleted", self.deleted, (passages,)),
+            ("ivf_lengths", self.ivf_lengths, (centroids,)),
+        ]
+        if self.scales is not None:
+            checks.append(("scales", self.scales, ((tokens + 1) // 2,)))
+        if isinstance(self.lists, PostingLists):
+            checks.append(("ivf_offsets", self.lists.starts, (centroids + 1,)))
+            checks.append(("ivf_widths", self.lists.widths, (centroids,)))
+        for name, array, shape in checks:
+            if array.shape != shape:
                 raise IndexFormatError(
-                    f"{self.folder}: {name} has shape {getattr(self, name).shape}, "
-                    f"{META_FILE} says {shape}"
+                    f"{self.folder}: {name} has shape {array.shape}, {META_FILE} says {shape}"
                 )
 
     @property
@@ -431,9 +541,15 @@ class LateStore:
     def ivf_lists(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The pids listed under ``cells``, and for each the index in ``cells`` of its list."""
         lengths = self.ivf_lengths[cells]
-        return read_pids(self.ivf[ranges(self.ivf_starts[cells], lengths)]), np.repeat(
-            np.arange(len(cells)), lengths
-        )
+        return self.lists.read(cells), np.repeat(np.arange(len(cells)), lengths)
+
+    def packed_rows(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), packed_dim) uint8: the given tokens' residual bytes as the codec
+        packs them (the scale level last, where the index keeps levels apart)."""
+        stored = np.take(self.residuals, rows, axis=0)
+        if self.scales is None:
+            return stored
+        return np.concatenate([stored, nibbles.unpack(self.scales, rows)[:, None]], axis=1)
 
     def token_rows(self, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Token row of each position of each passage, padded (with row 0), and the mask."""
@@ -448,7 +564,7 @@ class LateStore:
         (``codes``: their centroid ids, where the caller has read them already)."""
         if codes is None:
             codes = torch.from_numpy(np.asarray(self.codes[rows], dtype=np.int64))
-        return self.codec.decompress(codes, torch.from_numpy(np.take(self.residuals, rows, axis=0)))
+        return self.codec.decompress(codes, torch.from_numpy(self.packed_rows(rows)))
 
     def decompressed(self, pids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Decompressed passages (len(pids), max doclen, dim) on the device, and the token mask.
@@ -458,10 +574,3 @@ class LateStore:
         rows, mask = self.token_rows(pids)
         padded = self.decompress_rows(rows.reshape(-1)).view(*mask.shape, self.codec.dim)
         return padded, torch.from_numpy(mask).to(self.codec.device)
-
-
-def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenated ``arange(start, start + length)`` for each pair, without a Python loop."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    firsts = np.cumsum(lengths) - lengths
-    return np.arange(int(lengths.sum())) - np.repeat(firsts - np.asarray(starts), lengths)

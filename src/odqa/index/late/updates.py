@@ -2,8 +2,8 @@
 
 Each update writes the arrays it changes under new names, then replaces ``late.json``; if
 it fails midway the new files are removed and the index keeps its previous contents.
-``add`` copies the token arrays and the inverted file with the added passages' entries at
-the end of each list; ``delete`` rebuilds the inverted file from the codes. For bulk
+``add`` copies the token arrays and codes the inverted file's lists again with the added
+passages' entries at their ends; ``delete`` rebuilds the inverted file from the codes. For bulk
 loading, use :class:`~odqa.index.late.storage.LateIndexWriter`.
 """
 
@@ -19,23 +19,28 @@ from typing import Any
 import numpy as np
 import torch
 
+from odqa.fs import atomic_file
 from odqa.index.late.codec import ResidualCodec, num_centroids, training_pids
 from odqa.index.late.exact import check_pids
+from odqa.index.late.nibbles import NibbleAppender
+from odqa.index.late.postings import PostingLists
 from odqa.index.late.product import ProductCodec
 from odqa.index.late.storage import (
     BLOCK_TOKENS,
     FORMAT_VERSION,
+    LIST_BLOCK,
     LateStore,
     array_filename,
     build_ivf,
     check_passages,
     commit,
-    ivf_width,
     new_array,
-    pid_bytes,
+    pid_blocks,
     ranges,
     remove_unreferenced,
     save_array,
+    split_packed,
+    write_lists,
 )
 
 RECLUSTER_FACTOR = 2.0  # advise re-clustering once the index holds this many times the tokens
@@ -79,24 +84,28 @@ def add_passages(
     """Append passages, compressed with the existing centroids; returns their new pids."""
     with _update(folder, device) as (store, meta):
         lens = check_passages(embeddings, doclens, store.codec.dim)
-        codes, residuals = store.codec.compress(embeddings)
+        codes, packed = store.codec.compress(embeddings)
         first, old_tokens = meta["num_passages"], meta["num_tokens"]
         tokens = old_tokens + len(codes)
         generation = meta["generation"]
-        for name, added in (("codes", codes), ("residuals", residuals)):
+        stored, levels = split_packed(store.codec, packed.cpu().numpy())
+        for name, added in (("codes", codes.cpu().numpy()), ("residuals", stored)):
             old = getattr(store, name)
             with new_array(
                 store.folder, name, generation, old.dtype, (tokens, *old.shape[1:])
             ) as out:
                 _copy(old, out)
-                out[old_tokens:] = added.cpu().numpy()
+                out[old_tokens:] = added
+        if store.scales is not None:
+            _append_levels(store, generation, old_tokens, levels)
+            _set_files(meta, "scales")
         all_lens = np.concatenate([store.doclens, lens])
         deleted = np.concatenate([store.deleted, np.zeros(len(lens), dtype=bool)])
         save_array(store.folder, "doclens", generation, all_lens)
         save_array(store.folder, "offsets", generation, np.cumsum(all_lens) - all_lens)
         save_array(store.folder, "deleted", generation, deleted)
         _set_files(meta, "codes", "residuals", "doclens", "offsets", "deleted")
-        if _appendable(store, len(all_lens)):
+        if isinstance(store.lists, PostingLists):
             _append_ivf(store, meta, first, lens, codes.cpu().numpy())
         else:
             _write_ivf(store.folder, meta, all_lens, ~deleted)
@@ -156,7 +165,7 @@ def recluster(
         meta["files"]["codec"] = f"codec.{generation}"
         codec.save(store.folder / meta["files"]["codec"])
         _reencode(store, codec, generation)
-        _set_files(meta, "codes", "residuals")
+        _set_files(meta, "codes", "residuals", "scales")
         meta["num_centroids"] = codec.num_centroids
         _write_ivf(store.folder, meta, np.asarray(store.doclens), ~np.asarray(store.deleted))
         meta["tokens_at_training"] = meta["num_tokens"]
@@ -165,19 +174,24 @@ def recluster(
 
 
 def _reencode(store: LateStore, codec: ResidualCodec, generation: int) -> None:
-    """Write every token's codes and residuals under ``codec``, block by block."""
+    """Write every token's codes, residual bytes and scale levels under ``codec`` (a newly
+    trained one: it keeps levels), block by block."""
     tokens = store.codes.shape[0]
-    shape = (tokens, codec.packed_dim)
+    shape = (tokens, codec.packed_dim - 1)
     with (
         new_array(store.folder, "codes", generation, codec.code_dtype, (tokens,)) as codes,
         new_array(store.folder, "residuals", generation, np.uint8, shape) as residuals,
+        atomic_file(store.folder / array_filename("scales", generation)) as scales_path,
     ):
+        scales = NibbleAppender(scales_path)
         for start in range(0, tokens, BLOCK_TOKENS):
             rows = np.arange(start, min(tokens, start + BLOCK_TOKENS))
             vectors = store.codec.from_index_space(store.decompress_rows(rows))
-            new_codes, new_residuals = codec.compress(vectors)
+            new_codes, packed = codec.compress(vectors)
             codes[rows] = new_codes.cpu().numpy()
-            residuals[rows] = new_residuals.cpu().numpy()
+            residuals[rows], levels = split_packed(codec, packed.cpu().numpy())
+            scales.append(levels)
+        scales.close(expected_tokens=tokens)
 
 
 def _set_files(meta: dict[str, Any], *names: str) -> None:
@@ -188,49 +202,51 @@ def _set_files(meta: dict[str, Any], *names: str) -> None:
 def _write_ivf(folder: Path, meta: dict[str, Any], doclens: np.ndarray, live: np.ndarray) -> None:
     """Rebuild the inverted file of ``live`` pids from the codes ``meta`` names."""
     codes = np.load(folder / meta["files"]["codes"], mmap_mode="r")
-    lengths = build_ivf(folder, meta["generation"], codes, doclens, live, meta["num_centroids"])
-    save_array(folder, "ivf_lengths", meta["generation"], lengths)
-    _set_files(meta, "ivf", "ivf_lengths")
+    build_ivf(folder, meta["generation"], codes, doclens, live, meta["num_centroids"])
+    _set_files(meta, "ivf", "ivf_lengths", "ivf_offsets", "ivf_widths")
     meta["format_version"] = FORMAT_VERSION  # the inverted file is now written as it says
-
-
-def _appendable(store: LateStore, num_passages: int) -> bool:
-    """Whether added passages' entries can extend the inverted file as it is written."""
-    return store.ivf.ndim == 2 and store.ivf.shape[1] == ivf_width(num_passages)
 
 
 def _append_ivf(
     store: LateStore, meta: dict[str, Any], first: int, lens: np.ndarray, codes: np.ndarray
 ) -> None:
     """The inverted file with the added passages' (centroid, pid) entries at the end of each
-    list (their pids are above every listed one, so lists stay ascending); the old entries
-    are copied in runs, not rebuilt from the codes."""
-    centroids, width = meta["num_centroids"], store.ivf.shape[1]
+    list (their pids are above every listed one, so lists stay ascending): the old lists
+    are decoded and coded again a block at a time, not rebuilt from the codes."""
+    centroids = meta["num_centroids"]
     count = first + len(lens)
     pids = np.repeat(np.arange(first, count), lens)
     keys = np.unique(codes.astype(np.int64) * count + pids)
-    added_codes, added_pids = keys // count, keys % count
-    added = np.bincount(added_codes, minlength=centroids)
+    added_pids = keys % count
+    added = np.bincount(keys // count, minlength=centroids)
+    added_starts = np.concatenate([[0], np.cumsum(added)])
     old_lengths = np.asarray(store.ivf_lengths, dtype=np.int64)
     lengths = old_lengths + added
-    starts = np.cumsum(lengths) - lengths
-    old_starts = store.ivf_starts
-    grown = np.flatnonzero(added)
-    firsts = np.searchsorted(added_codes, grown)
-    with new_array(
-        store.folder, "ivf", meta["generation"], np.uint8, (int(lengths.sum()), width)
-    ) as ivf:
-        run = 0  # first centroid whose old entries are not copied yet
-        for centroid, entry in zip(grown, firsts, strict=True):
-            _copy(store.ivf[old_starts[run] : old_starts[centroid + 1]], ivf[starts[run] :])
-            end = starts[centroid] + old_lengths[centroid]
-            ivf[end : end + added[centroid]] = pid_bytes(
-                added_pids[entry : entry + added[centroid]], width
-            )
-            run = centroid + 1
-        _copy(store.ivf[old_starts[run] :], ivf[starts[run] if run < centroids else len(ivf) :])
-    save_array(store.folder, "ivf_lengths", meta["generation"], lengths)
-    _set_files(meta, "ivf", "ivf_lengths")
+
+    def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start, stop in pid_blocks(lengths, LIST_BLOCK):
+            old = store.lists.read(np.arange(start, stop))
+            new = added_pids[added_starts[start] : added_starts[stop]]
+            block_lengths = lengths[start:stop]
+            ends = np.cumsum(block_lengths)
+            merged = np.empty(int(ends[-1]), dtype=np.int64)
+            merged[ranges(ends - block_lengths, old_lengths[start:stop])] = old
+            merged[ranges(ends - added[start:stop], added[start:stop])] = new
+            yield merged, block_lengths
+
+    write_lists(store.folder, meta["generation"], blocks(), centroids)
+    _set_files(meta, "ivf", "ivf_lengths", "ivf_offsets", "ivf_widths")
+
+
+def _append_levels(
+    store: LateStore, generation: int, old_tokens: int, levels: np.ndarray | None
+) -> None:
+    """The scale levels file with ``levels`` after the ``old_tokens`` stored ones."""
+    with atomic_file(store.folder / array_filename("scales", generation)) as path:
+        scales = NibbleAppender(path)
+        scales.extend_packed(store.scales, old_tokens)
+        scales.append(levels)
+        scales.close(expected_tokens=old_tokens + len(levels))
 
 
 def _copy(source: np.ndarray, target: np.ndarray) -> None:
