@@ -12,8 +12,14 @@ With ``--recluster`` the copy is then re-clustered (:func:`odqa.index.late.reclu
 centroids trained on a sample of the stored tokens, every token re-encoded), timed: what
 ``odqa add`` advises once an index holds twice the tokens its centroids were trained on.
 
+With ``--index`` another kept index is copied instead (``--tag`` names the result), e.g. the
+1M index ``colbert_faults.py`` builds through ``odqa index``; the JSON says the copy's late
+format before the add (an add to a format 2 index writes its inverted file anew).
+
     python bench/add_colbert.py --size 1000000 --add 1000
     python bench/add_colbert.py --size 100000 --add 1000 --recluster
+    python bench/add_colbert.py --size 1000000 --add 1000 --tag f3 \
+        --index build/bench/colbert_user_1000000/index/colbert
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -53,14 +60,17 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--add", type=int, default=1000)
     parser.add_argument("--recluster", action="store_true", help="then time a re-clustering")
+    parser.add_argument("--index", type=Path, help="the late index to copy (not the kept one)")
+    parser.add_argument("--tag", default="", help="appended to the result's name")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    kept = WORK / f"realistic_colbert_{args.size}"
+    kept = args.index or WORK / f"realistic_colbert_{args.size}"
     folder = WORK / f"add_colbert_{args.size}"
     shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
     shutil.copytree(kept, folder)
     copy_s = time.perf_counter() - started
+    format_before = LateIndex(folder).meta["format_version"]
     embeddings, doclens = RealisticCollection(args.size, seed=1).passages(0, args.add)
     embeddings = embeddings.float()
     started = time.perf_counter()
@@ -77,8 +87,12 @@ def main() -> None:
             "recluster_found_first": found_first(folder, embeddings, doclens, result.pids),
         }
     report(
-        f"add_colbert_{args.size}" + ("_recluster" if args.recluster else ""),
+        f"add_colbert_{args.size}"
+        + ("_recluster" if args.recluster else "")
+        + (f"_{args.tag}" if args.tag else ""),
         {
+            "index": str(kept),
+            "late_format_before": format_before,
             "passages_before": args.size,
             "added": args.add,
             "added_tokens": int(doclens.sum()),

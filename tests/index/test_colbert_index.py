@@ -184,7 +184,7 @@ def test_cli_plaid_options_are_checked(colbert_index: Path) -> None:
     assert bad.exit_code != 0 and "ndocs must be at least 1, got 0" in bad.output
 
 
-def test_the_codec_training_is_announced_with_its_memory_before_it_runs(
+def test_the_codec_training_and_the_inverted_file_are_announced_before_they_run(
     tmp_path: Path, small_corpus: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="odqa"):
@@ -195,6 +195,8 @@ def test_the_codec_training_is_announced_with_its_memory_before_it_runs(
     assert f"{meta['num_centroids']:,} centroids" in notes[0]
     assert f"{meta['sample_tokens']:,} sampled tokens" in notes[0]
     assert re.search(r"about \d+ MiB of memory", notes[0])
+    last = caplog.records[-1].getMessage()  # the step after the bar is not silent
+    assert f"writing the inverted file of {meta['num_tokens']:,} tokens" in last
 
 
 def test_the_plan_counts_the_codec_training_in_memory() -> None:

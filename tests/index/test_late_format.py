@@ -128,6 +128,17 @@ def test_an_index_missing_its_levels_is_refused_by_name(tmp_path: Path) -> None:
         LateIndex(folder)
 
 
+def test_a_cut_inverted_file_is_refused_by_name(tmp_path: Path) -> None:
+    embeddings, doclens, _ = make_collection(40, 32, seed=6)
+    folder = tmp_path / "index"
+    with build_late_index(folder, nbits=2) as writer:
+        writer.train(embeddings)
+        writer.add(embeddings, doclens)
+    np.save(folder / "ivf.npy", np.load(folder / "ivf.npy")[:-3])
+    with pytest.raises(IndexFormatError, match="ivf has shape"):
+        LateIndex(folder)
+
+
 @pytest.fixture
 def format_two(tmp_path: Path) -> Path:
     return Path(shutil.copytree(FIXTURE, tmp_path / "format-2"))

@@ -174,8 +174,14 @@ class ColBERTBuild(KindBuilder):
 
     def finish(self) -> Record:
         """Close the index; returns what the manifest records about it."""
-        self.writer.finish()
         meta = self.writer.meta
+        LOG.warning(
+            "note: colbert: writing the inverted file of %s tokens of %s passages (at 1M "
+            "passages about 3 minutes, after the bar)",
+            f"{meta['num_tokens']:,}",
+            f"{meta['num_passages']:,}",
+        )
+        self.writer.finish()
         return {
             **self.encoder.describe(),
             "nbits": meta["nbits"],

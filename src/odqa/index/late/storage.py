@@ -524,6 +524,8 @@ class LateStore:
         if isinstance(self.lists, PostingLists):
             checks.append(("ivf_offsets", self.lists.starts, (centroids + 1,)))
             checks.append(("ivf_widths", self.lists.widths, (centroids,)))
+            end = int(self.lists.starts[-1]) if len(self.lists.starts) else 0
+            checks.append(("ivf", self.lists.data, (end,)))
         for name, array, shape in checks:
             if array.shape != shape:
                 raise IndexFormatError(
