@@ -264,6 +264,16 @@ def percentiles(times: list[float]) -> dict:
     }
 
 
+def named_percentiles(times: dict[tuple, list[float]], settings: dict[str, dict]) -> dict:
+    """p50 / p95 of each engine's named settings (``{engine}_{name}``) from the
+    milliseconds timed per (engine, setting)."""
+    return {
+        f"{engine}_{name}": percentiles(times[engine, setting])
+        for engine, named in settings.items()
+        for name, setting in named.items()
+    }
+
+
 def time_rounds(
     index: LateIndex,
     Q: torch.Tensor,
@@ -290,11 +300,7 @@ def time_rounds(
             ):
                 for setting, run in zip(timed, results, strict=True):
                     times.setdefault((engine, setting), []).extend(run["ms"])
-        runs = {
-            f"{engine}_{name}": percentiles(times[engine, setting])
-            for engine, named in settings.items()
-            for name, setting in named.items()
-        }
+        runs = named_percentiles(times, settings)
         latency[f"threads{threads}"] = runs
         for label, ours_run, theirs_run in (
             ("defaults", "ours_default", "fastplaid_default"),

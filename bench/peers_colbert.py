@@ -57,8 +57,8 @@ from fastplaid_compare import (
     K,
     climb,
     folder_bytes,
+    named_percentiles,
     ours_search,
-    percentiles,
 )
 from fastplaid_compare import THEIRS_DEFAULT as FASTPLAID_DEFAULT
 from fastplaid_compare import THEIRS_LADDER as FASTPLAID_LADDER
@@ -262,11 +262,7 @@ def time_rounds(engines: Engines, settings: dict, queries: int, rounds: int) -> 
                     timed, engines.search(engine, threads, timed, rows), strict=True
                 ):
                     times.setdefault((engine, setting), []).extend(run["ms"])
-        runs = {
-            f"{engine}_{name}": percentiles(times[engine, setting])
-            for engine, named in settings.items()
-            for name, setting in named.items()
-        }
+        runs = named_percentiles(times, settings)
         latency[f"threads{threads}"] = runs
         for other in PEERS:
             for label, ours, theirs in (

@@ -115,12 +115,16 @@ def test_a_new_index_keeps_residual_bytes_and_levels_apart(tmp_path: Path) -> No
     assert (LateIndex(folder).search(Q, qmask, 10)[0][:, 0] == sources.numpy()).mean() >= 0.9
 
 
-def test_an_index_missing_its_levels_is_refused_by_name(tmp_path: Path) -> None:
+def small_index(folder: Path) -> Path:
     embeddings, doclens, _ = make_collection(40, 32, seed=6)
-    folder = tmp_path / "index"
     with build_late_index(folder, nbits=2) as writer:
         writer.train(embeddings)
         writer.add(embeddings, doclens)
+    return folder
+
+
+def test_an_index_missing_its_levels_is_refused_by_name(tmp_path: Path) -> None:
+    folder = small_index(tmp_path / "index")
     meta = json.loads((folder / "late.json").read_text())
     del meta["files"]["scales"]
     (folder / "late.json").write_text(json.dumps(meta))
@@ -129,11 +133,7 @@ def test_an_index_missing_its_levels_is_refused_by_name(tmp_path: Path) -> None:
 
 
 def test_a_cut_inverted_file_is_refused_by_name(tmp_path: Path) -> None:
-    embeddings, doclens, _ = make_collection(40, 32, seed=6)
-    folder = tmp_path / "index"
-    with build_late_index(folder, nbits=2) as writer:
-        writer.train(embeddings)
-        writer.add(embeddings, doclens)
+    folder = small_index(tmp_path / "index")
     np.save(folder / "ivf.npy", np.load(folder / "ivf.npy")[:-3])
     with pytest.raises(IndexFormatError, match="ivf has shape"):
         LateIndex(folder)
