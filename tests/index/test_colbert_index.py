@@ -229,3 +229,21 @@ def test_an_add_that_re_clusters_says_so_before_it_starts(
     notes = [r.getMessage() for r in caplog.records if "re-clustering" in r.getMessage()]
     assert len(notes) == 1
     assert f"{meta['num_tokens']:,} tokens" in notes[0]
+
+
+def test_odqa_add_shows_the_re_clustering_on_a_bar(
+    tmp_path: Path, small_corpus: Path, tiny_model: Path
+) -> None:
+    """An ``odqa add`` that re-clusters shows the re-encoding of every token on a bar (the
+    library's ``add_documents`` only when asked)."""
+    index = build(small_corpus, tmp_path / "idx", tiny_model, retrievers=["colbert"])
+    texts = [f"Vitamin {n} deficiency is studied in cohort {n} of patients." for n in range(80)]
+    added = tmp_path / "added.jsonl"
+    added.write_text(
+        "".join(json.dumps({"id": f"n{n}", "text": t}) + "\n" for n, t in enumerate(texts))
+    )
+    result = CliRunner().invoke(app, ["add", str(index), str(added)])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((index / "colbert" / "late.json").read_text())
+    assert "re-encoding: 100%" in result.stderr
+    assert f"{meta['num_tokens']}/{meta['num_tokens']}" in result.stderr

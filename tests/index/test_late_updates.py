@@ -150,6 +150,21 @@ def test_recluster_retrains_and_reencodes(index_dir: Path, corpus) -> None:
     assert 3 not in index.exhaustive(Q, qmask, 240)[0]
 
 
+def test_recluster_shows_its_re_encoding_on_a_bar(
+    index_dir: Path, corpus, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Re-encoding every token is the long part of a re-clustering (about 40 min at 1M
+    passages): with ``show_progress`` it counts the tokens on a bar with an ETA; without, it
+    prints nothing."""
+    tokens = LateIndex(index_dir).meta["num_tokens"]
+    recluster(index_dir)
+    assert "re-encoding" not in capfd.readouterr().err
+    recluster(index_dir, show_progress=True)
+    bar = capfd.readouterr().err
+    assert "re-encoding" in bar
+    assert f"{tokens}/{tokens}" in bar
+
+
 def bucket_index(folder: Path, embeddings: torch.Tensor, doclens: torch.Tensor) -> Path:
     """An index as releases before the product codec wrote it: per-value buckets, no scale,
     int32 codes."""

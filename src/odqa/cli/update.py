@@ -44,7 +44,12 @@ def add(
     with user_errors(index_dir):
         documents = list(read_documents(corpus, input_format))
         report = add_documents(
-            index_dir, documents, upsert=upsert, device=device, precision=precision
+            index_dir,
+            documents,
+            upsert=upsert,
+            device=device,
+            precision=precision,
+            show_progress=True,
         )
         typer.echo(describe(report))
 

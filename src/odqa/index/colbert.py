@@ -286,7 +286,7 @@ class ColBERTKind(RetrieverKind):
                 f"{meta['num_tokens']:,}",
                 f"{meta['tokens_at_training']:,}",
             )
-            recluster(index / FOLDER, device=device)
+            recluster(index / FOLDER, device=device, show_progress=runtime.show_progress)
         return {"reclustered": result.recluster_advised}
 
     def delete(self, index: Path, record: Record, rows: np.ndarray) -> None:

@@ -50,6 +50,8 @@ class Runtime:
     precision: str = "auto"
     model: str | None = None
     """A query-encoder override given at search time (it must be the index's model)."""
+    show_progress: bool = False
+    """Long work of an update (a re-clustering) on a progress bar."""
 
 
 @dataclass(frozen=True)

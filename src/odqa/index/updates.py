@@ -77,6 +77,7 @@ def add_documents(
     upsert: bool = False,
     device: str | None = None,
     precision: str = "auto",
+    show_progress: bool = False,
 ) -> dict[str, int | bool]:
     """Add ``documents`` to every retriever of the index; returns counts of what changed.
 
@@ -85,7 +86,8 @@ def add_documents(
     the same update). The new passages are cut and encoded as the index's were (the encode
     stage, with the chunking and encoders the manifest records). What it costs grows with
     the documents added, not with the index (:mod:`odqa.index.collection` segments; each
-    kind writes files of its own for them).
+    kind writes files of its own for them). ``show_progress`` puts a re-clustering that the
+    add sets off (ColBERT, past twice its trained tokens) on a progress bar.
     """
     documents = list(documents)
     kept = kept_of(documents)
@@ -101,7 +103,7 @@ def add_documents(
             report.update(_delete(staged, replaced))
             report["replaced_documents"] = report.pop("deleted_documents")
             report.pop("deleted_passages")
-        runtime = Runtime(device, precision)
+        runtime = Runtime(device, precision, show_progress=show_progress)
         batch = _encoded(folder, manifest, kept, runtime)
         first_row = CollectionUpdate(folder).append(batch.documents, batch.passages)
         report |= {

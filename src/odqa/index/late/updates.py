@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from odqa.fs import atomic_file
 from odqa.index.late.codec import ResidualCodec, num_centroids, training_pids
@@ -141,8 +142,10 @@ def recluster(
     seed: int = 0,
     kmeans_niters: int | None = None,
     device: str | torch.device = "cpu",
+    show_progress: bool = False,
 ) -> ResidualCodec:
-    """Train new centroids on a sample of the stored tokens and re-encode every token.
+    """Train new centroids on a sample of the stored tokens and re-encode every token (on a
+    progress bar with ``show_progress``: the long part, about 40 min at 1M passages).
 
     The sample follows ColBERTv2's passage sampling; the centroid count follows PLAID's rule
     for the live tokens. Tokens are decompressed with the old codec and compressed with the
@@ -164,7 +167,7 @@ def recluster(
         generation = meta["generation"]
         meta["files"]["codec"] = f"codec.{generation}"
         codec.save(store.folder / meta["files"]["codec"])
-        _reencode(store, codec, generation)
+        _reencode(store, codec, generation, show_progress)
         _set_files(meta, "codes", "residuals", "scales")
         meta["num_centroids"] = codec.num_centroids
         _write_ivf(store.folder, meta, np.asarray(store.doclens), ~np.asarray(store.deleted))
@@ -173,7 +176,7 @@ def recluster(
     return codec
 
 
-def _reencode(store: LateStore, codec: ResidualCodec, generation: int) -> None:
+def _reencode(store: LateStore, codec: ResidualCodec, generation: int, show_progress: bool) -> None:
     """Write every token's codes, residual bytes and scale levels under ``codec`` (a newly
     trained one: it keeps levels), block by block."""
     tokens = store.codes.shape[0]
@@ -182,6 +185,7 @@ def _reencode(store: LateStore, codec: ResidualCodec, generation: int) -> None:
         new_array(store.folder, "codes", generation, codec.code_dtype, (tokens,)) as codes,
         new_array(store.folder, "residuals", generation, np.uint8, shape) as residuals,
         atomic_file(store.folder / array_filename("scales", generation)) as scales_path,
+        tqdm(total=tokens, desc="re-encoding", unit="token", disable=not show_progress) as bar,
     ):
         scales = NibbleAppender(scales_path)
         for start in range(0, tokens, BLOCK_TOKENS):
@@ -191,6 +195,7 @@ def _reencode(store: LateStore, codec: ResidualCodec, generation: int) -> None:
             codes[rows] = new_codes.cpu().numpy()
             residuals[rows], levels = split_packed(codec, packed.cpu().numpy())
             scales.append(levels)
+            bar.update(len(rows))
         scales.close(expected_tokens=tokens)
 
 
