@@ -234,8 +234,7 @@ def test_an_add_that_re_clusters_says_so_before_it_starts(
 def test_odqa_add_shows_the_re_clustering_on_a_bar(
     tmp_path: Path, small_corpus: Path, tiny_model: Path
 ) -> None:
-    """An ``odqa add`` that re-clusters shows the re-encoding of every token on a bar (the
-    library's ``add_documents`` only when asked)."""
+    """An ``odqa add`` that re-clusters shows the re-encoding of every token on a bar."""
     index = build(small_corpus, tmp_path / "idx", tiny_model, retrievers=["colbert"])
     texts = [f"Vitamin {n} deficiency is studied in cohort {n} of patients." for n in range(80)]
     added = tmp_path / "added.jsonl"

@@ -151,9 +151,9 @@ def test_recluster_retrains_and_reencodes(index_dir: Path, corpus) -> None:
 
 
 def test_recluster_shows_its_re_encoding_on_a_bar(
-    index_dir: Path, corpus, capfd: pytest.CaptureFixture[str]
+    index_dir: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Re-encoding every token is the long part of a re-clustering (about 40 min at 1M
+    """Re-encoding every token is the long part of a re-clustering (tens of minutes at 1M
     passages): with ``show_progress`` it counts the tokens on a bar with an ETA; without, it
     prints nothing."""
     tokens = LateIndex(index_dir).meta["num_tokens"]

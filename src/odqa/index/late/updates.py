@@ -145,7 +145,7 @@ def recluster(
     show_progress: bool = False,
 ) -> ResidualCodec:
     """Train new centroids on a sample of the stored tokens and re-encode every token (on a
-    progress bar with ``show_progress``: the long part, about 40 min at 1M passages).
+    progress bar with ``show_progress``: the long part, tens of minutes at 1M passages).
 
     The sample follows ColBERTv2's passage sampling; the centroid count follows PLAID's rule
     for the live tokens. Tokens are decompressed with the old codec and compressed with the
