@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,3 +69,11 @@ def run_odqa(src: Path, *args: str) -> tuple[str, float]:
     if done.returncode != 0:
         raise SystemExit(f"odqa {' '.join(args)} failed:\n{done.stderr}")
     return done.stdout, time.perf_counter() - started
+
+
+def percentiles(milliseconds: list[float]) -> dict:
+    """p50 and p95 of per-query times in milliseconds, as the benches report them."""
+    return {
+        "p50_ms": round(float(np.median(milliseconds)), 2),
+        "p95_ms": round(float(np.percentile(milliseconds, 95)), 2),
+    }

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import DATA, ROOT, WORK, peak_rss_mb, report
+from common import DATA, ROOT, WORK, peak_rss_mb, percentiles, report
 from late_engine import build, overlap
 from odqa.corpus import read_documents, read_qrels, read_queries
 from odqa.index.late import ExactStore, LateIndex, plaid_defaults
@@ -255,13 +255,6 @@ def match_overlap(
         "fastplaid": {"default": THEIRS_DEFAULT, "at_ours_default_overlap": theirs_match},
     }
     return quality, settings
-
-
-def percentiles(times: list[float]) -> dict:
-    return {
-        "p50_ms": round(float(np.median(times)), 2),
-        "p95_ms": round(float(np.percentile(times, 95)), 2),
-    }
 
 
 def named_percentiles(times: dict[tuple, list[float]], settings: dict[str, dict]) -> dict:

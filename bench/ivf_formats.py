@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from colbert_faults import test_queries
-from common import report
+from common import percentiles, report
 from odqa.index.late import LateIndex
 from odqa.index.late.postings import PostingLists, encode
 from odqa.index.late.storage import LIST_BLOCK, NarrowLists, pid_blocks
@@ -92,11 +92,7 @@ def main() -> None:
                 store.lists = lists
                 times[name] += latencies(index, Q, qmask)
         figures[f"threads{threads}"] = {
-            name: {
-                "p50_ms": round(1000 * float(np.percentile(values, 50)), 2),
-                "p95_ms": round(1000 * float(np.percentile(values, 95)), 2),
-            }
-            for name, values in times.items()
+            name: percentiles([1000 * value for value in values]) for name, values in times.items()
         }
         p50 = figures[f"threads{threads}"]
         figures[f"threads{threads}"]["coded_over_narrow"] = round(

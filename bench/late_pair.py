@@ -12,11 +12,10 @@ import argparse
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from colbert_faults import test_queries
-from common import report
+from common import percentiles, report
 from ivf_formats import latencies
 from odqa.index.late import LateIndex
 
@@ -42,8 +41,7 @@ def main() -> None:
     figures = {
         name: {
             "late_format": index.meta["format_version"],
-            "p50_ms": round(1000 * float(np.percentile(times[name], 50)), 1),
-            "p95_ms": round(1000 * float(np.percentile(times[name], 95)), 1),
+            **percentiles([1000 * value for value in times[name]]),
         }
         for name, index in indexes.items()
     }

@@ -214,6 +214,12 @@ def test_the_plan_counts_the_codec_training_in_memory() -> None:
     assert build.footprint(1_000_000).memory < memory - 3_000_000 * 128 * 5
 
 
+def over_twice_the_trained_tokens() -> list[str]:
+    """Texts whose tokens take ``small_corpus``'s ColBERT index past twice those its
+    centroids were trained on (an add of them re-clusters)."""
+    return [f"Vitamin {n} deficiency is studied in cohort {n} of patients." for n in range(80)]
+
+
 def test_an_add_that_re_clusters_says_so_before_it_starts(
     tmp_path: Path, small_corpus: Path, tiny_model: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -221,7 +227,7 @@ def test_an_add_that_re_clusters_says_so_before_it_starts(
     triggers it says so first, not only in its report."""
     index = build(small_corpus, tmp_path / "idx", tiny_model, retrievers=["colbert"])
     trained = json.loads((index / "colbert" / "late.json").read_text())["num_tokens"]
-    texts = [f"Vitamin {n} deficiency is studied in cohort {n} of patients." for n in range(80)]
+    texts = over_twice_the_trained_tokens()
     with caplog.at_level(logging.WARNING, logger="odqa"):
         odqa.add_documents(index, [odqa.Document(f"n{n}", text) for n, text in enumerate(texts)])
     meta = json.loads((index / "colbert" / "late.json").read_text())
@@ -236,7 +242,7 @@ def test_odqa_add_shows_the_re_clustering_on_a_bar(
 ) -> None:
     """An ``odqa add`` that re-clusters shows the re-encoding of every token on a bar."""
     index = build(small_corpus, tmp_path / "idx", tiny_model, retrievers=["colbert"])
-    texts = [f"Vitamin {n} deficiency is studied in cohort {n} of patients." for n in range(80)]
+    texts = over_twice_the_trained_tokens()
     added = tmp_path / "added.jsonl"
     added.write_text(
         "".join(json.dumps({"id": f"n{n}", "text": t}) + "\n" for n, t in enumerate(texts))
